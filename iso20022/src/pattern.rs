@@ -1,0 +1,349 @@
+//! A small matcher for the subset of XSD regular expressions the ISO 20022 schemas use:
+//! literals, escapes (`\+`, `\p{Zs}`, ...), character classes with ranges, groups with `|`,
+//! and the quantifiers `?`, `*`, `+`, `{n}`, `{n,m}`. XSD patterns are anchored at both ends.
+
+use std::cell::Cell;
+
+#[derive(Debug, Clone)]
+enum ClassItem {
+    Range(char, char),
+    SpaceSep,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Char(char),
+    Any,
+    Class(Vec<ClassItem>),
+    Seq(Vec<Node>),
+    Alt(Vec<Node>),
+    Repeat(Box<Node>, u32, u32),
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    root: Node,
+}
+
+struct Parser<'a> {
+    s: &'a [char],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<char> {
+        self.s.get(self.i).copied()
+    }
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        self.i += 1;
+        c
+    }
+    fn alt(&mut self) -> Result<Node, String> {
+        let mut alts = vec![self.seq()?];
+        while self.peek() == Some('|') {
+            self.i += 1;
+            alts.push(self.seq()?);
+        }
+        Ok(if alts.len() == 1 {
+            alts.pop().unwrap_or(Node::Seq(vec![]))
+        } else {
+            Node::Alt(alts)
+        })
+    }
+    fn seq(&mut self) -> Result<Node, String> {
+        let mut items = vec![];
+        while let Some(c) = self.peek() {
+            if c == '|' || c == ')' {
+                break;
+            }
+            let atom = self.atom()?;
+            items.push(self.quant(atom)?);
+        }
+        Ok(Node::Seq(items))
+    }
+    fn escape(&mut self) -> Result<ClassItem, String> {
+        match self.next() {
+            Some('p') => {
+                let mut name = String::new();
+                if self.next() != Some('{') {
+                    return Err("bad \\p".into());
+                }
+                loop {
+                    match self.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => return Err("bad \\p".into()),
+                    }
+                }
+                if name == "Zs" {
+                    Ok(ClassItem::SpaceSep)
+                } else {
+                    Err(format!("unsupported \\p{{{name}}}"))
+                }
+            }
+            Some('n') => Ok(ClassItem::Range('\n', '\n')),
+            Some('r') => Ok(ClassItem::Range('\r', '\r')),
+            Some('t') => Ok(ClassItem::Range('\t', '\t')),
+            Some('d') => Ok(ClassItem::Range('0', '9')),
+            Some(c) => Ok(ClassItem::Range(c, c)),
+            None => Err("dangling \\".into()),
+        }
+    }
+    fn atom(&mut self) -> Result<Node, String> {
+        match self.next() {
+            Some('(') => {
+                let n = self.alt()?;
+                if self.next() != Some(')') {
+                    return Err("missing )".into());
+                }
+                Ok(n)
+            }
+            Some('[') => {
+                let mut items = vec![];
+                if self.peek() == Some('^') {
+                    return Err("negated classes unsupported".into());
+                }
+                loop {
+                    let c = self.next().ok_or("missing ]")?;
+                    if c == ']' {
+                        break;
+                    }
+                    let item = if c == '\\' {
+                        self.escape()?
+                    } else {
+                        ClassItem::Range(c, c)
+                    };
+                    if let ClassItem::Range(lo, _) = item {
+                        if self.peek() == Some('-') && self.s.get(self.i + 1) != Some(&']') {
+                            self.i += 1;
+                            let mut hi = self.next().ok_or("bad range")?;
+                            if hi == '\\' {
+                                match self.escape()? {
+                                    ClassItem::Range(h, _) => hi = h,
+                                    _ => return Err("bad range".into()),
+                                }
+                            }
+                            items.push(ClassItem::Range(lo, hi));
+                            continue;
+                        }
+                    }
+                    items.push(item);
+                }
+                Ok(Node::Class(items))
+            }
+            Some('.') => Ok(Node::Any),
+            Some('\\') => Ok(match self.escape()? {
+                ClassItem::Range(c, d) if c == d => Node::Char(c),
+                item => Node::Class(vec![item]),
+            }),
+            Some(c) => Ok(Node::Char(c)),
+            None => Err("unexpected end".into()),
+        }
+    }
+    fn number(&mut self) -> Result<u32, String> {
+        let mut n: u32 = 0;
+        let mut any = false;
+        while let Some(c) = self.peek().and_then(|c| c.to_digit(10)) {
+            n = n.saturating_mul(10).saturating_add(c);
+            self.i += 1;
+            any = true;
+        }
+        if any {
+            Ok(n)
+        } else {
+            Err("expected number".into())
+        }
+    }
+    fn quant(&mut self, atom: Node) -> Result<Node, String> {
+        let (lo, hi) = match self.peek() {
+            Some('?') => (0, 1),
+            Some('*') => (0, u32::MAX),
+            Some('+') => (1, u32::MAX),
+            Some('{') => {
+                self.i += 1;
+                let lo = self.number()?;
+                let hi = if self.peek() == Some(',') {
+                    self.i += 1;
+                    if self.peek() == Some('}') {
+                        u32::MAX
+                    } else {
+                        self.number()?
+                    }
+                } else {
+                    lo
+                };
+                if self.peek() != Some('}') {
+                    return Err("missing }".into());
+                }
+                (lo, hi)
+            }
+            _ => return Ok(atom),
+        };
+        self.i += 1;
+        Ok(Node::Repeat(Box::new(atom), lo, hi))
+    }
+}
+
+impl Pattern {
+    /// Compiles an XSD pattern.
+    pub(crate) fn compile(p: &str) -> Result<Pattern, String> {
+        let chars: Vec<char> = p.chars().collect();
+        let mut parser = Parser { s: &chars, i: 0 };
+        let root = parser.alt()?;
+        if parser.i != chars.len() {
+            return Err(format!("trailing input in pattern {p}"));
+        }
+        Ok(Pattern { root })
+    }
+
+    /// True if the whole of `s` matches.
+    pub(crate) fn is_match(&self, s: &str) -> bool {
+        let chars: Vec<char> = s.chars().collect();
+        let budget = Cell::new(100_000);
+        m(&self.root, &chars, 0, &budget, &mut |p| p == chars.len())
+    }
+}
+
+fn class_has(items: &[ClassItem], c: char) -> bool {
+    items.iter().any(|it| match it {
+        ClassItem::Range(lo, hi) => *lo <= c && c <= *hi,
+        ClassItem::SpaceSep => matches!(
+            c,
+            ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+        ),
+    })
+}
+
+fn single(n: &Node, c: char) -> Option<bool> {
+    match n {
+        Node::Char(x) => Some(*x == c),
+        Node::Any => Some(c != '\n' && c != '\r'),
+        Node::Class(items) => Some(class_has(items, c)),
+        Node::Alt(alts) => {
+            let mut any = false;
+            for a in alts {
+                any |= single(a, c)?;
+            }
+            Some(any)
+        }
+        Node::Seq(items) if items.len() == 1 => single(&items[0], c),
+        _ => None,
+    }
+}
+
+/// Backtracking match of `n` at `pos`, calling `k` with each end position.
+/// `budget` bounds the work on adversarial input (an exhausted budget is a non-match).
+fn m(n: &Node, s: &[char], pos: usize, budget: &Cell<u32>, k: &mut dyn FnMut(usize) -> bool) -> bool {
+    if budget.get() == 0 {
+        return false;
+    }
+    budget.set(budget.get() - 1);
+    match n {
+        Node::Char(_) | Node::Any | Node::Class(_) => {
+            s.get(pos).is_some_and(|c| single(n, *c) == Some(true)) && k(pos + 1)
+        }
+        Node::Seq(items) => seq(items, s, pos, budget, k),
+        Node::Alt(alts) => alts.iter().any(|a| m(a, s, pos, budget, k)),
+        Node::Repeat(inner, lo, hi) => {
+            if single(inner, 'a').is_some() {
+                // one character per repetition: count greedily, then back off, no recursion
+                let mut n = 0usize;
+                while (n as u64) < *hi as u64 && s.get(pos + n).is_some_and(|c| single(inner, *c) == Some(true)) {
+                    n += 1;
+                }
+                let lo = *lo as usize;
+                let mut j = n;
+                loop {
+                    if j < lo {
+                        return false;
+                    }
+                    if k(pos + j) {
+                        return true;
+                    }
+                    if j == 0 {
+                        return false;
+                    }
+                    j -= 1;
+                }
+            }
+            rep(inner, *lo, *hi, 0, s, pos, budget, k)
+        }
+    }
+}
+
+fn seq(items: &[Node], s: &[char], pos: usize, budget: &Cell<u32>, k: &mut dyn FnMut(usize) -> bool) -> bool {
+    match items.split_first() {
+        None => k(pos),
+        Some((first, rest)) => m(first, s, pos, budget, &mut |p| seq(rest, s, p, budget, k)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rep(
+    inner: &Node,
+    lo: u32,
+    hi: u32,
+    count: u32,
+    s: &[char],
+    pos: usize,
+    budget: &Cell<u32>,
+    k: &mut dyn FnMut(usize) -> bool,
+) -> bool {
+    // greedy: try one more repetition first (only if it consumes input)
+    if count < hi && m(inner, s, pos, budget, &mut |p| p > pos && rep(inner, lo, hi, count + 1, s, p, budget, k)) {
+        return true;
+    }
+    count >= lo && k(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Guards issue 3.
+    use super::Pattern;
+
+    fn check(p: &str, yes: &[&str], no: &[&str]) {
+        let pat = Pattern::compile(p).unwrap();
+        for s in yes {
+            assert!(pat.is_match(s), "{p} should match {s:?}");
+        }
+        for s in no {
+            assert!(!pat.is_match(s), "{p} should not match {s:?}");
+        }
+    }
+
+    #[test]
+    fn schema_patterns_match_what_the_xsd_means() {
+        check("[A-Z]{3,3}", &["EUR"], &["EU", "EURO", "eur"]);
+        check(
+            "[A-Z0-9]{4,4}[A-Z]{2,2}[A-Z0-9]{2,2}([A-Z0-9]{3,3}){0,1}",
+            &["DEUTDEFF", "DEUTDEFF500", "1234DEFF"],
+            &["DEUTDEF", "DEUTDEFF50", "DEUT12FF", "ZZZZ99", ""],
+        );
+        check(
+            "[A-Z]{6,6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3,3}){0,1}",
+            &["DEUTDEFF", "DEUTDEFFXXX"],
+            &["DEUTDE1F", "DEUTDEFO"],
+        );
+        check(
+            "[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}",
+            &["b94458f8-1f27-40e9-bf74-b07cbb339439"],
+            &["b94458f8-1f27-30e9-bf74-b07cbb339439"],
+        );
+        check(r"\+[0-9]{1,3}-[0-9()+\-]{1,30}", &["+41-79(0)123"], &["41-79"]);
+        check(r"[\+]{0,1}[0-9]{1,15}", &["+12", "12"], &["++12"]);
+        check(
+            r"([A-Za-z0-9]|[+|\?|/|\-|:|\(|\)|\.|,|'|\p{Zs}])*",
+            &["Hello World, a/b-c", ""],
+            &["Hällo", "a_b"],
+        );
+        check(".*Z", &["2015-08-27T08:59:00Z"], &["2015-08-27T08:59:00+01:00"]);
+    }
+
+    #[test]
+    fn long_inputs_do_not_recurse_per_character() {
+        let p = Pattern::compile(r"([A-Za-z0-9]|[+|\?|/|\-|:|\(|\)|\.|,|'|\p{Zs}])*").unwrap();
+        assert!(p.is_match(&"a".repeat(200_000)));
+    }
+}

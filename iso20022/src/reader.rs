@@ -1,0 +1,1448 @@
+//! The streaming reader: one loop over quick-xml events with an explicit element stack,
+//! validating every element against the schema table of the message's version, and
+//! building one small tree per unit (group header, transaction) for the typed layer.
+
+use crate::error::{Error, ErrorKind, Errors, ERRORS_MAX};
+use crate::model::{self, AppHeader, Ex, GroupHeader, MessageFamily, MessageKind, Transaction};
+use crate::schema::{self, Schema, TypeDef, ANY};
+use crate::tree::{Tree, NONE};
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+use rust_decimal::Decimal;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
+use std::sync::Arc;
+
+/// Deepest element nesting accepted (wrappers included).
+pub const MAX_DEPTH: usize = 48;
+/// Longest text of one element, in bytes.
+pub const MAX_TEXT_LEN: usize = 16 * 1024;
+/// Most attributes on one element (namespace declarations included).
+pub const MAX_ATTRIBUTES: usize = 16;
+/// Largest input accepted, in bytes.
+pub const MAX_TOTAL_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Largest single XML token (tag, text run, comment) before it is buffered, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
+/// Most elements in one unit (one transaction, one group header, one PmtInf header).
+pub const MAX_UNIT_ELEMENTS: usize = 50_000;
+/// Deepest nesting of non-ISO wrapper elements around `AppHdr` and `Document`.
+pub const MAX_ENVELOPE_DEPTH: usize = 4;
+
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+const ISO_NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
+
+/// Namespaces of the documents this crate reads.
+pub fn supported_messages() -> Vec<&'static str> {
+    schema::TABLES
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !id.starts_with("head.") && !id.starts_with("pain.002"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// input guard
+
+/// Wraps the input: counts bytes (total limit) and the bytes of the token in progress, so
+/// that no single token is buffered beyond [`MAX_TOKEN_BYTES`].
+struct Guard<R> {
+    inner: R,
+    total: u64,
+    token: usize,
+    tripped: Option<&'static str>,
+}
+
+impl<R: BufRead> Read for Guard<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let b = self.fill_buf()?;
+            let n = b.len().min(out.len());
+            out[..n].copy_from_slice(&b[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Guard<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.total > MAX_TOTAL_BYTES {
+            self.tripped = Some("MAX_TOTAL_BYTES");
+            return Err(io::Error::other("input too large"));
+        }
+        if self.token > MAX_TOKEN_BYTES {
+            self.tripped = Some("MAX_TOKEN_BYTES");
+            return Err(io::Error::other("token too large"));
+        }
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.total += n as u64;
+        self.token += n;
+        self.inner.consume(n);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// stack frames
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    None,
+    Wrapper,
+    AppHdr,
+    Document,
+    Message,
+    /// A child of the message element kept whole (GrpHdr, OrgnlGrpInf, ...).
+    Top,
+    /// A transaction.
+    Record,
+    /// PmtInf / Stmt / Ntfctn / OrgnlPmtInfAndSts: header in the context tree, records inside.
+    Container,
+    Skip,
+}
+
+#[derive(Debug)]
+struct Frame {
+    role: Role,
+    schema: Option<&'static Schema>,
+    name: &'static str,
+    ty: u32,
+    path_len: usize,
+    counts: Vec<u32>,
+    last_pos: usize,
+    tree: u8,
+    node: u32,
+    leaf: bool,
+    /// text seen in an element-only element that the lenient `Sts` rule accepted
+    lenient_text: bool,
+}
+
+impl Frame {
+    fn blank() -> Frame {
+        Frame {
+            role: Role::None,
+            schema: None,
+            name: "",
+            ty: 0,
+            path_len: 0,
+            counts: Vec::new(),
+            last_pos: 0,
+            tree: 0,
+            node: NONE,
+            leaf: false,
+            lenient_text: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FamilyDef {
+    family: MessageFamily,
+    records: &'static [&'static str],
+    /// (container element, record element inside it)
+    containers: &'static [(&'static str, &'static str)],
+}
+
+fn family_of(id: &str) -> Option<FamilyDef> {
+    let f = |family, records, containers| {
+        Some(FamilyDef {
+            family,
+            records,
+            containers,
+        })
+    };
+    match id.get(..8)? {
+        "pacs.008" => f(MessageFamily::Pacs008, &["CdtTrfTxInf"], &[]),
+        "pain.001" => f(MessageFamily::Pain001, &[], &[("PmtInf", "CdtTrfTxInf")]),
+        "pacs.002" => f(
+            MessageFamily::Pacs002,
+            &["OrgnlGrpInfAndSts", "TxInfAndSts"],
+            &[],
+        ),
+        "pain.002" => f(
+            MessageFamily::Pain002,
+            &["OrgnlGrpInfAndSts"],
+            &[("OrgnlPmtInfAndSts", "TxInfAndSts")],
+        ),
+        "pacs.004" => f(MessageFamily::Pacs004, &["TxInf"], &[]),
+        "camt.053" => f(MessageFamily::Camt053, &[], &[("Stmt", "Ntry")]),
+        "camt.054" => f(MessageFamily::Camt054, &[], &[("Ntfctn", "Ntry")]),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Done,
+}
+
+/// Where the ISO elements' expected namespace comes from, resolved per event.
+enum Ns {
+    None,
+    Expected,
+    Other(String),
+}
+
+/// Streaming reader of one ISO 20022 message (optionally with AppHdr and envelope).
+///
+/// ```no_run
+/// # fn f(bytes: &[u8]) -> Result<(), iso20022::Errors> {
+/// let mut reader = iso20022::MessageReader::new(bytes)?;
+/// println!("{:?} {}", reader.kind(), reader.group_header().message_id);
+/// while let Some(item) = reader.next_transaction() {
+///     let tx = item?;
+///     // ...
+/// #   let _ = tx;
+/// }
+/// # Ok(()) }
+/// ```
+pub struct MessageReader<R: BufRead> {
+    xml: NsReader<Guard<R>>,
+    buf: Vec<u8>,
+    frames: Vec<Frame>,
+    depth: usize,
+    path: String,
+    text: String,
+    ccy: Option<String>,
+    phase: Phase,
+    collect_all: bool,
+    // what was found
+    head: Option<&'static Schema>,
+    doc: Option<&'static Schema>,
+    fam: Option<FamilyDef>,
+    kind: Option<MessageKind>,
+    header: Option<AppHeader>,
+    group: Option<GroupHeader>,
+    group_done: bool,
+    doc_done: bool,
+    // units
+    trees: [Tree; 2],
+    pmt: Option<Arc<model::PaymentInfo>>,
+    pmt_count: u64,
+    pmt_sum: Decimal,
+    pmt_path: String,
+    stmt_id: String,
+    stmt_emitted: bool,
+    orig_group: Option<(String, String)>,
+    count: u64,
+    sum: Decimal,
+    // output
+    errs: Vec<Error>,
+    total_errors: usize,
+    out: VecDeque<Result<Transaction, Errors>>,
+}
+
+impl<R: BufRead> std::fmt::Debug for MessageReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageReader")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: BufRead> MessageReader<R> {
+    /// Reads up to and including the group header. Fails if the input is not a supported
+    /// message, is malformed or hostile, or if the AppHdr or the group header is invalid.
+    pub fn new(input: R) -> Result<Self, Errors> {
+        let mut r = Self::create(input, false);
+        r.read_header();
+        if !r.errs.is_empty() || r.kind.is_none() {
+            if r.errs.is_empty() {
+                r.errs.push(Error::new(
+                    "",
+                    ErrorKind::NoDocument(String::new()),
+                ));
+            }
+            return Err(Errors(std::mem::take(&mut r.errs)));
+        }
+        Ok(r)
+    }
+
+    pub(crate) fn create(input: R, collect_all: bool) -> Self {
+        let mut xml = NsReader::from_reader(Guard {
+            inner: input,
+            total: 0,
+            token: 0,
+            tripped: None,
+        });
+        {
+            let c = xml.config_mut();
+            c.expand_empty_elements = true;
+            c.check_end_names = true;
+            c.trim_text(false);
+        }
+        MessageReader {
+            xml,
+            buf: Vec::with_capacity(1024),
+            frames: Vec::new(),
+            depth: 0,
+            path: String::new(),
+            text: String::new(),
+            ccy: None,
+            phase: Phase::Running,
+            collect_all,
+            head: None,
+            doc: None,
+            fam: None,
+            kind: None,
+            header: None,
+            group: None,
+            group_done: false,
+            doc_done: false,
+            trees: [Tree::default(), Tree::default()],
+            pmt: None,
+            pmt_count: 0,
+            pmt_sum: Decimal::ZERO,
+            pmt_path: String::new(),
+            stmt_id: String::new(),
+            stmt_emitted: false,
+            orig_group: None,
+            count: 0,
+            sum: Decimal::ZERO,
+            errs: Vec::new(),
+            total_errors: 0,
+            out: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn read_header(&mut self) {
+        while self.phase == Phase::Running && !self.group_done && self.out.is_empty() {
+            self.step();
+        }
+    }
+
+    /// The message type and version.
+    pub fn kind(&self) -> MessageKind {
+        self.kind.expect("set by new()")
+    }
+
+    /// The Business Application Header, when the message has one.
+    pub fn header(&self) -> Option<&AppHeader> {
+        self.header.as_ref()
+    }
+
+    /// The group header (`GrpHdr`).
+    pub fn group_header(&self) -> &GroupHeader {
+        static EMPTY: std::sync::OnceLock<GroupHeader> = std::sync::OnceLock::new();
+        self.group
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(GroupHeader::default))
+    }
+
+    /// The next transaction, or the errors found in it. Group-level checks (NbOfTxs,
+    /// CtrlSum) are yielded as a last `Err` when the stream ends. After a fatal error
+    /// (malformed XML, limit) the stream ends.
+    pub fn next_transaction(&mut self) -> Option<Result<Transaction, Errors>> {
+        loop {
+            if let Some(x) = self.out.pop_front() {
+                return Some(x);
+            }
+            if self.phase == Phase::Done {
+                if !self.errs.is_empty() {
+                    return Some(Err(Errors(std::mem::take(&mut self.errs))));
+                }
+                return None;
+            }
+            self.step();
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // errors
+
+    fn err(&mut self, kind: ErrorKind) {
+        let p = self.path.clone();
+        self.err_at(p, kind);
+    }
+
+    fn err_at(&mut self, path: String, kind: ErrorKind) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.total_errors += 1;
+        if self.total_errors > ERRORS_MAX {
+            self.errs.push(Error::new(path, ErrorKind::TooManyErrors));
+            self.finish();
+            return;
+        }
+        let fatal = Error::new(String::new(), kind.clone()).is_fatal();
+        self.errs.push(Error::new(path, kind));
+        if fatal {
+            self.finish();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        if !self.errs.is_empty() {
+            let e = std::mem::take(&mut self.errs);
+            self.out.push_back(Err(Errors(e)));
+        }
+    }
+
+    /// Flushes errors collected since the last unit as one stream item.
+    fn flush_errors(&mut self) {
+        if !self.errs.is_empty() && (!self.collect_all || self.phase == Phase::Done) {
+            let e = std::mem::take(&mut self.errs);
+            self.out.push_back(Err(Errors(e)));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // the loop
+
+    fn expected_ns(&self) -> &'static str {
+        if self.depth == 0 {
+            return "";
+        }
+        match self.frames[self.depth - 1].schema {
+            Some(s) => s.namespace,
+            None => "",
+        }
+    }
+
+    fn step(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.xml.get_mut().token = 0;
+        let expected = self.expected_ns();
+        let res = self.xml.read_resolved_event_into(&mut buf);
+        let (ns, ev) = match res {
+            Ok((r, ev)) => {
+                let ns = match r {
+                    ResolveResult::Unbound => Ns::None,
+                    ResolveResult::Bound(n) if n.as_ref() == expected.as_bytes() => Ns::Expected,
+                    ResolveResult::Bound(n) => {
+                        Ns::Other(String::from_utf8_lossy(n.as_ref()).into_owned())
+                    }
+                    ResolveResult::Unknown(p) => {
+                        let p = String::from_utf8_lossy(&p).into_owned();
+                        self.err(ErrorKind::Xml(format!("unbound namespace prefix {p:?}")));
+                        self.buf = buf;
+                        return;
+                    }
+                };
+                (ns, ev)
+            }
+            Err(e) => {
+                let kind = match (self.xml.get_ref().tripped, &e) {
+                    (Some(limit), _) => ErrorKind::Limit {
+                        limit,
+                        max: if limit == "MAX_TOKEN_BYTES" {
+                            MAX_TOKEN_BYTES
+                        } else {
+                            MAX_TOTAL_BYTES as usize
+                        },
+                    },
+                    (None, quick_xml::Error::Io(io)) => ErrorKind::Io(io.to_string()),
+                    _ => ErrorKind::Xml(format!(
+                        "{e} (at byte {})",
+                        self.xml.buffer_position()
+                    )),
+                };
+                self.err(kind);
+                self.buf = buf;
+                return;
+            }
+        };
+        match ev {
+            Event::Start(e) => {
+                let local = e.local_name();
+                let local = match std::str::from_utf8(local.as_ref()) {
+                    Ok(l) => l.to_owned(),
+                    Err(_) => {
+                        self.err(ErrorKind::Xml("element name is not UTF-8".into()));
+                        self.buf = buf;
+                        return;
+                    }
+                };
+                // attributes
+                let mut n_attr = 0;
+                let mut ccy: Option<String> = None;
+                let mut bad_attr: Option<String> = None;
+                for a in e.attributes() {
+                    n_attr += 1;
+                    let a = match a {
+                        Ok(a) => a,
+                        Err(err) => {
+                            self.err(ErrorKind::Xml(format!("attribute: {err}")));
+                            self.buf = buf;
+                            return;
+                        }
+                    };
+                    let key = a.key;
+                    if key.as_namespace_binding().is_some() {
+                        continue;
+                    }
+                    let (ans, alocal) = self.xml.resolve_attribute(key);
+                    let alocal = String::from_utf8_lossy(alocal.as_ref()).into_owned();
+                    match ans {
+                        ResolveResult::Bound(n)
+                            if n.as_ref() == XSI.as_bytes()
+                                || n.as_ref() == b"http://www.w3.org/XML/1998/namespace" => {}
+                        ResolveResult::Unbound if alocal == "Ccy" => {
+                            match a.unescape_value() {
+                                Ok(v) => ccy = Some(v.into_owned()),
+                                Err(err) => {
+                                    self.err(ErrorKind::Xml(format!("attribute value: {err}")));
+                                    self.buf = buf;
+                                    return;
+                                }
+                            }
+                        }
+                        ResolveResult::Unknown(_) => {
+                            self.err(ErrorKind::Xml("unbound attribute prefix".into()));
+                            self.buf = buf;
+                            return;
+                        }
+                        _ => bad_attr = Some(alocal),
+                    }
+                }
+                if n_attr > MAX_ATTRIBUTES {
+                    self.err(ErrorKind::Limit {
+                        limit: "MAX_ATTRIBUTES",
+                        max: MAX_ATTRIBUTES,
+                    });
+                } else {
+                    self.start(&local, ns, ccy, bad_attr);
+                }
+            }
+            Event::End(_) => self.end(),
+            Event::Empty(_) => unreachable!("expand_empty_elements is set"),
+            Event::Text(t) => match t.xml10_content() {
+                Ok(s) => self.push_text(&s),
+                Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
+            },
+            Event::CData(t) => match t.xml10_content() {
+                Ok(s) => self.push_text(&s),
+                Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
+            },
+            Event::GeneralRef(r) => match r.resolve_char_ref() {
+                Ok(Some(c)) => {
+                    if is_xml_char(c) {
+                        let mut b = [0u8; 4];
+                        self.push_text(c.encode_utf8(&mut b));
+                    } else {
+                        self.err(ErrorKind::Xml(format!(
+                            "character reference to U+{:04X} is not an XML character",
+                            c as u32
+                        )));
+                    }
+                }
+                Ok(None) => {
+                    let name = String::from_utf8_lossy(&r).into_owned();
+                    let c = match name.as_str() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        _ => {
+                            self.err(ErrorKind::Forbidden(format!(
+                                "entity reference &{name};"
+                            )));
+                            self.buf = buf;
+                            return;
+                        }
+                    };
+                    self.push_text(c);
+                }
+                Err(e) => self.err(ErrorKind::Xml(format!("character reference: {e}"))),
+            },
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Decl(d) => {
+                if let Some(Ok(enc)) = d.encoding() {
+                    let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
+                    if enc != "utf-8" && enc != "utf8" {
+                        self.err(ErrorKind::Forbidden(format!(
+                            "encoding {enc:?} (only UTF-8 is accepted)"
+                        )));
+                    }
+                }
+            }
+            Event::DocType(_) => self.err(ErrorKind::Forbidden(
+                "DOCTYPE (DTDs and entity declarations are refused)".into(),
+            )),
+            Event::Eof => self.eof(),
+        }
+        self.buf = buf;
+    }
+
+    fn eof(&mut self) {
+        if self.depth > 0 {
+            self.err(ErrorKind::Xml(
+                "unexpected end of input: the file is truncated".into(),
+            ));
+            return;
+        }
+        if self.doc.is_none() && self.phase == Phase::Running {
+            let what = if self.header.is_some() {
+                ": the file holds only an AppHdr".to_owned()
+            } else {
+                String::new()
+            };
+            self.err(ErrorKind::NoDocument(what));
+            return;
+        }
+        self.flush_errors();
+        self.phase = Phase::Done;
+        self.flush_errors();
+    }
+
+    fn push_text(&mut self, s: &str) {
+        if self.depth == 0 {
+            if !s.chars().all(is_ws) {
+                self.err(ErrorKind::Xml("text outside the root element".into()));
+            }
+            return;
+        }
+        if let Some(c) = s.chars().find(|c| !is_xml_char(*c)) {
+            self.err(ErrorKind::Xml(format!(
+                "U+{:04X} is not an XML character",
+                c as u32
+            )));
+            return;
+        }
+        let f = &self.frames[self.depth - 1];
+        match f.role {
+            Role::Skip | Role::Wrapper => {}
+            _ if f.leaf => {
+                if self.text.len() + s.len() > MAX_TEXT_LEN {
+                    self.err(ErrorKind::Limit {
+                        limit: "MAX_TEXT_LEN",
+                        max: MAX_TEXT_LEN,
+                    });
+                    return;
+                }
+                self.text.push_str(s);
+            }
+            _ => {
+                if !s.chars().all(is_ws_lenient) {
+                    // lenient: camt `<Sts>BOOK</Sts>` in versions where Sts is a choice
+                    if f.name == "Sts" && self.text.len() + s.len() <= 16 {
+                        self.frames[self.depth - 1].lenient_text = true;
+                        self.text.push_str(s);
+                        return;
+                    }
+                    let t: String = s.trim().chars().take(40).collect();
+                    self.err(ErrorKind::UnexpectedText(t));
+                }
+            }
+        }
+    }
+
+    fn push_frame(&mut self, mut f: Frame) {
+        if self.depth < self.frames.len() {
+            let slot = &mut self.frames[self.depth];
+            f.counts = std::mem::take(&mut slot.counts);
+            f.counts.clear();
+            *slot = f;
+        } else {
+            self.frames.push(f);
+        }
+        let d = self.depth;
+        if let Some(s) = self.frames[d].schema {
+            if let TypeDef::Complex { children, .. } = s.ty(self.frames[d].ty) {
+                let n = children.len();
+                self.frames[d].counts.resize(n, 0);
+            }
+        }
+        self.depth += 1;
+    }
+
+    fn start(&mut self, local: &str, ns: Ns, ccy: Option<String>, bad_attr: Option<String>) {
+        if self.depth >= MAX_DEPTH {
+            self.err(ErrorKind::Limit {
+                limit: "MAX_DEPTH",
+                max: MAX_DEPTH,
+            });
+            return;
+        }
+        self.text.clear();
+        let path_len = self.path.len();
+        let parent_role = if self.depth == 0 {
+            Role::Wrapper
+        } else if self.frames[self.depth - 1].schema.is_none() && self.frames[self.depth - 1].role != Role::Wrapper {
+            Role::Skip
+        } else {
+            self.frames[self.depth - 1].role
+        };
+        match parent_role {
+            Role::Wrapper => self.start_outside(local, ns, path_len),
+            Role::Skip => {
+                self.path.push('/');
+                self.path.push_str(local);
+                let mut f = Frame::blank();
+                f.role = Role::Skip;
+                f.path_len = path_len;
+                self.push_frame(f);
+            }
+            _ => self.start_child(local, ns, ccy, bad_attr, path_len),
+        }
+    }
+
+    fn start_outside(&mut self, local: &str, ns: Ns, path_len: usize) {
+        let ns_str = match &ns {
+            Ns::None => "",
+            Ns::Expected => "",
+            Ns::Other(s) => s.as_str(),
+        };
+        let mut f = Frame::blank();
+        f.path_len = path_len;
+        if local == "AppHdr" || local == "Document" {
+            let found = schema::by_namespace(ns_str);
+            let is_head = local == "AppHdr";
+            let schema = match found {
+                Some(s) if s.root == local && s.id != "pain.002.001.10" || (is_head && found.is_some_and(|s| s.root == "AppHdr")) => s,
+                _ => {
+                    let what = if ns_str.is_empty() {
+                        format!("{local} in no namespace")
+                    } else {
+                        format!("{local} in namespace {ns_str}")
+                    };
+                    let supported = if is_head {
+                        "head.001.001.01 to head.001.001.04".to_owned()
+                    } else {
+                        supported_messages().join(", ")
+                    };
+                    self.path.push('/');
+                    self.path.push_str(local);
+                    self.err(ErrorKind::Unsupported {
+                        found: what,
+                        supported,
+                    });
+                    return;
+                }
+            };
+            self.path.clear();
+            self.path.push('/');
+            self.path.push_str(local);
+            f.path_len = 0;
+            f.schema = Some(schema);
+            f.name = schema.root;
+            f.ty = schema.root_type;
+            if is_head {
+                if self.header.is_some() || self.head.is_some() {
+                    self.err(ErrorKind::UnexpectedElement("second AppHdr".into()));
+                }
+                if self.doc.is_some() {
+                    self.err(ErrorKind::UnexpectedElement(
+                        "AppHdr after the Document".into(),
+                    ));
+                }
+                self.head = Some(schema);
+                f.role = Role::AppHdr;
+                f.tree = 1;
+                self.trees[0].clear();
+                f.node = self.trees[0].add(NONE, schema.root, 0);
+            } else {
+                if self.doc.is_some() {
+                    self.err(ErrorKind::UnexpectedElement("second Document".into()));
+                    return;
+                }
+                let fam = match family_of(schema.id) {
+                    Some(f) => f,
+                    None => {
+                        self.err(ErrorKind::Unsupported {
+                            found: schema.id.into(),
+                            supported: supported_messages().join(", "),
+                        });
+                        return;
+                    }
+                };
+                self.doc = Some(schema);
+                self.fam = Some(fam);
+                self.kind = Some(MessageKind {
+                    family: fam.family,
+                    id: schema.id,
+                    namespace: schema.namespace,
+                });
+                if let Some(h) = &self.header {
+                    let def = h.message_definition_id.clone();
+                    // a variant suffix in the header (pacs.002.001.03.ch.01) is accepted
+                    let base_ok = def == schema.id
+                        || def
+                            .strip_prefix(schema.id)
+                            .is_some_and(|rest| rest.starts_with('.'))
+                        || schema.id.strip_prefix(def.as_str()).is_some_and(|rest| rest.starts_with('.'));
+                    if !base_ok {
+                        self.err_at(
+                            "/AppHdr/MsgDefIdr".into(),
+                            ErrorKind::HeaderMismatch {
+                                header: def,
+                                document: schema.id.into(),
+                            },
+                        );
+                    }
+                }
+                f.role = Role::Document;
+            }
+            self.push_frame(f);
+            return;
+        }
+        if ns_str.starts_with(ISO_NS) {
+            self.path.push('/');
+            self.path.push_str(local);
+            self.err(ErrorKind::Unsupported {
+                found: format!("root element {local} in {ns_str}"),
+                supported: supported_messages().join(", "),
+            });
+            return;
+        }
+        if self.depth >= MAX_ENVELOPE_DEPTH {
+            self.err(ErrorKind::Limit {
+                limit: "MAX_ENVELOPE_DEPTH",
+                max: MAX_ENVELOPE_DEPTH,
+            });
+            return;
+        }
+        f.role = Role::Wrapper;
+        self.push_frame(f);
+    }
+
+    fn start_child(
+        &mut self,
+        local: &str,
+        ns: Ns,
+        ccy: Option<String>,
+        bad_attr: Option<String>,
+        path_len: usize,
+    ) {
+        let pi = self.depth - 1;
+        let (schema, pty, pleaf) = {
+            let p = &self.frames[pi];
+            (p.schema.expect("validated frame"), p.ty, p.leaf)
+        };
+        let children = match schema.ty(pty) {
+            TypeDef::Complex { children, .. } if !pleaf => children,
+            _ => {
+                self.path.push('/');
+                self.path.push_str(local);
+                self.err(ErrorKind::UnexpectedElement(format!(
+                    "{local} (inside a simple value)"
+                )));
+                self.skip_frame(path_len);
+                return;
+            }
+        };
+        let in_ns = matches!(ns, Ns::Expected);
+        let pos = if in_ns {
+            children.iter().position(|c| c.name == local && c.ty != ANY)
+        } else {
+            None
+        };
+        let pos = match pos {
+            Some(p) => p,
+            None => {
+                // xs:any?
+                let ns_str = match &ns {
+                    Ns::Other(s) => s.as_str(),
+                    Ns::Expected => schema.namespace,
+                    Ns::None => "",
+                };
+                let any = children.iter().position(|c| {
+                    c.ty == ANY
+                        && match c.any_ns {
+                            "##any" => true,
+                            "##other" => ns_str != schema.namespace && !ns_str.is_empty(),
+                            uri => uri == ns_str,
+                        }
+                });
+                self.path.push('/');
+                self.path.push_str(local);
+                match any {
+                    Some(i) => {
+                        self.frames[pi].counts[i] += 1;
+                    }
+                    None => {
+                        let shown = match &ns {
+                            Ns::Expected => local.to_owned(),
+                            Ns::None => format!("{local} (in no namespace)"),
+                            Ns::Other(n) => format!("{{{n}}}{local}"),
+                        };
+                        self.err(ErrorKind::UnexpectedElement(shown));
+                    }
+                }
+                self.skip_frame(path_len);
+                return;
+            }
+        };
+        let child = &children[pos];
+        let count = {
+            let c = &mut self.frames[pi].counts[pos];
+            *c += 1;
+            *c
+        };
+        self.path.push('/');
+        self.path.push_str(child.name);
+        let occ = if child.max > 1 { count } else { 0 };
+        if occ > 0 {
+            use std::fmt::Write;
+            let _ = write!(self.path, "[{occ}]");
+        }
+        if count > child.max {
+            self.err(ErrorKind::TooManyOccurrences {
+                element: child.name.into(),
+                max: child.max,
+            });
+        }
+        if let TypeDef::Complex { choice: false, .. } = schema.ty(pty) {
+            let last = self.frames[pi].last_pos;
+            if pos < last {
+                let before = children[last].name;
+                self.err(ErrorKind::OutOfOrder {
+                    element: child.name.into(),
+                    before: before.into(),
+                });
+            } else {
+                self.frames[pi].last_pos = pos;
+            }
+        }
+        let cty = schema.ty(child.ty);
+        let leaf = !matches!(cty, TypeDef::Complex { .. });
+        // attributes
+        if let Some(a) = bad_attr {
+            self.err(ErrorKind::Attribute(format!("{a} is not allowed")));
+        }
+        match cty {
+            TypeDef::Content { attrs, base, .. } => {
+                for (aname, aty, required) in attrs {
+                    if *aname == "Ccy" {
+                        match &ccy {
+                            None if *required => {
+                                self.err(ErrorKind::Attribute("Ccy is required".into()))
+                            }
+                            Some(v) => {
+                                if let TypeDef::Simple(s) = schema.ty(*aty) {
+                                    if let Err(k) = schema::check_simple(s, "Ccy", v) {
+                                        self.err(k);
+                                    }
+                                }
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                let _ = base;
+            }
+            _ => {
+                if ccy.is_some() {
+                    self.err(ErrorKind::Attribute("Ccy is not allowed".into()));
+                }
+            }
+        }
+        // unit roles and trees
+        let parent_role = self.frames[pi].role;
+        let ptree = self.frames[pi].tree;
+        let pnode = self.frames[pi].node;
+        let fam = self.fam;
+        let mut f = Frame::blank();
+        f.schema = Some(schema);
+        f.name = child.name;
+        f.ty = child.ty;
+        f.path_len = path_len;
+        f.leaf = leaf;
+        f.role = Role::None;
+        match parent_role {
+            Role::Document => f.role = Role::Message,
+            Role::Message => {
+                let fam = fam.expect("document has a family");
+                let base = self.path[..path_len].to_owned();
+                if fam.records.contains(&child.name) {
+                    f.role = Role::Record;
+                    f.tree = 2;
+                    self.trees[1].clear();
+                    self.trees[1].base = base;
+                    f.node = self.trees[1].add(NONE, child.name, occ);
+                } else if fam.containers.iter().any(|(c, _)| *c == child.name) {
+                    f.role = Role::Container;
+                    f.tree = 1;
+                    self.trees[0].clear();
+                    self.trees[0].base = base;
+                    f.node = self.trees[0].add(NONE, child.name, occ);
+                    self.container_start();
+                } else if child.name == "SplmtryData" {
+                    f.role = Role::Skip;
+                    f.leaf = false;
+                } else {
+                    f.role = Role::Top;
+                    f.tree = 1;
+                    self.trees[0].clear();
+                    self.trees[0].base = base;
+                    f.node = self.trees[0].add(NONE, child.name, occ);
+                    if self.group_done && !self.collect_all {
+                        // flush errors of the previous unit
+                    }
+                }
+            }
+            Role::Container => {
+                let fam = fam.expect("document has a family");
+                let pname = self.frames[pi].name;
+                if fam
+                    .containers
+                    .iter()
+                    .any(|(c, r)| *c == pname && *r == child.name)
+                {
+                    self.record_in_container_start();
+                    f.role = Role::Record;
+                    f.tree = 2;
+                    self.trees[1].clear();
+                    self.trees[1].base = self.path[..path_len].to_owned();
+                    f.node = self.trees[1].add(NONE, child.name, occ);
+                } else {
+                    f.tree = ptree;
+                    f.node = self.add_node(ptree, pnode, child.name, occ);
+                }
+            }
+            _ => {
+                f.tree = ptree;
+                if ptree != 0 {
+                    f.node = self.add_node(ptree, pnode, child.name, occ);
+                }
+                if child.name == "SplmtryData" || child.name == "Sgntr" {
+                    // content is xs:any (lax): the children are skipped; Sgntr's
+                    // namespace is still checked
+                    f.tree = 0;
+                }
+            }
+        }
+        if leaf {
+            self.ccy = ccy;
+        }
+        self.push_frame(f);
+    }
+
+    fn add_node(&mut self, tree: u8, parent: u32, name: &'static str, occ: u32) -> u32 {
+        if tree == 0 || parent == NONE {
+            return NONE;
+        }
+        let t = &mut self.trees[tree as usize - 1];
+        if t.nodes.len() >= MAX_UNIT_ELEMENTS {
+            self.err(ErrorKind::Limit {
+                limit: "MAX_UNIT_ELEMENTS",
+                max: MAX_UNIT_ELEMENTS,
+            });
+            return NONE;
+        }
+        t.add(parent, name, occ)
+    }
+
+    fn skip_frame(&mut self, path_len: usize) {
+        let mut f = Frame::blank();
+        f.role = Role::Skip;
+        f.path_len = path_len;
+        self.push_frame(f);
+    }
+
+    fn end(&mut self) {
+        if self.depth == 0 {
+            self.err(ErrorKind::Xml("unexpected end tag".into()));
+            return;
+        }
+        self.depth -= 1;
+        let d = self.depth;
+        let role = self.frames[d].role;
+        if let (Some(schema), false) = (self.frames[d].schema, matches!(role, Role::Skip)) {
+            let ty = self.frames[d].ty;
+            let name = self.frames[d].name;
+            match schema.ty(ty) {
+                TypeDef::Simple(s) => {
+                    let text = std::mem::take(&mut self.text);
+                    if let Err(k) = schema::check_simple(s, name, &text) {
+                        self.err(k);
+                    }
+                    self.store_text(d, &text, None);
+                    self.text = text;
+                }
+                TypeDef::Content { base, .. } => {
+                    let text = std::mem::take(&mut self.text);
+                    let ccy = self.ccy.take();
+                    let mut ok = true;
+                    if let TypeDef::Simple(s) = schema.ty(*base) {
+                        if let Err(k) = schema::check_simple(s, name, &text) {
+                            self.err(k);
+                            ok = false;
+                        }
+                    }
+                    if let (true, Some(c)) = (ok, &ccy) {
+                        if crate::types::CurrencyCode::new(c).is_ok() {
+                            if let Err(k) = schema::check_amount(c, &text) {
+                                self.err(k);
+                            }
+                        }
+                    }
+                    self.store_text(d, &text, ccy.as_deref());
+                    self.text = text;
+                }
+                TypeDef::Complex {
+                    choice, children, ..
+                } => {
+                    let lenient = self.frames[d].lenient_text;
+                    if lenient {
+                        let t = std::mem::take(&mut self.text);
+                        self.store_text(d, t.trim(), None);
+                        self.text.clear();
+                    }
+                    let counts = std::mem::take(&mut self.frames[d].counts);
+                    if *choice {
+                        let present = counts.iter().filter(|c| **c > 0).count();
+                        if present != 1 && !(lenient && present == 0) {
+                            let names: Vec<&str> = children.iter().map(|c| c.name).collect();
+                            self.err(ErrorKind::Choice(names.join(" | ")));
+                        }
+                    } else {
+                        let mut groups: Vec<(i32, u32)> = vec![];
+                        for (c, n) in children.iter().zip(&counts) {
+                            if c.group == 0 {
+                                if *n < c.min && c.ty != ANY {
+                                    self.err(ErrorKind::MissingElement(c.name.into()));
+                                }
+                            } else if let Some(g) = groups.iter_mut().find(|g| g.0 == c.group) {
+                                g.1 += u32::from(*n > 0);
+                            } else {
+                                groups.push((c.group, u32::from(*n > 0)));
+                            }
+                        }
+                        for (g, n) in groups {
+                            if n > 1 || (g > 0 && n == 0) {
+                                let names: Vec<&str> = children
+                                    .iter()
+                                    .filter(|c| c.group == g)
+                                    .map(|c| c.name)
+                                    .collect();
+                                self.err(ErrorKind::Choice(names.join(" | ")));
+                            }
+                        }
+                    }
+                    self.frames[d].counts = counts;
+                }
+            }
+        }
+        self.text.clear();
+        match role {
+            Role::AppHdr => self.app_header_end(),
+            Role::Top => self.top_end(),
+            Role::Record => self.record_end(),
+            Role::Container => self.container_end(),
+            Role::Message => self.message_end(),
+            Role::Document => {
+                self.doc_done = true;
+            }
+            _ => {}
+        }
+        let pl = self.frames[d].path_len;
+        self.path.truncate(pl);
+    }
+
+    fn store_text(&mut self, d: usize, text: &str, ccy: Option<&str>) {
+        let (tree, node) = (self.frames[d].tree, self.frames[d].node);
+        if tree == 0 || node == NONE {
+            return;
+        }
+        let t = &mut self.trees[tree as usize - 1];
+        t.set_text(node, text);
+        if let Some(c) = ccy {
+            t.set_ccy(node, c);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // units
+
+    fn app_header_end(&mut self) {
+        let version = self.head.map(|h| h.id).unwrap_or("");
+        let mut errs = std::mem::take(&mut self.errs);
+        if let Some(root) = self.trees[0].root() {
+            let h = model::app_header(&mut Ex { errs: &mut errs }, version, root);
+            self.header = Some(h);
+        }
+        self.errs = errs;
+        self.trees[0].clear();
+    }
+
+    fn top_end(&mut self) {
+        let mut errs = std::mem::take(&mut self.errs);
+        if let Some(root) = self.trees[0].root() {
+            let mut ex = Ex { errs: &mut errs };
+            match root.name() {
+                "GrpHdr" => {
+                    self.group = Some(model::group_header(&mut ex, root));
+                    self.group_done = true;
+                }
+                "OrgnlGrpInf" => {
+                    self.orig_group = Some((
+                        root.string(&["OrgnlMsgId"]).unwrap_or_default(),
+                        root.string(&["OrgnlMsgNmId"]).unwrap_or_default(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.errs = errs;
+        self.trees[0].clear();
+        if self.group_done {
+            self.flush_errors();
+        }
+    }
+
+    fn container_start(&mut self) {
+        self.pmt = None;
+        self.pmt_count = 0;
+        self.pmt_sum = Decimal::ZERO;
+        self.pmt_path = self.path.clone();
+        self.stmt_emitted = false;
+        self.stmt_id.clear();
+    }
+
+    /// Called when the first record of a container starts: its header is complete.
+    fn record_in_container_start(&mut self) {
+        let fam = self.fam.map(|f| f.family);
+        let mut errs = std::mem::take(&mut self.errs);
+        if let Some(root) = self.trees[0].root() {
+            let mut ex = Ex { errs: &mut errs };
+            match fam {
+                Some(MessageFamily::Pain001) if self.pmt.is_none() => {
+                    self.pmt = Some(Arc::new(model::payment_info(&mut ex, root)));
+                }
+                Some(MessageFamily::Pain002) if self.pmt.is_none() => {
+                    self.stmt_id = root.string(&["OrgnlPmtInfId"]).unwrap_or_default();
+                    self.pmt = Some(Arc::default());
+                }
+                Some(MessageFamily::Camt053 | MessageFamily::Camt054) if !self.stmt_emitted => {
+                    let s = model::statement(&mut ex, root);
+                    self.stmt_id = s.id.clone();
+                    self.stmt_emitted = true;
+                    drop(ex);
+                    if errs.is_empty() {
+                        self.out.push_back(Ok(Transaction::Statement(s)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.errs = errs;
+        self.flush_errors();
+    }
+
+    fn container_end(&mut self) {
+        let fam = self.fam.map(|f| f.family);
+        match fam {
+            Some(MessageFamily::Camt053 | MessageFamily::Camt054) if !self.stmt_emitted => {
+                self.record_in_container_start();
+            }
+            Some(MessageFamily::Pain001) => {
+                if self.pmt.is_none() {
+                    self.record_in_container_start();
+                }
+                if let Some(p) = self.pmt.clone() {
+                    self.check_counts(
+                        &format!("{}/NbOfTxs", self.pmt_path),
+                        &format!("{}/CtrlSum", self.pmt_path),
+                        p.number_of_transactions,
+                        p.control_sum,
+                        self.pmt_count,
+                        self.pmt_sum,
+                    );
+                }
+            }
+            _ => {}
+        }
+        self.trees[0].clear();
+        self.pmt = None;
+        self.flush_errors();
+    }
+
+    fn check_counts(
+        &mut self,
+        nb_path: &str,
+        sum_path: &str,
+        declared: Option<u64>,
+        ctrl: Option<Decimal>,
+        count: u64,
+        sum: Decimal,
+    ) {
+        if let Some(n) = declared {
+            if n != count {
+                self.err_at(
+                    nb_path.to_owned(),
+                    ErrorKind::NbOfTxs {
+                        declared: n.to_string(),
+                        counted: count,
+                    },
+                );
+            }
+        }
+        if let Some(c) = ctrl {
+            if c.normalize() != sum.normalize() {
+                self.err_at(
+                    sum_path.to_owned(),
+                    ErrorKind::ControlSum {
+                        field: "CtrlSum",
+                        declared: c.normalize().to_string(),
+                        computed: sum.normalize().to_string(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn record_end(&mut self) {
+        let fam = match self.fam {
+            Some(f) => f.family,
+            None => return,
+        };
+        self.count += 1;
+        let index = self.count;
+        let mut errs = std::mem::take(&mut self.errs);
+        let mut tx = None;
+        if let Some(root) = self.trees[1].root() {
+            let mut ex = Ex { errs: &mut errs };
+            tx = match (fam, root.name()) {
+                (MessageFamily::Pacs008 | MessageFamily::Pain001, _) => {
+                    let ct = model::credit_transfer(&mut ex, root, index, self.pmt.as_ref());
+                    if let Some(a) = ct.amount() {
+                        self.sum += a.value();
+                        self.pmt_sum += a.value();
+                    }
+                    self.pmt_count += 1;
+                    Some(Transaction::CreditTransfer(ct))
+                }
+                (MessageFamily::Pacs002 | MessageFamily::Pain002, "OrgnlGrpInfAndSts") => {
+                    self.count -= 1;
+                    let g = model::group_status(&mut ex, root);
+                    self.orig_group =
+                        Some((g.original_message_id.clone(), g.original_message_name_id.clone()));
+                    Some(Transaction::GroupStatus(g))
+                }
+                (MessageFamily::Pacs002 | MessageFamily::Pain002, _) => {
+                    let pmt = if fam == MessageFamily::Pain002 {
+                        Some(self.stmt_id.as_str())
+                    } else {
+                        None
+                    };
+                    Some(Transaction::TransactionStatus(model::transaction_status(
+                        &mut ex,
+                        root,
+                        index,
+                        self.orig_group.as_ref(),
+                        pmt,
+                    )))
+                }
+                (MessageFamily::Pacs004, _) => {
+                    let r = model::payment_return(&mut ex, root, index, self.orig_group.as_ref());
+                    if let Some(a) = r.returned_interbank_settlement_amount {
+                        self.sum += a.value();
+                    }
+                    Some(Transaction::PaymentReturn(r))
+                }
+                (MessageFamily::Camt053 | MessageFamily::Camt054, _) => Some(Transaction::Entry(
+                    model::entry(&mut ex, root, index, &self.stmt_id),
+                )),
+            };
+        }
+        self.trees[1].clear();
+        if errs.is_empty() {
+            if let Some(tx) = tx {
+                self.out.push_back(Ok(tx));
+            }
+            self.errs = errs;
+        } else {
+            self.errs = errs;
+            self.flush_errors();
+        }
+    }
+
+    fn message_end(&mut self) {
+        let fam = match self.fam {
+            Some(f) => f.family,
+            None => return,
+        };
+        let base = self.path.clone();
+        let g = self.group.clone().unwrap_or_default();
+        match fam {
+            MessageFamily::Pacs008 | MessageFamily::Pain001 | MessageFamily::Pacs004 => {
+                self.check_counts(
+                    &format!("{base}/GrpHdr/NbOfTxs"),
+                    &format!("{base}/GrpHdr/CtrlSum"),
+                    g.number_of_transactions,
+                    g.control_sum,
+                    self.count,
+                    self.sum,
+                );
+                if let Some(t) = g.total_interbank_settlement_amount {
+                    if t.value().normalize() != self.sum.normalize() {
+                        let field = if fam == MessageFamily::Pacs004 {
+                            "TtlRtrdIntrBkSttlmAmt"
+                        } else {
+                            "TtlIntrBkSttlmAmt"
+                        };
+                        self.err_at(
+                            format!("{base}/GrpHdr/{field}"),
+                            ErrorKind::ControlSum {
+                                field,
+                                declared: t.value().normalize().to_string(),
+                                computed: self.sum.normalize().to_string(),
+                            },
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.flush_errors();
+    }
+}
+
+fn is_ws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// XML whitespace, plus U+00A0 used as indentation by some real files (README: lenient).
+fn is_ws_lenient(c: char) -> bool {
+    is_ws(c) || c == '\u{a0}'
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// A whole message, read at once ([`parse_document`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Message {
+    pub kind: MessageKind,
+    pub header: Option<AppHeader>,
+    pub group_header: GroupHeader,
+    pub transactions: Vec<Transaction>,
+}
+
+/// Reads a whole (small) message, collecting every error (up to [`ERRORS_MAX`]).
+pub fn parse_document(bytes: &[u8]) -> Result<Message, Errors> {
+    let mut r = MessageReader::create(bytes, true);
+    let mut txs = vec![];
+    let mut errs = vec![];
+    while let Some(item) = r.next_transaction() {
+        match item {
+            Ok(t) => txs.push(t),
+            Err(e) => errs.extend(e),
+        }
+    }
+    errs.append(&mut r.errs);
+    if errs.is_empty() && r.kind.is_none() {
+        errs.push(Error::new("", ErrorKind::NoDocument(String::new())));
+    }
+    if !errs.is_empty() {
+        return Err(Errors(errs));
+    }
+    Ok(Message {
+        kind: r.kind.expect("checked"),
+        header: r.header,
+        group_header: r.group.unwrap_or_default(),
+        transactions: txs,
+    })
+}

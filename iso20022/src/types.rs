@@ -1,0 +1,564 @@
+//! Checked value types: each can only hold a value that satisfies the ISO 20022 rule it
+//! stands for. Constructors return the rule broken as an [`ErrorKind`].
+
+use crate::error::ErrorKind;
+use rust_decimal::Decimal;
+use std::fmt;
+use std::str::FromStr;
+
+fn invalid(rule: &str, v: &str) -> ErrorKind {
+    ErrorKind::invalid(rule, v)
+}
+
+/// Text of 1 to `N` characters (`Max35Text` and friends).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text<const N: usize>(String);
+
+/// `Max35Text`: identifiers such as MsgId, EndToEndId, TxId.
+pub type Max35Text = Text<35>;
+/// `Max140Text`: names.
+pub type Max140Text = Text<140>;
+
+impl<const N: usize> Text<N> {
+    /// Checks 1..=N characters.
+    pub fn new(s: &str) -> Result<Self, ErrorKind> {
+        let n = s.chars().count();
+        if n == 0 {
+            return Err(invalid("minLength 1", s));
+        }
+        if n > N {
+            return Err(invalid(&format!("maxLength {N} (length {n})"), s));
+        }
+        Ok(Text(s.to_owned()))
+    }
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const N: usize> fmt::Display for Text<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A BIC (ISO 9362), 8 or 11 characters. Accepts the Dec-2014 pattern
+/// `[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?`; the schema validator additionally applies
+/// the stricter pre-2014 pattern where the message version uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Bic(String);
+
+impl Bic {
+    /// Checks the BIC pattern.
+    pub fn new(s: &str) -> Result<Self, ErrorKind> {
+        let b = s.as_bytes();
+        let ok = (b.len() == 8 || b.len() == 11)
+            && b[..4]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && b[4..6].iter().all(|c| c.is_ascii_uppercase())
+            && b[6..]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if ok {
+            Ok(Bic(s.to_owned()))
+        } else {
+            Err(invalid("BIC pattern", s))
+        }
+    }
+    /// The BIC.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The institution's 8-character BIC (without branch code).
+    pub fn bic8(&self) -> &str {
+        &self.0[..8]
+    }
+}
+
+impl fmt::Display for Bic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An IBAN: pattern `[A-Z]{2}[0-9]{2}[a-zA-Z0-9]{1,30}` and ISO 13616 mod-97 check digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Iban(String);
+
+impl Iban {
+    /// Checks pattern and check digits.
+    pub fn new(s: &str) -> Result<Self, ErrorKind> {
+        let b = s.as_bytes();
+        let pattern = b.len() >= 5
+            && b.len() <= 34
+            && b[..2].iter().all(|c| c.is_ascii_uppercase())
+            && b[2..4].iter().all(|c| c.is_ascii_digit())
+            && b[4..].iter().all(|c| c.is_ascii_alphanumeric());
+        if !pattern {
+            return Err(invalid("IBAN pattern", s));
+        }
+        let mut rem: u32 = 0;
+        for &c in b[4..].iter().chain(&b[..4]) {
+            let v = match c {
+                b'0'..=b'9' => (c - b'0') as u32,
+                b'A'..=b'Z' => (c - b'A') as u32 + 10,
+                b'a'..=b'z' => (c - b'a') as u32 + 10,
+                _ => unreachable!("checked above"),
+            };
+            rem = if v >= 10 {
+                (rem * 100 + v) % 97
+            } else {
+                (rem * 10 + v) % 97
+            };
+        }
+        if rem != 1 {
+            return Err(invalid("IBAN mod-97 check digits", s));
+        }
+        Ok(Iban(s.to_owned()))
+    }
+    /// The IBAN.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// Its country code.
+    pub fn country(&self) -> &str {
+        &self.0[..2]
+    }
+}
+
+impl fmt::Display for Iban {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A UETR: lowercase UUID version 4,
+/// `[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Uetr(String);
+
+impl Uetr {
+    /// Checks the UUIDv4 pattern.
+    pub fn new(s: &str) -> Result<Self, ErrorKind> {
+        let b = s.as_bytes();
+        let hex = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
+        let ok = b.len() == 36
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                14 => *c == b'4',
+                19 => matches!(c, b'8' | b'9' | b'a' | b'b'),
+                _ => hex(c),
+            });
+        if ok {
+            Ok(Uetr(s.to_owned()))
+        } else {
+            Err(invalid("UETR must be a lowercase UUID v4", s))
+        }
+    }
+    /// The UETR.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Uetr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Active ISO 4217 currency codes and their minor units. Fund codes (BOV, CHE, CHW, CLF,
+/// COU, MXV, USN, UYI, UYW) are included; precious metals, SDR, testing and "no currency"
+/// codes (XAU, XAG, XPD, XPT, XBA..XBD, XDR, XSU, XUA, XTS, XXX) are refused: a ledger
+/// amount needs a minor unit.
+pub static CURRENCIES: &[(&str, u32)] = &[
+    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2),
+    ("AUD", 2), ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2),
+    ("BHD", 3), ("BIF", 0), ("BMD", 2), ("BND", 2), ("BOB", 2), ("BOV", 2), ("BRL", 2),
+    ("BSD", 2), ("BTN", 2), ("BWP", 2), ("BYN", 2), ("BZD", 2), ("CAD", 2), ("CDF", 2),
+    ("CHE", 2), ("CHF", 2), ("CHW", 2), ("CLF", 4), ("CLP", 0), ("CNY", 2), ("COP", 2),
+    ("COU", 2), ("CRC", 2), ("CUP", 2), ("CVE", 2), ("CZK", 2), ("DJF", 0), ("DKK", 2),
+    ("DOP", 2), ("DZD", 2), ("EGP", 2), ("ERN", 2), ("ETB", 2), ("EUR", 2), ("FJD", 2),
+    ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2), ("GIP", 2), ("GMD", 2), ("GNF", 0),
+    ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2), ("HUF", 2), ("IDR", 2),
+    ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0), ("JMD", 2), ("JOD", 3),
+    ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0), ("KPW", 2), ("KRW", 0),
+    ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2), ("LKR", 2), ("LRD", 2),
+    ("LSL", 2), ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2), ("MKD", 2), ("MMK", 2),
+    ("MNT", 2), ("MOP", 2), ("MRU", 2), ("MUR", 2), ("MVR", 2), ("MWK", 2), ("MXN", 2),
+    ("MXV", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2), ("NGN", 2), ("NIO", 2), ("NOK", 2),
+    ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2), ("PGK", 2), ("PHP", 2),
+    ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2), ("RUB", 2),
+    ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2), ("SGD", 2),
+    ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2), ("SVC", 2),
+    ("SYP", 2), ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3), ("TOP", 2),
+    ("TRY", 2), ("TTD", 2), ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0), ("USD", 2),
+    ("USN", 2), ("UYI", 0), ("UYU", 2), ("UYW", 4), ("UZS", 2), ("VED", 2), ("VES", 2),
+    ("VND", 0), ("VUV", 0), ("WST", 2), ("XAF", 0), ("XCD", 2), ("XCG", 2), ("XOF", 0),
+    ("XPF", 0), ("YER", 2), ("ZAR", 2), ("ZMW", 2), ("ZWG", 2),
+];
+
+/// An active ISO 4217 currency code, with its minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CurrencyCode {
+    code: &'static str,
+    minor_units: u32,
+}
+
+impl CurrencyCode {
+    /// Looks the code up in [`CURRENCIES`].
+    pub fn new(s: &str) -> Result<Self, ErrorKind> {
+        match CURRENCIES.binary_search_by(|(c, _)| (*c).cmp(s)) {
+            Ok(i) => Ok(CurrencyCode {
+                code: CURRENCIES[i].0,
+                minor_units: CURRENCIES[i].1,
+            }),
+            Err(_) => Err(invalid("ISO 4217 active currency code", s)),
+        }
+    }
+    /// The three-letter code.
+    pub fn as_str(&self) -> &'static str {
+        self.code
+    }
+    /// Number of decimals the currency allows (EUR 2, JPY 0, KWD 3, CLF 4).
+    pub fn minor_units(&self) -> u32 {
+        self.minor_units
+    }
+}
+
+impl fmt::Display for CurrencyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+/// Checks the lexical form of an `xs:decimal` with the ISO amount facets and returns it.
+/// `total` and `fraction` are the XSD facets; `min_zero` forbids negatives.
+pub(crate) fn parse_decimal(
+    s: &str,
+    total: Option<u32>,
+    fraction: Option<u32>,
+    min_zero: bool,
+) -> Result<Decimal, ErrorKind> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (digits, ""),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|c| c.is_ascii_digit())
+        || !frac.bytes().all(|c| c.is_ascii_digit())
+    {
+        return Err(invalid("decimal number", s));
+    }
+    let int_sig = int.trim_start_matches('0');
+    let frac_sig = frac.trim_end_matches('0');
+    if let Some(f) = fraction {
+        if frac_sig.len() as u32 > f {
+            return Err(invalid(&format!("fractionDigits {f}"), s));
+        }
+    }
+    let total_digits = (int_sig.len() + frac_sig.len()) as u32;
+    if let Some(t) = total {
+        if total_digits > t {
+            return Err(invalid(&format!("totalDigits {t}"), s));
+        }
+    }
+    if total_digits > 28 {
+        return Err(invalid("decimal too large", s));
+    }
+    let mut d = Decimal::from_str(&format!(
+        "{}{}.{}",
+        if neg { "-" } else { "" },
+        if int_sig.is_empty() { "0" } else { int_sig },
+        if frac_sig.is_empty() { "0" } else { frac_sig }
+    ))
+    .map_err(|_| invalid("decimal number", s))?;
+    d = d.normalize();
+    if min_zero && d.is_sign_negative() && !d.is_zero() {
+        return Err(invalid("minInclusive 0", s));
+    }
+    Ok(d)
+}
+
+/// An amount with its currency: `ActiveCurrencyAndAmount` /
+/// `ActiveOrHistoricCurrencyAndAmount`. Never negative; at most 18 digits, 5 of them
+/// decimals (XSD), and no more decimals than the currency's minor units (business rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Amount {
+    currency: CurrencyCode,
+    value: Decimal,
+}
+
+impl Amount {
+    /// Parses the decimal text and checks it against the facets and the currency.
+    pub fn parse(currency: &str, value: &str) -> Result<Self, ErrorKind> {
+        let currency = CurrencyCode::new(currency)?;
+        let value = parse_decimal(value, Some(18), Some(5), true)?;
+        Self::new(currency, value)
+    }
+
+    /// Checks an already numeric value.
+    pub fn new(currency: CurrencyCode, value: Decimal) -> Result<Self, ErrorKind> {
+        let value = value.normalize();
+        if value.is_sign_negative() && !value.is_zero() {
+            return Err(invalid("amount must not be negative", &value.to_string()));
+        }
+        if value.scale() > 5 {
+            return Err(invalid("fractionDigits 5", &value.to_string()));
+        }
+        if value.scale() > currency.minor_units {
+            return Err(invalid(
+                &format!(
+                    "{} allows {} decimal(s)",
+                    currency.code, currency.minor_units
+                ),
+                &value.to_string(),
+            ));
+        }
+        let digits = value.mantissa().unsigned_abs().to_string().len();
+        if digits > 18 && !value.is_zero() {
+            return Err(invalid("totalDigits 18", &value.to_string()));
+        }
+        Ok(Amount { currency, value })
+    }
+    /// The currency.
+    pub fn currency(&self) -> CurrencyCode {
+        self.currency
+    }
+    /// The value (never negative).
+    pub fn value(&self) -> Decimal {
+        self.value
+    }
+    /// The value in minor units (cents): exact, since decimals never exceed the minor units.
+    pub fn minor_units(&self) -> i128 {
+        let mut v = self.value;
+        v.rescale(self.currency.minor_units);
+        v.mantissa()
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.currency, self.value)
+    }
+}
+
+/// An `xs:date` without time zone (`ISODate`), e.g. `2024-05-31`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IsoDate {
+    year: i32,
+    month: u8,
+    day: u8,
+}
+
+fn days_in_month(y: i32, m: u8) -> u8 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ => {
+            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+                29
+            } else {
+                28
+            }
+        }
+    }
+}
+
+fn num(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.iter()
+        .try_fold(0u32, |a, c| a.checked_mul(10)?.checked_add((c - b'0') as u32))
+}
+
+fn parse_ymd(b: &[u8]) -> Option<(i32, u8, u8)> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y = num(&b[..4])? as i32;
+    let m = num(&b[5..7])? as u8;
+    let d = num(&b[8..10])? as u8;
+    if y == 0 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some((y, m, d))
+}
+
+/// Parses an optional time zone `Z` or `±hh:mm`; returns the offset in minutes.
+fn parse_tz(b: &[u8]) -> Option<Option<i16>> {
+    match b {
+        [] => Some(None),
+        [b'Z'] => Some(Some(0)),
+        [s @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let h = num(&[*h1, *h2])? as i16;
+            let m = num(&[*m1, *m2])? as i16;
+            if h > 14 || m > 59 || (h == 14 && m > 0) {
+                return None;
+            }
+            let v = h * 60 + m;
+            Some(Some(if *s == b'-' { -v } else { v }))
+        }
+        _ => None,
+    }
+}
+
+impl IsoDate {
+    /// Parses `YYYY-MM-DD` (an optional time zone is accepted as `xs:date` allows).
+    pub fn parse(s: &str) -> Result<Self, ErrorKind> {
+        let b = s.as_bytes();
+        let err = || invalid("ISO date (YYYY-MM-DD)", s);
+        if b.len() < 10 {
+            return Err(err());
+        }
+        let (y, m, d) = parse_ymd(&b[..10]).ok_or_else(err)?;
+        parse_tz(&b[10..]).ok_or_else(err)?;
+        Ok(IsoDate {
+            year: y,
+            month: m,
+            day: d,
+        })
+    }
+    /// Year.
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+    /// Month 1..=12.
+    pub fn month(&self) -> u8 {
+        self.month
+    }
+    /// Day of month.
+    pub fn day(&self) -> u8 {
+        self.day
+    }
+}
+
+impl fmt::Display for IsoDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// An `xs:dateTime` (`ISODateTime`), with optional fractional seconds and optional offset,
+/// e.g. `2023-05-05T16:20:45.837-04:00`. The original text is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IsoDateTime {
+    text: String,
+    date: IsoDate,
+    offset_minutes: Option<i16>,
+}
+
+impl IsoDateTime {
+    /// Parses `YYYY-MM-DDThh:mm:ss[.fff][Z|±hh:mm]`.
+    pub fn parse(s: &str) -> Result<Self, ErrorKind> {
+        let b = s.as_bytes();
+        let err = || invalid("ISO date-time (YYYY-MM-DDThh:mm:ss[.s][Z|±hh:mm])", s);
+        if b.len() < 19 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return Err(err());
+        }
+        let (y, m, d) = parse_ymd(&b[..10]).ok_or_else(err)?;
+        let hh = num(&b[11..13]).ok_or_else(err)?;
+        let mm = num(&b[14..16]).ok_or_else(err)?;
+        let ss = num(&b[17..19]).ok_or_else(err)?;
+        let mut rest = &b[19..];
+        if let Some(r) = rest.strip_prefix(b".") {
+            let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return Err(err());
+            }
+            rest = &r[n..];
+        }
+        let midnight_24 = hh == 24 && mm == 0 && ss == 0;
+        if (hh > 23 && !midnight_24) || mm > 59 || ss > 59 {
+            return Err(err());
+        }
+        let offset = parse_tz(rest).ok_or_else(err)?;
+        Ok(IsoDateTime {
+            text: s.to_owned(),
+            date: IsoDate {
+                year: y,
+                month: m,
+                day: d,
+            },
+            offset_minutes: offset,
+        })
+    }
+    /// The calendar date part.
+    pub fn date(&self) -> IsoDate {
+        self.date
+    }
+    /// The UTC offset in minutes, if the value carries one (`Z` is 0).
+    pub fn offset_minutes(&self) -> Option<i16> {
+        self.offset_minutes
+    }
+    /// The original text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for IsoDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Guards issue 3.
+    use super::*;
+
+    #[test]
+    fn currency_table_is_sorted_for_binary_search() {
+        assert!(CURRENCIES.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn iban_check_digits_are_verified() {
+        assert!(Iban::new("DE89370400440532013000").is_ok());
+        assert!(Iban::new("GB82WEST12345698765432").is_ok());
+        assert!(Iban::new("DE88370400440532013000").is_err());
+        assert!(Iban::new("de89370400440532013000").is_err());
+        assert!(Iban::new("DE8").is_err());
+    }
+
+    #[test]
+    fn amounts_respect_currency_minor_units() {
+        assert!(Amount::parse("JPY", "100").is_ok());
+        assert!(Amount::parse("JPY", "100.00").is_ok());
+        assert!(Amount::parse("JPY", "100.01").is_err());
+        assert!(Amount::parse("KWD", "1.234").is_ok());
+        assert!(Amount::parse("EUR", "1.234").is_err());
+        assert!(Amount::parse("EUR", "-1").is_err());
+        assert!(Amount::parse("XAU", "1").is_err());
+        assert!(Amount::parse("EUR", "1234567890123456789").is_err());
+        assert_eq!(Amount::parse("EUR", "10.5").unwrap().minor_units(), 1050);
+    }
+
+    #[test]
+    fn dates_and_times_are_checked() {
+        assert!(IsoDate::parse("2024-02-29").is_ok());
+        assert!(IsoDate::parse("2023-02-29").is_err());
+        assert!(IsoDate::parse("YYYY-MM-DD").is_err());
+        assert!(IsoDateTime::parse("2023-05-05T16:20:45.837-04:00").is_ok());
+        assert!(IsoDateTime::parse("1999-04-20T03:25:06.30").is_ok());
+        assert!(IsoDateTime::parse("2023-05-05").is_err());
+        assert!(IsoDateTime::parse("2023-05-05T25:00:00Z").is_err());
+    }
+
+    #[test]
+    fn uetr_must_be_lowercase_v4() {
+        assert!(Uetr::new("b94458f8-1f27-40e9-bf74-b07cbb339439").is_ok());
+        assert!(Uetr::new("B94458F8-1F27-40E9-BF74-B07CBB339439").is_err());
+        assert!(Uetr::new("b94458f8-1f27-30e9-bf74-b07cbb339439").is_err());
+    }
+}
