@@ -248,7 +248,7 @@ impl Cluster {
         }
         let output = self.pg_ctl(&["status"])?;
         match output.status.code() {
-            Some(0) => Ok(true),
+            Some(0) => Ok(self.unreaped_postmaster().is_none()),
             Some(3) => Ok(false),
             _ => Err(ClusterError::Status {
                 data_dir: self.data_dir.clone(),
@@ -356,10 +356,35 @@ impl Cluster {
         self.run_as.chown(&path, false)
     }
 
+    /// The pid in `postmaster.pid` if that process has died but is not reaped yet (a zombie).
+    /// After a crash such a process still passes `kill(pid, 0)`, which fools `pg_ctl status`
+    /// and the new server's lock file check alike. Linux only (reads `/proc`).
+    fn unreaped_postmaster(&self) -> Option<u32> {
+        let pid_file = fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
+        let pid: u32 = pid_file.lines().next()?.trim().parse().ok()?;
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat.rsplit(')').next()?.trim_start().chars().next()?;
+        (state == 'Z').then_some(pid)
+    }
+
     fn pg_ctl_start(&self) -> Result<(), ClusterError> {
         let log = self.log_file();
         let timeout = PG_CTL_TIMEOUT_SECS.to_string();
         let deadline = Instant::now() + Duration::from_secs(PG_CTL_TIMEOUT_SECS);
+        while let Some(pid) = self.unreaped_postmaster() {
+            if Instant::now() >= deadline {
+                return Err(ClusterError::Start {
+                    data_dir: self.data_dir.clone(),
+                    output: format!(
+                        "the previous server (pid {pid}) died but its parent has not reaped it"
+                    ),
+                    log: log.clone(),
+                    log_tail: String::new(),
+                });
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
         loop {
             tracing::info!(data_dir = %self.data_dir.display(), "starting PostgreSQL");
             let log_start = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);

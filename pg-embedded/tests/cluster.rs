@@ -57,8 +57,18 @@ fn postmaster_pid(data_dir: &Path) -> Option<i32> {
     text.lines().next()?.trim().parse().ok()
 }
 
+/// Whether `pid` is a live process (not gone, not a zombie).
 fn process_exists(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
 }
 
 // Guards issue 2.
@@ -189,6 +199,45 @@ fn a_data_directory_whose_socket_path_is_too_long_is_refused() {
     }
     assert!(err.to_string().contains(&deep.display().to_string()));
     assert!(!deep.exists(), "nothing is created for a refused directory");
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+// Guards issue 2: PostgreSQL refuses root, so as root the cluster runs as `postgres`.
+#[test]
+fn as_root_the_cluster_belongs_to_and_runs_as_the_postgres_user() {
+    if !is_root() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let postgres = nix::unistd::User::from_name("postgres").unwrap().unwrap();
+    let cluster = Cluster::start_throwaway().unwrap();
+    let owner = fs::metadata(cluster.data_dir()).unwrap().uid();
+    assert_eq!(owner, postgres.uid.as_raw());
+    let pid = postmaster_pid(cluster.data_dir()).unwrap();
+    let server = fs::metadata(format!("/proc/{pid}")).unwrap().uid();
+    assert_eq!(server, postgres.uid.as_raw());
+}
+
+// Guards issue 2: a parent like /root (0700) bars the server user; say so plainly.
+#[test]
+fn as_root_a_data_directory_the_server_user_cannot_reach_is_refused_with_the_fix() {
+    if !is_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let private = fresh_dir();
+    fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    let data_dir = private.path().join("data");
+    let err = Cluster::start(fast(&data_dir)).unwrap_err();
+    assert!(matches!(err, ClusterError::UserSetup { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("chmod o+x {}", private.path().display())),
+        "{message}"
+    );
 }
 
 // Guards issue 2.
