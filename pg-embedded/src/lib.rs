@@ -5,7 +5,8 @@
 //! collides with another server. [`Cluster::start`] creates the cluster if needed, starts it
 //! unless it is already running, and [`Cluster::stop`] (or dropping the handle that started
 //! it) stops it. [`Cluster::start_throwaway`] and [`shared_throwaway`] give tests a cluster
-//! of their own. See the crate's README for root handling and settings.
+//! of their own. The crate's README.md describes the binary search, root handling,
+//! settings, and reuse/stop semantics.
 
 mod binaries;
 mod error;
