@@ -1,1 +1,11 @@
-//! placeholder
+//! The double-entry payments ledger: exactly-once application of final-state
+//! payment messages on PostgreSQL.
+//!
+//! - [`model`]: the pure domain (money, ids, states, the decision of what a
+//!   message posts). No IO.
+//! - [`store`]: every SQL statement, one function each, the open transaction
+//!   passed in.
+//! - [`Ledger`]: the Rust API the gRPC server and the file ingest call; runs
+//!   each application (or batch) in one SERIALIZABLE transaction with retries.
+
+pub mod model;

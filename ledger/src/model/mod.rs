@@ -1,0 +1,21 @@
+//! The ledger's domain model. Pure: no IO, no SQL, no wire types.
+//!
+//! Architecture invariant: nothing in this module knows about PostgreSQL,
+//! tonic, XML or serde. The store and the API convert to and from these types.
+
+pub mod account;
+pub mod ids;
+pub mod money;
+pub mod payment;
+
+pub use account::{Account, AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
+pub use ids::{
+    AccountId, AccountReference, Bic, BusinessKey, ClientId, IdError, IdempotencyKey, PaymentId,
+    ReasonCode, RequestFingerprint, TransferId,
+};
+pub use money::{Amount, Currency, MoneyError};
+pub use payment::{
+    decide, ConfirmationStatus, Decision, DecisionInput, Outcome, PartySide, Payment,
+    PaymentInstruction, PaymentMessage, PaymentState, PlannedTransfer, RejectionReason,
+    ResolvedSides, StateChange, TransferKind,
+};

@@ -1,0 +1,546 @@
+//! Payments, the messages that assert their state, and the pure decision of
+//! what applying a message posts (semantics §2 and §3).
+//!
+//! Nothing here does IO. The store reads the payment and its accounts inside a
+//! transaction, calls [`decide`], and writes what it returns.
+
+use std::fmt;
+
+use super::account::{AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
+use super::ids::{AccountId, AccountReference, Bic, BusinessKey, PaymentId, ReasonCode};
+use super::money::Amount;
+
+/// Where a payment stands. "None" (the ledger has never seen it) is the absence
+/// of a payment: `Option<PaymentState>`.
+///
+/// The order is partial: `PENDING < SETTLED < RETURNED` and `PENDING < REJECTED`;
+/// SETTLED and RETURNED contradict REJECTED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PaymentState {
+    Pending,
+    Settled,
+    Rejected,
+    Returned,
+}
+
+impl PaymentState {
+    pub const ALL: [PaymentState; 4] = [
+        PaymentState::Pending,
+        PaymentState::Settled,
+        PaymentState::Rejected,
+        PaymentState::Returned,
+    ];
+
+    /// Whether `self` comes strictly after `earlier` in the state order.
+    pub fn is_later_than(self, earlier: PaymentState) -> bool {
+        use PaymentState::*;
+        matches!(
+            (earlier, self),
+            (Pending, Settled) | (Pending, Returned) | (Settled, Returned) | (Pending, Rejected)
+        )
+    }
+
+    /// Whether the two states are on different branches of the order: one of
+    /// them rejected, the other settled (or settled and then returned).
+    pub fn contradicts(self, other: PaymentState) -> bool {
+        use PaymentState::*;
+        matches!(
+            (self, other),
+            (Rejected, Settled) | (Rejected, Returned) | (Settled, Rejected) | (Returned, Rejected)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentState::Pending => "PENDING",
+            PaymentState::Settled => "SETTLED",
+            PaymentState::Rejected => "REJECTED",
+            PaymentState::Returned => "RETURNED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<PaymentState> {
+        PaymentState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == value)
+    }
+
+    /// The pacs.002 transaction status that confirms a move into this state.
+    pub fn confirmation_status(self) -> ConfirmationStatus {
+        match self {
+            PaymentState::Pending => ConfirmationStatus::Pending,
+            PaymentState::Settled | PaymentState::Returned => ConfirmationStatus::Settled,
+            PaymentState::Rejected => ConfirmationStatus::Rejected,
+        }
+    }
+}
+
+impl fmt::Display for PaymentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The ISO 20022 transaction status a confirmation carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmationStatus {
+    /// `PDNG`
+    Pending,
+    /// `ACSC`: accepted, settlement completed (a return settles too).
+    Settled,
+    /// `RJCT`
+    Rejected,
+}
+
+impl ConfirmationStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            ConfirmationStatus::Pending => "PDNG",
+            ConfirmationStatus::Settled => "ACSC",
+            ConfirmationStatus::Rejected => "RJCT",
+        }
+    }
+}
+
+/// One side of a payment as a message names it (semantics §5): the account,
+/// and the agent that services it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartySide {
+    pub account: Option<AccountReference>,
+    pub agent: Option<Bic>,
+}
+
+/// What a payment moves, from whom to whom: present in messages that can
+/// create a payment (pacs.008, pain.001), optional in status and return messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentInstruction {
+    pub amount: Amount,
+    pub debtor: PartySide,
+    pub creditor: PartySide,
+}
+
+/// A message asserting the state a payment should be in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMessage {
+    pub business_key: BusinessKey,
+    pub target_state: PaymentState,
+    pub instruction: Option<PaymentInstruction>,
+    /// For a rejection or a return: the ISO 20022 reason code it carries.
+    pub reason: Option<ReasonCode>,
+}
+
+/// A payment as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub payment_id: PaymentId,
+    pub business_key: BusinessKey,
+    pub state: PaymentState,
+    pub amount: Amount,
+    pub debit_account_id: AccountId,
+    pub credit_account_id: AccountId,
+}
+
+/// How a transfer moves balances (TigerBeetle's vocabulary: a *pending*
+/// transfer reserves, and is later *posted* or *voided*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransferKind {
+    /// Reserves: debits_pending and credits_pending grow.
+    Pending,
+    /// Posts in one step: debits_posted and credits_posted grow.
+    Posted,
+    /// Posts an earlier pending transfer: pending shrinks, posted grows.
+    PostPending,
+    /// Voids an earlier pending transfer: pending shrinks.
+    VoidPending,
+    /// Moves a settled amount back, creditor to debtor, for a return.
+    Reversal,
+}
+
+impl TransferKind {
+    pub const ALL: [TransferKind; 5] = [
+        TransferKind::Pending,
+        TransferKind::Posted,
+        TransferKind::PostPending,
+        TransferKind::VoidPending,
+        TransferKind::Reversal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Pending => "PENDING",
+            TransferKind::Posted => "POSTED",
+            TransferKind::PostPending => "POST_PENDING",
+            TransferKind::VoidPending => "VOID_PENDING",
+            TransferKind::Reversal => "REVERSAL",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<TransferKind> {
+        TransferKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
+
+    /// The change this transfer makes to its debit account's balances (the
+    /// credit account's change mirrors it: debits become credits).
+    pub fn delta(self, amount_minor: i64) -> BalanceDelta {
+        let a = amount_minor;
+        match self {
+            TransferKind::Pending => BalanceDelta {
+                pending: a,
+                posted: 0,
+            },
+            TransferKind::Posted | TransferKind::Reversal => BalanceDelta {
+                pending: 0,
+                posted: a,
+            },
+            TransferKind::PostPending => BalanceDelta {
+                pending: -a,
+                posted: a,
+            },
+            TransferKind::VoidPending => BalanceDelta {
+                pending: -a,
+                posted: 0,
+            },
+        }
+    }
+}
+
+/// A transfer the decision asks the store to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedTransfer {
+    pub kind: TransferKind,
+    pub debit_account_id: AccountId,
+    pub credit_account_id: AccountId,
+    pub amount: Amount,
+}
+
+/// Why a well-formed message was refused. Stable codes, the API's reason strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectionReason {
+    /// A side maps to no account: not held, no settlement account for its
+    /// agent, no default clearing account. Names what was looked for.
+    AccountNotFound { references: Vec<String> },
+    /// The amount's currency differs from an account's currency.
+    CurrencyMismatch,
+    /// Both sides resolve to the same account.
+    SameAccount,
+    /// The debit would take an account that forbids overdraft below zero.
+    InsufficientFunds { account_id: AccountId },
+    /// The business key names a payment with other content.
+    BusinessKeyConflict,
+    /// The message contradicts a terminal state the payment already has.
+    StateConflict {
+        current: PaymentState,
+        requested: PaymentState,
+    },
+    /// The message needs a payment the ledger has never seen. Transient: the
+    /// refusal is not stored, so a retry under the same key applies once the
+    /// original has arrived.
+    OriginalNotFound,
+    /// A balance would exceed what the ledger can represent.
+    BalanceLimitExceeded { account_id: AccountId },
+}
+
+impl RejectionReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectionReason::AccountNotFound { .. } => "ACCOUNT_NOT_FOUND",
+            RejectionReason::CurrencyMismatch => "CURRENCY_MISMATCH",
+            RejectionReason::SameAccount => "SAME_ACCOUNT",
+            RejectionReason::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            RejectionReason::BusinessKeyConflict => "BUSINESS_KEY_CONFLICT",
+            RejectionReason::StateConflict { .. } => "STATE_CONFLICT",
+            RejectionReason::OriginalNotFound => "ORIGINAL_NOT_FOUND",
+            RejectionReason::BalanceLimitExceeded { .. } => "BALANCE_LIMIT_EXCEEDED",
+        }
+    }
+
+    /// A transient refusal is not stored under the idempotency key.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RejectionReason::OriginalNotFound)
+    }
+
+    /// Refusals the reconciliation audit must see (semantics §1, §2).
+    pub fn is_flagged_for_audit(&self) -> bool {
+        matches!(
+            self,
+            RejectionReason::BusinessKeyConflict | RejectionReason::StateConflict { .. }
+        )
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            RejectionReason::AccountNotFound { references } => {
+                format!("no account for {}", references.join(", "))
+            }
+            RejectionReason::CurrencyMismatch => {
+                "the amount's currency differs from an account's currency".to_owned()
+            }
+            RejectionReason::SameAccount => "debtor and creditor are the same account".to_owned(),
+            RejectionReason::InsufficientFunds { account_id } => {
+                format!("account {account_id} forbids overdraft and lacks the funds")
+            }
+            RejectionReason::BusinessKeyConflict => {
+                "a payment with this business key exists with other content".to_owned()
+            }
+            RejectionReason::StateConflict { current, requested } => {
+                format!("the payment is {current}; {requested} contradicts it")
+            }
+            RejectionReason::OriginalNotFound => {
+                "the payment this message refers to is not in the ledger (yet)".to_owned()
+            }
+            RejectionReason::BalanceLimitExceeded { account_id } => {
+                format!("a balance of account {account_id} would exceed the ledger's limit")
+            }
+        }
+    }
+}
+
+/// The outcome of applying one message (semantics §1, §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The payment moved to the message's state; transfers were posted.
+    Applied,
+    /// The message asserts the payment's current or an earlier state.
+    AlreadyApplied,
+    /// A resubmission of the message that created the payment's current state.
+    Duplicate,
+    /// Refused; nothing posted.
+    Rejected(RejectionReason),
+}
+
+impl Outcome {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "APPLIED",
+            Outcome::AlreadyApplied => "ALREADY_APPLIED",
+            Outcome::Duplicate => "DUPLICATE",
+            Outcome::Rejected(_) => "REJECTED",
+        }
+    }
+}
+
+/// A state change the store must write: the payment row, the transfers, the
+/// balance updates and one outbox row, all in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub from: Option<PaymentState>,
+    pub to: PaymentState,
+    pub transfers: Vec<PlannedTransfer>,
+    /// The new balances of the accounts involved, overdraft rules checked.
+    pub balances_after: Vec<(AccountId, Balances)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Present exactly when `outcome` is `Applied`.
+    pub change: Option<StateChange>,
+}
+
+impl Decision {
+    fn unchanged(outcome: Outcome) -> Decision {
+        debug_assert!(outcome != Outcome::Applied);
+        Decision {
+            outcome,
+            change: None,
+        }
+    }
+
+    fn rejected(reason: RejectionReason) -> Decision {
+        Decision::unchanged(Outcome::Rejected(reason))
+    }
+}
+
+/// The accounts a message's sides resolved to (semantics §5), or the
+/// references that resolved to nothing.
+pub type ResolvedSides = Result<(AccountSnapshot, AccountSnapshot), Vec<String>>;
+
+/// Everything [`decide`] looks at, read by the store in the transaction.
+#[derive(Debug, Clone)]
+pub struct DecisionInput<'a> {
+    pub message: &'a PaymentMessage,
+    /// The payment under the message's business key, if the ledger has it.
+    pub payment: Option<&'a Payment>,
+    /// The accounts of the existing payment (debit, credit), when it exists.
+    pub payment_accounts: Option<(&'a AccountSnapshot, &'a AccountSnapshot)>,
+    /// The message's sides resolved to accounts, when it carries an instruction.
+    pub message_accounts: Option<&'a ResolvedSides>,
+}
+
+/// Decides what applying `input.message` does. Pure: same input, same decision.
+pub fn decide(input: DecisionInput<'_>) -> Decision {
+    let message = input.message;
+    match input.payment {
+        None => decide_new(message, input.message_accounts),
+        Some(payment) => {
+            let (debit, credit) = input
+                .payment_accounts
+                .expect("the store loads an existing payment's accounts");
+            assert_eq!(debit.account_id, payment.debit_account_id);
+            assert_eq!(credit.account_id, payment.credit_account_id);
+            decide_existing(message, payment, (debit, credit), input.message_accounts)
+        }
+    }
+}
+
+fn decide_new(message: &PaymentMessage, resolved: Option<&ResolvedSides>) -> Decision {
+    let Some(instruction) = &message.instruction else {
+        return Decision::rejected(RejectionReason::OriginalNotFound);
+    };
+    // A return needs the original payment's accounts (semantics §5):
+    // NONE -> RETURNED is not a move the ledger makes.
+    if message.target_state == PaymentState::Returned {
+        return Decision::rejected(RejectionReason::OriginalNotFound);
+    }
+    let resolved = resolved.expect("the store resolves the sides of a message with an instruction");
+    let (debit, credit) = match resolved {
+        Ok((debit, credit)) => (debit, credit),
+        Err(references) => {
+            return Decision::rejected(RejectionReason::AccountNotFound {
+                references: references.clone(),
+            })
+        }
+    };
+    let amount = instruction.amount;
+    if debit.currency != amount.currency() || credit.currency != amount.currency() {
+        return Decision::rejected(RejectionReason::CurrencyMismatch);
+    }
+    if debit.account_id == credit.account_id {
+        return Decision::rejected(RejectionReason::SameAccount);
+    }
+    let transfers = transfers_between(None, message.target_state, amount, debit, credit);
+    change(None, message.target_state, transfers, debit, credit)
+}
+
+fn decide_existing(
+    message: &PaymentMessage,
+    payment: &Payment,
+    (debit, credit): (&AccountSnapshot, &AccountSnapshot),
+    resolved: Option<&ResolvedSides>,
+) -> Decision {
+    if let Some(instruction) = &message.instruction {
+        let same_accounts = matches!(
+            resolved,
+            Some(Ok((message_debit, message_credit)))
+                if message_debit.account_id == payment.debit_account_id
+                    && message_credit.account_id == payment.credit_account_id
+        );
+        if instruction.amount != payment.amount || !same_accounts {
+            return Decision::rejected(RejectionReason::BusinessKeyConflict);
+        }
+    }
+    let current = payment.state;
+    let requested = message.target_state;
+    if requested == current {
+        return Decision::unchanged(if message.instruction.is_some() {
+            Outcome::Duplicate
+        } else {
+            Outcome::AlreadyApplied
+        });
+    }
+    if requested.contradicts(current) {
+        return Decision::rejected(RejectionReason::StateConflict { current, requested });
+    }
+    if !requested.is_later_than(current) {
+        return Decision::unchanged(Outcome::AlreadyApplied);
+    }
+    let transfers = transfers_between(Some(current), requested, payment.amount, debit, credit);
+    change(Some(current), requested, transfers, debit, credit)
+}
+
+/// The transfers that take a payment's postings from those of state `from`
+/// to those of state `to`: exactly the difference, nothing more.
+fn transfers_between(
+    from: Option<PaymentState>,
+    to: PaymentState,
+    amount: Amount,
+    debit: &AccountSnapshot,
+    credit: &AccountSnapshot,
+) -> Vec<PlannedTransfer> {
+    use PaymentState as S;
+    use TransferKind as K;
+    let kinds: &[TransferKind] = match (from, to) {
+        (None, S::Pending) => &[K::Pending],
+        (None, S::Settled) => &[K::Posted],
+        (None, S::Rejected) => &[],
+        (Some(S::Pending), S::Settled) => &[K::PostPending],
+        (Some(S::Pending), S::Rejected) => &[K::VoidPending],
+        (Some(S::Pending), S::Returned) => &[K::PostPending, K::Reversal],
+        (Some(S::Settled), S::Returned) => &[K::Reversal],
+        (from, to) => unreachable!("no move from {from:?} to {to:?}"),
+    };
+    kinds
+        .iter()
+        .map(|&kind| {
+            let (debit_account_id, credit_account_id) = match kind {
+                K::Reversal => (credit.account_id, debit.account_id),
+                _ => (debit.account_id, credit.account_id),
+            };
+            PlannedTransfer {
+                kind,
+                debit_account_id,
+                credit_account_id,
+                amount,
+            }
+        })
+        .collect()
+}
+
+fn change(
+    from: Option<PaymentState>,
+    to: PaymentState,
+    transfers: Vec<PlannedTransfer>,
+    debit: &AccountSnapshot,
+    credit: &AccountSnapshot,
+) -> Decision {
+    let mut balances = [
+        (debit.account_id, debit.balances, debit.overdraft),
+        (credit.account_id, credit.balances, credit.overdraft),
+    ];
+    for transfer in &transfers {
+        let delta = transfer.kind.delta(transfer.amount.minor_units());
+        for (account_id, account_balances, _) in balances.iter_mut() {
+            let applied = if *account_id == transfer.debit_account_id {
+                account_balances.with_debit(delta)
+            } else if *account_id == transfer.credit_account_id {
+                account_balances.with_credit(delta)
+            } else {
+                unreachable!("transfers only touch the payment's two accounts")
+            };
+            match applied {
+                Some(next) => *account_balances = next,
+                None => {
+                    return Decision::rejected(RejectionReason::BalanceLimitExceeded {
+                        account_id: *account_id,
+                    })
+                }
+            }
+        }
+    }
+    for (account_id, account_balances, overdraft) in &balances {
+        if *overdraft == OverdraftRule::DebitsMustNotExceedCredits
+            && !account_balances.debits_within_credits()
+        {
+            return Decision::rejected(RejectionReason::InsufficientFunds {
+                account_id: *account_id,
+            });
+        }
+    }
+    Decision {
+        outcome: Outcome::Applied,
+        change: Some(StateChange {
+            from,
+            to,
+            transfers,
+            balances_after: balances
+                .iter()
+                .map(|(account_id, account_balances, _)| (*account_id, *account_balances))
+                .collect(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

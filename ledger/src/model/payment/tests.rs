@@ -1,0 +1,490 @@
+//! Guards issue 2: the pure decision of what a message posts, checked over
+//! every (current state, requested state, content) combination.
+
+use super::*;
+use crate::model::account::{AccountSnapshot, Balances, OverdraftRule};
+use crate::model::ids::{AccountId, AccountReference, BusinessKey, PaymentId};
+use crate::model::money::{Amount, Currency};
+
+const DEBIT: AccountId = AccountId(1);
+const CREDIT: AccountId = AccountId(2);
+const OTHER: AccountId = AccountId(3);
+
+fn eur(minor: i64) -> Amount {
+    Amount::from_minor_units(Currency::parse("EUR").unwrap(), minor).unwrap()
+}
+
+fn account(
+    account_id: AccountId,
+    overdraft: OverdraftRule,
+    credits_posted: i64,
+) -> AccountSnapshot {
+    AccountSnapshot {
+        account_id,
+        currency: Currency::parse("EUR").unwrap(),
+        overdraft,
+        balances: Balances {
+            credits_posted,
+            ..Balances::default()
+        },
+    }
+}
+
+fn unrestricted(account_id: AccountId) -> AccountSnapshot {
+    account(account_id, OverdraftRule::Unrestricted, 0)
+}
+
+fn key() -> BusinessKey {
+    BusinessKey::reference("BANKDEFF", "INSTR-1", "E2E-1").unwrap()
+}
+
+fn side(reference: &str) -> PartySide {
+    PartySide {
+        account: Some(AccountReference::parse(reference).unwrap()),
+        agent: None,
+    }
+}
+
+fn message(target_state: PaymentState, amount: Option<Amount>) -> PaymentMessage {
+    PaymentMessage {
+        business_key: key(),
+        target_state,
+        instruction: amount.map(|amount| PaymentInstruction {
+            amount,
+            debtor: side("DEBTOR"),
+            creditor: side("CREDITOR"),
+        }),
+        reason: None,
+    }
+}
+
+fn payment(state: PaymentState) -> Payment {
+    Payment {
+        payment_id: PaymentId(7),
+        business_key: key(),
+        state,
+        amount: eur(1000),
+        debit_account_id: DEBIT,
+        credit_account_id: CREDIT,
+    }
+}
+
+/// Runs [`decide`] with the standard two unrestricted accounts, both for the
+/// message's sides and for the existing payment.
+/// The accounts hold exactly the postings of the payment's current state.
+fn decide_simple(current: Option<PaymentState>, message: &PaymentMessage) -> Decision {
+    let (debit_balances, credit_balances) = postings_of(current);
+    let debit = AccountSnapshot {
+        balances: debit_balances,
+        ..unrestricted(DEBIT)
+    };
+    let credit = AccountSnapshot {
+        balances: credit_balances,
+        ..unrestricted(CREDIT)
+    };
+    let resolved: ResolvedSides = Ok((debit.clone(), credit.clone()));
+    let existing = current.map(payment);
+    decide(DecisionInput {
+        message,
+        payment: existing.as_ref(),
+        payment_accounts: existing.as_ref().map(|_| (&debit, &credit)),
+        message_accounts: message.instruction.as_ref().map(|_| &resolved),
+    })
+}
+
+/// Balances of (debit, credit) after the transfers of a decision, from zero.
+fn balances_after(transfers: &[PlannedTransfer]) -> (Balances, Balances) {
+    let mut debit = Balances::default();
+    let mut credit = Balances::default();
+    let mut counter =
+        |account_id: AccountId, on_debit_side: bool, kind: TransferKind, amount: i64| {
+            let target = if account_id == DEBIT {
+                &mut debit
+            } else {
+                &mut credit
+            };
+            let delta = kind.delta(amount);
+            let side = |pending: &mut i64, posted: &mut i64| {
+                *pending += delta.pending;
+                *posted += delta.posted;
+            };
+            if on_debit_side {
+                side(&mut target.debits_pending, &mut target.debits_posted);
+            } else {
+                side(&mut target.credits_pending, &mut target.credits_posted);
+            }
+        };
+    for transfer in transfers {
+        let amount = transfer.amount.minor_units();
+        counter(transfer.debit_account_id, true, transfer.kind, amount);
+        counter(transfer.credit_account_id, false, transfer.kind, amount);
+    }
+    (debit, credit)
+}
+
+/// What each state's postings are, written out by hand: the specification the
+/// decision's differences must add up to.
+fn postings_of(state: Option<PaymentState>) -> (Balances, Balances) {
+    let a = 1000;
+    let zero = Balances::default();
+    match state {
+        None | Some(PaymentState::Rejected) => (zero, zero),
+        Some(PaymentState::Pending) => (
+            Balances {
+                debits_pending: a,
+                ..zero
+            },
+            Balances {
+                credits_pending: a,
+                ..zero
+            },
+        ),
+        Some(PaymentState::Settled) => (
+            Balances {
+                debits_posted: a,
+                ..zero
+            },
+            Balances {
+                credits_posted: a,
+                ..zero
+            },
+        ),
+        Some(PaymentState::Returned) => {
+            let both = Balances {
+                debits_posted: a,
+                credits_posted: a,
+                ..zero
+            };
+            (both, both)
+        }
+    }
+}
+
+fn states_with_none() -> Vec<Option<PaymentState>> {
+    std::iter::once(None)
+        .chain(PaymentState::ALL.into_iter().map(Some))
+        .collect()
+}
+
+#[test]
+fn the_state_order_is_the_one_the_semantics_draw() {
+    use PaymentState::*;
+    let later: Vec<(PaymentState, PaymentState)> = PaymentState::ALL
+        .into_iter()
+        .flat_map(|a| PaymentState::ALL.into_iter().map(move |b| (a, b)))
+        .filter(|(earlier, later)| later.is_later_than(*earlier))
+        .collect();
+    assert_eq!(
+        later,
+        vec![
+            (Pending, Settled),
+            (Pending, Rejected),
+            (Pending, Returned),
+            (Settled, Returned)
+        ]
+    );
+    for a in PaymentState::ALL {
+        assert!(!a.is_later_than(a));
+        assert!(!a.contradicts(a));
+        for b in PaymentState::ALL {
+            assert_eq!(a.contradicts(b), b.contradicts(a), "{a} {b}");
+            assert!(!(a.contradicts(b) && a.is_later_than(b)), "{a} {b}");
+        }
+    }
+}
+
+#[test]
+fn every_move_posts_exactly_the_difference_between_the_two_states_postings() {
+    for current in states_with_none() {
+        for requested in PaymentState::ALL {
+            let with_instruction = current.is_none();
+            let decision = decide_simple(
+                current,
+                &message(requested, with_instruction.then(|| eur(1000))),
+            );
+            let Some(change) = decision.change else {
+                continue;
+            };
+            assert_eq!(decision.outcome, Outcome::Applied);
+            assert_eq!(change.from, current);
+            assert_eq!(change.to, requested);
+            let (from_debit, from_credit) = postings_of(current);
+            let (to_debit, to_credit) = postings_of(Some(requested));
+            let (delta_debit, delta_credit) = balances_after(&change.transfers);
+            let add = |a: Balances, b: Balances| Balances {
+                debits_pending: a.debits_pending + b.debits_pending,
+                debits_posted: a.debits_posted + b.debits_posted,
+                credits_pending: a.credits_pending + b.credits_pending,
+                credits_posted: a.credits_posted + b.credits_posted,
+            };
+            assert_eq!(
+                add(from_debit, delta_debit),
+                to_debit,
+                "{current:?} -> {requested}"
+            );
+            assert_eq!(
+                add(from_credit, delta_credit),
+                to_credit,
+                "{current:?} -> {requested}"
+            );
+            assert_eq!(
+                change.balances_after,
+                vec![(DEBIT, to_debit), (CREDIT, to_credit)]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_outcome_table_for_every_current_and_requested_state() {
+    use PaymentState::*;
+    let applied = || Outcome::Applied;
+    let already = || Outcome::AlreadyApplied;
+    let conflict = |current, requested| {
+        Outcome::Rejected(RejectionReason::StateConflict { current, requested })
+    };
+    // Status-only messages (no instruction), as pacs.002 and pacs.004 are.
+    let table: Vec<(Option<PaymentState>, PaymentState, Outcome)> = vec![
+        (
+            None,
+            Pending,
+            Outcome::Rejected(RejectionReason::OriginalNotFound),
+        ),
+        (
+            None,
+            Settled,
+            Outcome::Rejected(RejectionReason::OriginalNotFound),
+        ),
+        (
+            None,
+            Rejected,
+            Outcome::Rejected(RejectionReason::OriginalNotFound),
+        ),
+        (
+            None,
+            Returned,
+            Outcome::Rejected(RejectionReason::OriginalNotFound),
+        ),
+        (Some(Pending), Pending, already()),
+        (Some(Pending), Settled, applied()),
+        (Some(Pending), Rejected, applied()),
+        (Some(Pending), Returned, applied()),
+        (Some(Settled), Pending, already()),
+        (Some(Settled), Settled, already()),
+        (Some(Settled), Rejected, conflict(Settled, Rejected)),
+        (Some(Settled), Returned, applied()),
+        (Some(Rejected), Pending, already()),
+        (Some(Rejected), Settled, conflict(Rejected, Settled)),
+        (Some(Rejected), Rejected, already()),
+        (Some(Rejected), Returned, conflict(Rejected, Returned)),
+        (Some(Returned), Pending, already()),
+        (Some(Returned), Settled, already()),
+        (Some(Returned), Rejected, conflict(Returned, Rejected)),
+        (Some(Returned), Returned, already()),
+    ];
+    assert_eq!(table.len(), 5 * 4, "the table is exhaustive");
+    for (current, requested, expected) in table {
+        let decision = decide_simple(current, &message(requested, None));
+        assert_eq!(decision.outcome, expected, "{current:?} -> {requested}");
+        assert_eq!(decision.change.is_some(), expected == Outcome::Applied);
+    }
+}
+
+#[test]
+fn messages_with_an_instruction_create_payments_and_resubmissions_are_duplicates() {
+    use PaymentState::*;
+    for requested in [Pending, Settled, Rejected] {
+        let decision = decide_simple(None, &message(requested, Some(eur(1000))));
+        assert_eq!(decision.outcome, Outcome::Applied, "{requested}");
+    }
+    let decision = decide_simple(None, &message(Returned, Some(eur(1000))));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::OriginalNotFound)
+    );
+    for state in PaymentState::ALL {
+        let decision = decide_simple(Some(state), &message(state, Some(eur(1000))));
+        assert_eq!(decision.outcome, Outcome::Duplicate, "{state}");
+        assert_eq!(decision.change, None);
+    }
+}
+
+#[test]
+fn a_business_duplicate_with_other_content_is_a_business_key_conflict() {
+    for state in PaymentState::ALL {
+        for requested in PaymentState::ALL {
+            let decision = decide_simple(Some(state), &message(requested, Some(eur(999))));
+            assert_eq!(
+                decision.outcome,
+                Outcome::Rejected(RejectionReason::BusinessKeyConflict),
+                "{state} -> {requested}"
+            );
+        }
+    }
+    // Same amount, other accounts.
+    let existing = payment(PaymentState::Settled);
+    let resolved: ResolvedSides = Ok((unrestricted(DEBIT), unrestricted(OTHER)));
+    let message = message(PaymentState::Settled, Some(eur(1000)));
+    let decision = decide(DecisionInput {
+        message: &message,
+        payment: Some(&existing),
+        payment_accounts: Some((&unrestricted(DEBIT), &unrestricted(CREDIT))),
+        message_accounts: Some(&resolved),
+    });
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::BusinessKeyConflict)
+    );
+    // Accounts that no longer resolve are other content too.
+    let unresolved: ResolvedSides = Err(vec!["CREDITOR".to_owned()]);
+    let decision = decide(DecisionInput {
+        message: &message,
+        payment: Some(&existing),
+        payment_accounts: Some((&unrestricted(DEBIT), &unrestricted(CREDIT))),
+        message_accounts: Some(&unresolved),
+    });
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::BusinessKeyConflict)
+    );
+}
+
+fn decide_new_with(
+    debit: AccountSnapshot,
+    credit: AccountSnapshot,
+    target: PaymentState,
+    amount: Amount,
+) -> Decision {
+    let resolved: ResolvedSides = Ok((debit, credit));
+    let message = message(target, Some(amount));
+    decide(DecisionInput {
+        message: &message,
+        payment: None,
+        payment_accounts: None,
+        message_accounts: Some(&resolved),
+    })
+}
+
+#[test]
+fn an_overdraft_on_an_account_that_forbids_it_is_refused() {
+    let forbidding = |credits| account(DEBIT, OverdraftRule::DebitsMustNotExceedCredits, credits);
+    for target in [PaymentState::Pending, PaymentState::Settled] {
+        let refused = decide_new_with(forbidding(999), unrestricted(CREDIT), target, eur(1000));
+        assert_eq!(
+            refused.outcome,
+            Outcome::Rejected(RejectionReason::InsufficientFunds { account_id: DEBIT }),
+            "{target}"
+        );
+        let exact = decide_new_with(forbidding(1000), unrestricted(CREDIT), target, eur(1000));
+        assert_eq!(
+            exact.outcome,
+            Outcome::Applied,
+            "{target}: the boundary is allowed"
+        );
+    }
+    // A rejection posts nothing, so it needs no funds.
+    let rejected = decide_new_with(
+        forbidding(0),
+        unrestricted(CREDIT),
+        PaymentState::Rejected,
+        eur(1000),
+    );
+    assert_eq!(rejected.outcome, Outcome::Applied);
+}
+
+#[test]
+fn a_return_needs_the_creditor_to_have_the_funds_when_it_forbids_overdraft() {
+    let existing = payment(PaymentState::Settled);
+    let debit = unrestricted(DEBIT);
+    let mut credit = account(CREDIT, OverdraftRule::DebitsMustNotExceedCredits, 1000);
+    credit.balances.debits_posted = 1;
+    let message = message(PaymentState::Returned, None);
+    let decision = decide(DecisionInput {
+        message: &message,
+        payment: Some(&existing),
+        payment_accounts: Some((&debit, &credit)),
+        message_accounts: None,
+    });
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::InsufficientFunds { account_id: CREDIT })
+    );
+}
+
+#[test]
+fn a_currency_mismatch_and_a_payment_to_itself_are_refused() {
+    let mut usd = unrestricted(CREDIT);
+    usd.currency = Currency::parse("USD").unwrap();
+    let decision = decide_new_with(unrestricted(DEBIT), usd, PaymentState::Settled, eur(1));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::CurrencyMismatch)
+    );
+    let decision = decide_new_with(
+        unrestricted(DEBIT),
+        unrestricted(DEBIT),
+        PaymentState::Settled,
+        eur(1),
+    );
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::SameAccount)
+    );
+}
+
+#[test]
+fn unresolved_sides_are_refused_naming_what_was_looked_for() {
+    let unresolved: ResolvedSides = Err(vec!["DEBTOR".to_owned(), "agent BANKDEFF".to_owned()]);
+    let message = message(PaymentState::Settled, Some(eur(1)));
+    let decision = decide(DecisionInput {
+        message: &message,
+        payment: None,
+        payment_accounts: None,
+        message_accounts: Some(&unresolved),
+    });
+    let Outcome::Rejected(reason) = decision.outcome else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(reason.code(), "ACCOUNT_NOT_FOUND");
+    assert_eq!(reason.message(), "no account for DEBTOR, agent BANKDEFF");
+}
+
+#[test]
+fn balances_that_would_overflow_are_refused_not_wrapped() {
+    let mut credit = unrestricted(CREDIT);
+    credit.balances.credits_posted = i64::MAX - 10;
+    let decision = decide_new_with(unrestricted(DEBIT), credit, PaymentState::Settled, eur(11));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::BalanceLimitExceeded { account_id: CREDIT })
+    );
+}
+
+#[test]
+fn only_original_not_found_is_transient_and_only_conflicts_are_flagged_for_audit() {
+    let reasons = [
+        RejectionReason::AccountNotFound { references: vec![] },
+        RejectionReason::CurrencyMismatch,
+        RejectionReason::SameAccount,
+        RejectionReason::InsufficientFunds { account_id: DEBIT },
+        RejectionReason::BusinessKeyConflict,
+        RejectionReason::StateConflict {
+            current: PaymentState::Settled,
+            requested: PaymentState::Rejected,
+        },
+        RejectionReason::OriginalNotFound,
+        RejectionReason::BalanceLimitExceeded { account_id: DEBIT },
+    ];
+    let transient: Vec<_> = reasons
+        .iter()
+        .filter(|r| r.is_transient())
+        .map(|r| r.code())
+        .collect();
+    assert_eq!(transient, ["ORIGINAL_NOT_FOUND"]);
+    let flagged: Vec<_> = reasons
+        .iter()
+        .filter(|r| r.is_flagged_for_audit())
+        .map(|r| r.code())
+        .collect();
+    assert_eq!(flagged, ["BUSINESS_KEY_CONFLICT", "STATE_CONFLICT"]);
+}
