@@ -187,8 +187,10 @@ impl Cluster {
             cluster.initdb(options.durability)?;
         }
         cluster.write_settings(options.durability)?;
-        cluster.pg_ctl_start()?;
+        // Set before starting: should the start fail after all (a timeout, say) while the
+        // server does run, dropping the handle stops it rather than leaving it behind.
         cluster.started_here = true;
+        cluster.pg_ctl_start()?;
         Ok(cluster)
     }
 

@@ -130,6 +130,8 @@ fn restarting_reuses_the_cluster_and_its_data() {
     if wrote.is_some() {
         let answer = psql(&second.connection_info(), "SELECT id FROM marker");
         assert_eq!(answer.as_deref(), Some("42"));
+        let fsync = psql(&second.connection_info(), "SHOW fsync");
+        assert_eq!(fsync.as_deref(), Some("on"), "durable clusters fsync");
     }
 }
 
@@ -247,4 +249,23 @@ fn the_shared_throwaway_cluster_is_started_once_per_process() {
     let second = shared_throwaway();
     assert!(std::ptr::eq(first, second));
     assert!(accepts_connections(first));
+}
+
+// Guards issue 2: a failed start says why, from the server log.
+#[test]
+fn a_failed_start_reports_the_tail_of_the_server_log() {
+    let dir = fresh_dir();
+    Cluster::start(fast(dir.path())).unwrap().stop().unwrap();
+    let conf = dir.path().join("postgresql.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str("\nshared_buffers = 'not a size'\n");
+    fs::write(&conf, text).unwrap();
+
+    let err = Cluster::start(fast(dir.path())).unwrap_err();
+    match &err {
+        ClusterError::Start { log_tail, .. } => {
+            assert!(log_tail.contains("shared_buffers"), "{log_tail}")
+        }
+        other => panic!("expected Start, got {other:?}"),
+    }
 }
