@@ -136,9 +136,6 @@ impl ErrorKind {
 pub struct Errors(pub Vec<Error>);
 
 impl Errors {
-    pub(crate) fn one(e: Error) -> Self {
-        Errors(vec![e])
-    }
     /// The errors, in document order.
     pub fn iter(&self) -> std::slice::Iter<'_, Error> {
         self.0.iter()

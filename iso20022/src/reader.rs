@@ -37,7 +37,7 @@ pub fn supported_messages() -> Vec<&'static str> {
     schema::TABLES
         .iter()
         .map(|(id, _)| *id)
-        .filter(|id| !id.starts_with("head.") && !id.starts_with("pain.002"))
+        .filter(|id| !id.starts_with("head."))
         .collect()
 }
 
@@ -698,7 +698,7 @@ impl<R: BufRead> MessageReader<R> {
             let found = schema::by_namespace(ns_str);
             let is_head = local == "AppHdr";
             let schema = match found {
-                Some(s) if s.root == local && s.id != "pain.002.001.10" || (is_head && found.is_some_and(|s| s.root == "AppHdr")) => s,
+                Some(s) if s.root == local => s,
                 _ => {
                     let what = if ns_str.is_empty() {
                         format!("{local} in no namespace")

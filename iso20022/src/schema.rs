@@ -72,6 +72,7 @@ pub(crate) struct Simple {
 #[derive(Debug)]
 pub(crate) enum TypeDef {
     Complex {
+        #[allow(dead_code)]
         name: &'static str,
         choice: bool,
         children: Vec<Child>,
@@ -79,6 +80,7 @@ pub(crate) enum TypeDef {
     Simple(Simple),
     /// simpleContent: a simple value plus attributes (amounts).
     Content {
+        #[allow(dead_code)]
         name: &'static str,
         base: u32,
         attrs: Vec<(&'static str, u32, bool)>,
@@ -255,6 +257,7 @@ pub(crate) fn by_namespace(ns: &str) -> Option<&'static Schema> {
 }
 
 /// The schema of message identifier `id` (e.g. `pacs.002.001.10`).
+#[cfg(test)]
 pub(crate) fn by_id(id: &str) -> Option<&'static Schema> {
     TABLES.iter().position(|(i, _)| *i == id).map(schema_at)
 }
