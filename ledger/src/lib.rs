@@ -8,4 +8,14 @@
 //! - [`Ledger`]: the Rust API the gRPC server and the file ingest call; runs
 //!   each application (or batch) in one SERIALIZABLE transaction with retries.
 
+mod error;
+mod migrations;
 pub mod model;
+mod service;
+pub mod store;
+
+pub use error::LedgerError;
+pub use service::{
+    ApplyCommand, ApplyResponse, FaultInjection, Ledger, LedgerOptions, OpenAccount, Receipt,
+};
+pub use store::{StoreError, Transfer};

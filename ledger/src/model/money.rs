@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 /// payment can be made in and are refused by [`Currency::parse`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
-    code: [u8; 3],
+    code: &'static str,
     minor_units: u8,
 }
 
@@ -63,17 +63,12 @@ impl Currency {
             .map_err(|_| MoneyError::UnknownCurrency {
                 code: code.chars().take(8).collect(),
             })?;
-        let (known, minor_units) = ISO_4217[index];
-        let bytes = known.as_bytes();
-        Ok(Currency {
-            code: [bytes[0], bytes[1], bytes[2]],
-            minor_units,
-        })
+        let (code, minor_units) = ISO_4217[index];
+        Ok(Currency { code, minor_units })
     }
 
-    pub fn code(&self) -> &str {
-        // The code was copied from a `&str` of ASCII letters in `ISO_4217`.
-        std::str::from_utf8(&self.code).expect("ISO 4217 codes are ASCII")
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     /// Number of digits after the decimal point (ISO 4217 exponent): EUR 2, JPY 0, BHD 3.

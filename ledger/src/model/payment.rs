@@ -7,7 +7,9 @@
 use std::fmt;
 
 use super::account::{AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
-use super::ids::{AccountId, AccountReference, Bic, BusinessKey, PaymentId, ReasonCode};
+use super::ids::{
+    AccountId, AccountReference, Bic, BusinessKey, PaymentId, ReasonCode, RequestFingerprint,
+};
 use super::money::Amount;
 
 /// Where a payment stands. "None" (the ledger has never seen it) is the absence
@@ -127,6 +129,36 @@ pub struct PaymentMessage {
     pub instruction: Option<PaymentInstruction>,
     /// For a rejection or a return: the ISO 20022 reason code it carries.
     pub reason: Option<ReasonCode>,
+}
+
+impl PaymentMessage {
+    /// The fingerprint of applying this message (semantics §1): SHA-256 over
+    /// a canonical, length-prefixed encoding of every field.
+    pub fn fingerprint(&self) -> RequestFingerprint {
+        let mut canonical = Vec::with_capacity(256);
+        // Absent fields are written as NUL, which no present field can hold
+        // (references, BICs and reason codes refuse control characters).
+        const ABSENT: &str = "\u{0}";
+        let mut field = |value: &str| {
+            canonical.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            canonical.extend_from_slice(value.as_bytes());
+        };
+        field(&self.business_key.canonical());
+        field(self.target_state.as_str());
+        match &self.instruction {
+            None => field(ABSENT),
+            Some(instruction) => {
+                field(&instruction.amount.minor_units().to_string());
+                field(instruction.amount.currency().code());
+                for side in [&instruction.debtor, &instruction.creditor] {
+                    field(side.account.as_ref().map_or(ABSENT, AccountReference::as_str));
+                    field(side.agent.as_ref().map_or(ABSENT, Bic::as_str));
+                }
+            }
+        }
+        field(self.reason.as_ref().map_or(ABSENT, ReasonCode::as_str));
+        RequestFingerprint::of("ledger.ApplyPaymentMessage", &canonical)
+    }
 }
 
 /// A payment as the store holds it.

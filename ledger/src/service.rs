@@ -1,0 +1,908 @@
+//! [`Ledger`]: the Rust API that the gRPC server and the file ingest call.
+//!
+//! Each application (or batch of applications) runs in one SERIALIZABLE
+//! transaction: idempotency record, payment state, transfers, balance updates
+//! and outbox row commit together or not at all. Serialization failures and
+//! deadlocks are retried with jittered backoff up to a bound.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
+use rand::Rng;
+use tokio_postgres::IsolationLevel;
+
+use crate::error::LedgerError;
+use crate::model::{
+    decide, Account, AccountId, AccountReference, AccountSnapshot, Bic, BusinessKey, ClientId,
+    Currency, DecisionInput, IdempotencyKey, OverdraftRule, PartySide, Payment, PaymentId,
+    PaymentMessage, PaymentState, RejectionReason, RequestFingerprint, ResolvedSides, TransferId,
+};
+use crate::model::Outcome;
+use crate::store::{self, StoreError, StoredReason, StoredReceipt, Transfer};
+
+/// Limits and knobs, each with its unit in its name.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// Connections in the pool; also the bound on concurrent transactions.
+    pub pool_size_max: usize,
+    /// How long a caller waits for a pooled connection before `Unavailable`.
+    pub pool_wait_timeout_ms: u64,
+    /// Server-side limit on every statement (SET statement_timeout).
+    pub statement_timeout_ms: u64,
+    /// Attempts of one transaction, counting the first, before `Contention`.
+    pub transaction_attempts_max: u32,
+    /// First backoff after a serialization failure; doubles each attempt, jittered.
+    pub retry_backoff_initial_ms: u64,
+    pub retry_backoff_max_ms: u64,
+    /// Largest batch [`Ledger::apply_batch`] accepts.
+    pub batch_size_max: usize,
+    /// Largest page [`Ledger::list_transfers`] returns.
+    pub page_size_max: usize,
+    #[doc(hidden)]
+    pub fault_injection: FaultInjection,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> LedgerOptions {
+        LedgerOptions {
+            pool_size_max: 16,
+            pool_wait_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
+            transaction_attempts_max: 12,
+            retry_backoff_initial_ms: 2,
+            retry_backoff_max_ms: 250,
+            batch_size_max: 1_000,
+            page_size_max: 1_000,
+            fault_injection: FaultInjection::default(),
+        }
+    }
+}
+
+/// Faults the tests arm to prove the commit-loss path. Each counter is the
+/// number of transactions still to fail that way; zero in production.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+pub struct FaultInjection {
+    /// Terminate this transaction's backend just before COMMIT: the commit
+    /// fails with a lost connection and nothing was committed.
+    pub terminate_backend_before_commit: Arc<AtomicU32>,
+    /// Commit, then report the connection as lost: the commit happened but
+    /// its acknowledgement "never arrived".
+    pub lose_commit_acknowledgement: Arc<AtomicU32>,
+}
+
+fn take_one(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// A request to apply one payment message, exactly once per
+/// `(client_id, idempotency_key)`.
+#[derive(Debug, Clone)]
+pub struct ApplyCommand {
+    pub client_id: ClientId,
+    pub idempotency_key: IdempotencyKey,
+    /// SHA-256 of the canonical request; a reused key with another
+    /// fingerprint is refused.
+    pub fingerprint: RequestFingerprint,
+    pub message: PaymentMessage,
+}
+
+/// What applying a message did, as stored under its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub outcome: Outcome,
+    pub business_key: BusinessKey,
+    pub payment_id: Option<PaymentId>,
+    /// The payment's state after this application.
+    pub state: Option<PaymentState>,
+}
+
+/// The answer to an [`ApplyCommand`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyResponse {
+    pub receipt: Receipt,
+    /// The stored response: identical, byte for byte, for every replay.
+    pub response_bytes: Vec<u8>,
+    /// Whether this answer is a replay of an earlier attempt's stored response.
+    pub replay: bool,
+}
+
+/// How a caller names an account to open.
+#[derive(Debug, Clone)]
+pub struct OpenAccount {
+    pub external_reference: AccountReference,
+    pub currency: Currency,
+    pub overdraft: OverdraftRule,
+}
+
+/// The ledger: a connection pool and the rules for using it.
+#[derive(Clone)]
+pub struct Ledger {
+    pool: Pool,
+    options: Arc<LedgerOptions>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("pool", &self.pool.status())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// A pooled connection that is handed back to the pool only when its last
+/// transaction ended cleanly (COMMIT or ROLLBACK acknowledged). Otherwise —
+/// an error mid-transaction, a lost connection, a cancelled future — it is
+/// detached from the pool and closed, so no caller ever receives a
+/// connection still inside a transaction.
+struct Session {
+    client: Option<deadpool_postgres::Client>,
+    clean: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.clean {
+            if let Some(client) = self.client.take() {
+                drop(deadpool_postgres::Object::take(client));
+            }
+        }
+    }
+}
+
+enum Attempt<T> {
+    Done(T),
+    /// COMMIT was sent and no answer came back: it may or may not have happened.
+    CommitOutcomeUnknown(StoreError),
+}
+
+/// The result of one command inside a transaction.
+enum ItemResult {
+    Response(ApplyResponse),
+    KeyReused,
+}
+
+impl Ledger {
+    /// Builds the pool. Connections are opened lazily; call [`Ledger::migrate`]
+    /// (which connects) before use.
+    pub fn connect(
+        mut config: tokio_postgres::Config,
+        options: LedgerOptions,
+    ) -> Result<Ledger, LedgerError> {
+        assert!(options.pool_size_max > 0);
+        assert!(options.transaction_attempts_max > 0);
+        assert!(options.batch_size_max > 0);
+        config.options(format!(
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={} \
+             -c default_transaction_isolation=serializable",
+            options.statement_timeout_ms,
+            options.statement_timeout_ms.saturating_mul(3),
+        ));
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                // A `SELECT 1`-style check before reuse: a broken connection is
+                // replaced. Connections inside a transaction never get here;
+                // `Session` detaches them.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size_max)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_millis(options.pool_wait_timeout_ms)))
+            .create_timeout(Some(Duration::from_millis(options.pool_wait_timeout_ms)))
+            .build()
+            .map_err(|error| LedgerError::InvalidInput {
+                field: "pool",
+                detail: error.to_string(),
+            })?;
+        Ok(Ledger {
+            pool,
+            options: Arc::new(options),
+        })
+    }
+
+    pub fn options(&self) -> &LedgerOptions {
+        &self.options
+    }
+
+    /// Applies the migrations in `migrations/` that have not run yet, checking
+    /// the checksums of those that have. Returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<String>, LedgerError> {
+        let mut session = self.checkout().await?;
+        let client = session.client.as_mut().expect("a fresh session holds a client");
+        let report = crate::migrations::run(client).await?;
+        session.clean = true;
+        Ok(report)
+    }
+
+    async fn checkout(&self) -> Result<Session, LedgerError> {
+        let client = self.pool.get().await.map_err(|error| {
+            tracing::warn!(%error, "no database connection");
+            match error {
+                deadpool_postgres::PoolError::Backend(error) => {
+                    LedgerError::Unavailable(StoreError::from(error))
+                }
+                _ => LedgerError::Unavailable(StoreError::Timeout),
+            }
+        })?;
+        Ok(Session {
+            client: Some(client),
+            clean: false,
+        })
+    }
+
+    /// Runs `body` in one transaction at `isolation`, retrying serialization
+    /// failures and deadlocks with jittered exponential backoff.
+    async fn transaction<T, F>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        mut body: F,
+    ) -> Result<Attempt<T>, LedgerError>
+    where
+        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
+    {
+        let attempts_max = self.options.transaction_attempts_max;
+        let mut backoff_ms = self.options.retry_backoff_initial_ms.max(1);
+        for attempt in 1..=attempts_max {
+            let error = match self.attempt(isolation, read_only, &mut body).await {
+                Ok(result) => return Ok(result),
+                Err(StoreError::Conflict(reason)) => reason,
+                Err(error) => return Err(LedgerError::from(error)),
+            };
+            tracing::debug!(attempt, reason = error, "transaction conflict, retrying");
+            if attempt == attempts_max {
+                break;
+            }
+            let jittered = rand::rng().random_range(backoff_ms / 2..=backoff_ms);
+            tokio::time::sleep(Duration::from_millis(jittered)).await;
+            backoff_ms = (backoff_ms * 2).min(self.options.retry_backoff_max_ms);
+        }
+        Err(LedgerError::Contention {
+            attempts: attempts_max,
+        })
+    }
+
+    async fn attempt<T, F>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        body: &mut F,
+    ) -> Result<Attempt<T>, StoreError>
+    where
+        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
+    {
+        let mut session = self.checkout().await.map_err(|error| match error {
+            LedgerError::Unavailable(error) => error,
+            _ => StoreError::Timeout,
+        })?;
+        let client = session.client.as_mut().expect("a fresh session holds a client");
+        let tx = client
+            .build_transaction()
+            .isolation_level(isolation)
+            .read_only(read_only)
+            .start()
+            .await?;
+        let value = match body(&tx).await {
+            Ok(value) => value,
+            Err(error) => {
+                if tx.rollback().await.is_ok() {
+                    session.clean = true;
+                }
+                return Err(error);
+            }
+        };
+        let faults = &self.options.fault_injection;
+        if take_one(&faults.terminate_backend_before_commit) {
+            self.terminate_backend_of(&tx).await?;
+        }
+        match tx.commit().await.map_err(StoreError::from) {
+            Ok(()) if take_one(&faults.lose_commit_acknowledgement) => {
+                Ok(Attempt::CommitOutcomeUnknown(StoreError::Timeout))
+            }
+            Ok(()) => {
+                session.clean = true;
+                Ok(Attempt::Done(value))
+            }
+            // The server refused the commit: nothing was committed.
+            Err(error @ StoreError::Conflict(_)) => Err(error),
+            Err(error) => Ok(Attempt::CommitOutcomeUnknown(error)),
+        }
+    }
+
+    async fn terminate_backend_of(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        let pid: i32 = tx.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+        let killer = self.checkout().await.map_err(|_| StoreError::Timeout)?;
+        let mut killer = killer;
+        let client = killer.client.as_ref().expect("a fresh session holds a client");
+        client
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await?;
+        killer.clean = true;
+        Ok(())
+    }
+
+    /// Runs a transaction whose commit outcome does not need resolving (no
+    /// effect, or an effect whose retry is harmless).
+    async fn run<T, F>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        body: F,
+    ) -> Result<T, LedgerError>
+    where
+        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
+    {
+        match self.transaction(isolation, read_only, body).await? {
+            Attempt::Done(value) => Ok(value),
+            Attempt::CommitOutcomeUnknown(error) => Err(LedgerError::Unavailable(error)),
+        }
+    }
+
+    async fn read<T, F>(&self, body: F) -> Result<T, LedgerError>
+    where
+        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
+    {
+        self.run(IsolationLevel::RepeatableRead, true, body).await
+    }
+
+    // ------------------------------------------------------------ accounts
+
+    pub async fn open_account(&self, request: &OpenAccount) -> Result<Account, LedgerError> {
+        let opened = self
+            .run(IsolationLevel::Serializable, false, async |tx| {
+                store::insert_account(
+                    tx,
+                    &request.external_reference,
+                    request.currency,
+                    request.overdraft,
+                )
+                .await
+            })
+            .await?;
+        opened.ok_or_else(|| LedgerError::AccountExists {
+            reference: request.external_reference.clone(),
+        })
+    }
+
+    pub async fn get_account(
+        &self,
+        reference: &AccountReference,
+    ) -> Result<Option<Account>, LedgerError> {
+        self.read(async |tx| store::select_account_by_reference(tx, reference).await)
+            .await
+    }
+
+    pub async fn get_account_by_id(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Option<Account>, LedgerError> {
+        self.read(async |tx| store::select_account_by_id(tx, account_id).await)
+            .await
+    }
+
+    /// Names the account that stands for `agent` (by BIC) in the account's
+    /// currency (semantics §5).
+    pub async fn set_settlement_account(
+        &self,
+        agent: &Bic,
+        reference: &AccountReference,
+    ) -> Result<(), LedgerError> {
+        let found = self
+            .run(IsolationLevel::Serializable, false, async |tx| {
+                let Some(account) = store::select_account_by_reference(tx, reference).await?
+                else {
+                    return Ok(false);
+                };
+                store::upsert_settlement_account(tx, agent, &account).await?;
+                Ok(true)
+            })
+            .await?;
+        found.then_some(()).ok_or_else(|| LedgerError::AccountNotFound {
+            reference: reference.clone(),
+        })
+    }
+
+    /// Names the default clearing account for the account's currency (semantics §5).
+    pub async fn set_clearing_account(&self, reference: &AccountReference) -> Result<(), LedgerError> {
+        let found = self
+            .run(IsolationLevel::Serializable, false, async |tx| {
+                let Some(account) = store::select_account_by_reference(tx, reference).await?
+                else {
+                    return Ok(false);
+                };
+                store::upsert_clearing_account(tx, &account).await?;
+                Ok(true)
+            })
+            .await?;
+        found.then_some(()).ok_or_else(|| LedgerError::AccountNotFound {
+            reference: reference.clone(),
+        })
+    }
+
+    /// Transfers touching the account, oldest first, after `after`, at most
+    /// `limit` (itself at most `page_size_max`).
+    pub async fn list_transfers(
+        &self,
+        account_id: AccountId,
+        after: Option<TransferId>,
+        limit: usize,
+    ) -> Result<Vec<Transfer>, LedgerError> {
+        let limit = limit.clamp(1, self.options.page_size_max) as i64;
+        self.read(async |tx| store::select_transfers_of_account(tx, account_id, after, limit).await)
+            .await
+    }
+
+    pub async fn list_transfers_of_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Vec<Transfer>, LedgerError> {
+        self.read(async |tx| store::select_transfers_of_payment(tx, payment_id).await)
+            .await
+    }
+
+    // ------------------------------------------------------------ payments
+
+    pub async fn get_payment(&self, payment_id: PaymentId) -> Result<Option<Payment>, LedgerError> {
+        self.read(async |tx| store::select_payment_by_id(tx, payment_id).await)
+            .await
+    }
+
+    pub async fn get_payment_by_business_key(
+        &self,
+        business_key: &BusinessKey,
+    ) -> Result<Option<Payment>, LedgerError> {
+        self.read(async |tx| store::select_payment_by_business_key(tx, business_key).await)
+            .await
+    }
+
+    /// Deletes idempotency records older than `older_than` (semantics §1:
+    /// kept at least 24 h). Returns how many were deleted.
+    pub async fn prune_idempotency_records(&self, older_than: Duration) -> Result<u64, LedgerError> {
+        assert!(older_than >= Duration::from_secs(24 * 3600), "retention is at least 24 h");
+        let cutoff = SystemTime::now() - older_than;
+        self.run(IsolationLevel::Serializable, false, async |tx| {
+            store::delete_idempotency_records_before(tx, cutoff).await
+        })
+        .await
+    }
+
+    /// Applies one message exactly once per `(client_id, idempotency_key)`.
+    pub async fn apply(&self, command: &ApplyCommand) -> Result<ApplyResponse, LedgerError> {
+        let mut results = self.apply_batch(std::slice::from_ref(command)).await?;
+        assert_eq!(results.len(), 1);
+        results.pop().expect("one result per command")
+    }
+
+    /// Applies several messages in one SERIALIZABLE transaction, each with its
+    /// own outcome and its own exactly-once semantics. The outer error is a
+    /// failure of the whole batch (nothing committed, or a fault); the inner
+    /// results are per command.
+    pub async fn apply_batch(
+        &self,
+        commands: &[ApplyCommand],
+    ) -> Result<Vec<Result<ApplyResponse, LedgerError>>, LedgerError> {
+        if commands.len() > self.options.batch_size_max {
+            return Err(LedgerError::InvalidInput {
+                field: "batch",
+                detail: format!(
+                    "{} commands, more than batch_size_max {}",
+                    commands.len(),
+                    self.options.batch_size_max
+                ),
+            });
+        }
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Bounded: each unknown commit outcome is resolved by a lookup, and a
+        // transaction found not committed is run again at most this often.
+        const COMMIT_RESOLUTIONS_MAX: u32 = 3;
+        for _ in 0..COMMIT_RESOLUTIONS_MAX {
+            let attempt = self
+                .transaction(IsolationLevel::Serializable, false, async |tx| {
+                    let mut results = Vec::with_capacity(commands.len());
+                    for command in commands {
+                        results.push(apply_in(tx, command).await?);
+                    }
+                    Ok(results)
+                })
+                .await?;
+            match attempt {
+                Attempt::Done(results) => return Ok(self.finish(commands, results)),
+                Attempt::CommitOutcomeUnknown(error) => {
+                    tracing::warn!(%error, "commit outcome unknown, looking the idempotency keys up");
+                    if let Some(responses) = self.committed_responses(commands).await? {
+                        return Ok(responses);
+                    }
+                    // Not committed: a run that starts with the same
+                    // idempotency lookups is safe.
+                }
+            }
+        }
+        Err(LedgerError::Unavailable(StoreError::Timeout))
+    }
+
+    fn finish(
+        &self,
+        commands: &[ApplyCommand],
+        results: Vec<ItemResult>,
+    ) -> Vec<Result<ApplyResponse, LedgerError>> {
+        commands
+            .iter()
+            .zip(results)
+            .map(|(command, result)| match result {
+                ItemResult::Response(response) => Ok(response),
+                ItemResult::KeyReused => Err(LedgerError::IdempotencyKeyReused {
+                    client_id: command.client_id.clone(),
+                    key: command.idempotency_key.clone(),
+                }),
+            })
+            .collect()
+    }
+
+    /// After a commit whose outcome is unknown: if every command's idempotency
+    /// record exists with this command's fingerprint, the commit happened and
+    /// these are its responses. If any is missing, it did not (the batch
+    /// commits as a whole), and `None` tells the caller to run it again.
+    async fn committed_responses(
+        &self,
+        commands: &[ApplyCommand],
+    ) -> Result<Option<Vec<Result<ApplyResponse, LedgerError>>>, LedgerError> {
+        let records = self
+            .read(async |tx| {
+                let mut records = Vec::with_capacity(commands.len());
+                for command in commands {
+                    records.push(
+                        store::select_idempotency_record(
+                            tx,
+                            &command.client_id,
+                            &command.idempotency_key,
+                        )
+                        .await?,
+                    );
+                }
+                Ok(records)
+            })
+            .await?;
+        let mut responses = Vec::with_capacity(commands.len());
+        for (command, record) in commands.iter().zip(records) {
+            let Some(record) = record else {
+                return Ok(None);
+            };
+            if record.request_fingerprint != command.fingerprint {
+                return Ok(None);
+            }
+            let receipt = decode_receipt(&record.response).map_err(LedgerError::Internal)?;
+            responses.push(Ok(ApplyResponse {
+                receipt,
+                response_bytes: record.response,
+                replay: false,
+            }));
+        }
+        Ok(Some(responses))
+    }
+}
+
+/// Applies one command inside an open transaction: read, decide (pure), write.
+async fn apply_in(tx: &Transaction<'_>, command: &ApplyCommand) -> Result<ItemResult, StoreError> {
+    if let Some(record) =
+        store::select_idempotency_record(tx, &command.client_id, &command.idempotency_key).await?
+    {
+        if record.request_fingerprint != command.fingerprint {
+            return Ok(ItemResult::KeyReused);
+        }
+        let receipt = decode_receipt(&record.response)?;
+        return Ok(ItemResult::Response(ApplyResponse {
+            receipt,
+            response_bytes: record.response,
+            replay: true,
+        }));
+    }
+    let message = &command.message;
+    let payment =
+        store::select_payment_by_business_key_for_update(tx, &message.business_key).await?;
+    let message_sides = match &message.instruction {
+        Some(instruction) => Some(
+            resolve_sides(
+                tx,
+                instruction.amount.currency(),
+                &instruction.debtor,
+                &instruction.creditor,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    // Lock every account involved, in id order.
+    let mut account_ids = BTreeSet::new();
+    if let Some(payment) = &payment {
+        account_ids.extend([payment.debit_account_id, payment.credit_account_id]);
+    }
+    if let Some(Ok((debit, credit))) = &message_sides {
+        account_ids.extend([*debit, *credit]);
+    }
+    let ids: Vec<AccountId> = account_ids.into_iter().collect();
+    let snapshots = store::select_accounts_for_update(tx, &ids).await?;
+    if snapshots.len() != ids.len() {
+        return Err(StoreError::Corrupt {
+            table: "accounts",
+            detail: format!("accounts {ids:?} resolved but not all found"),
+        });
+    }
+    let snapshot = |id: AccountId| -> &AccountSnapshot {
+        snapshots
+            .iter()
+            .find(|snapshot| snapshot.account_id == id)
+            .expect("every locked account was read")
+    };
+    let message_accounts: Option<ResolvedSides> = message_sides.map(|sides| {
+        sides.map(|(debit, credit)| (snapshot(debit).clone(), snapshot(credit).clone()))
+    });
+    let payment_accounts = payment
+        .as_ref()
+        .map(|payment| (snapshot(payment.debit_account_id), snapshot(payment.credit_account_id)));
+    let decision = decide(DecisionInput {
+        message,
+        payment: payment.as_ref(),
+        payment_accounts,
+        message_accounts: message_accounts.as_ref(),
+    });
+
+    let mut receipt = Receipt {
+        outcome: decision.outcome.clone(),
+        business_key: message.business_key.clone(),
+        payment_id: payment.as_ref().map(|payment| payment.payment_id),
+        state: payment.as_ref().map(|payment| payment.state),
+    };
+    if let Some(change) = &decision.change {
+        // Assert before writing what the schema asserts again after.
+        assert!(change.transfers.len() <= 2);
+        assert!(change
+            .balances_after
+            .iter()
+            .all(|(_, balances)| balances.all_non_negative()));
+        let written = match &payment {
+            Some(payment) => {
+                store::update_payment_state(tx, payment.payment_id, payment.state, change.to)
+                    .await?;
+                Payment {
+                    state: change.to,
+                    ..payment.clone()
+                }
+            }
+            None => {
+                let instruction = message
+                    .instruction
+                    .as_ref()
+                    .expect("a new payment comes with an instruction");
+                let (debit, credit) = match &message_accounts {
+                    Some(Ok((debit, credit))) => (debit.account_id, credit.account_id),
+                    _ => unreachable!("a payment is created only from resolved sides"),
+                };
+                let new = store::NewPayment {
+                    business_key: &message.business_key,
+                    state: change.to,
+                    amount: instruction.amount,
+                    debit_account_id: debit,
+                    credit_account_id: credit,
+                };
+                let payment_id = store::insert_payment(tx, &new).await?;
+                Payment {
+                    payment_id,
+                    business_key: message.business_key.clone(),
+                    state: change.to,
+                    amount: instruction.amount,
+                    debit_account_id: debit,
+                    credit_account_id: credit,
+                }
+            }
+        };
+        for transfer in &change.transfers {
+            store::insert_transfer(tx, written.payment_id, transfer).await?;
+        }
+        for (account_id, balances) in &change.balances_after {
+            store::update_account_balances(tx, *account_id, balances).await?;
+        }
+        store::insert_outbox_row(
+            tx,
+            &store::NewOutboxRow {
+                payment: &written,
+                from: change.from,
+                to: change.to,
+                reason: message.reason.as_ref(),
+            },
+        )
+        .await?;
+        receipt.payment_id = Some(written.payment_id);
+        receipt.state = Some(written.state);
+    }
+    if let Outcome::Rejected(reason) = &decision.outcome {
+        if reason.is_flagged_for_audit() {
+            store::insert_conflict(
+                tx,
+                &store::NewConflict {
+                    business_key: &message.business_key,
+                    payment_id: receipt.payment_id,
+                    reason,
+                    requested_state: message.target_state,
+                    client_id: &command.client_id,
+                    idempotency_key: &command.idempotency_key,
+                },
+            )
+            .await?;
+        }
+    }
+    let response_bytes = encode_receipt(&receipt);
+    let transient = matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient());
+    if !transient {
+        store::insert_idempotency_record(
+            tx,
+            &command.client_id,
+            &command.idempotency_key,
+            &store::IdempotencyRecord {
+                request_fingerprint: command.fingerprint,
+                response: response_bytes.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok(ItemResult::Response(ApplyResponse {
+        receipt,
+        response_bytes,
+        replay: false,
+    }))
+}
+
+/// Semantics §5: a side is its own account when the ledger holds it, else the
+/// settlement account of its agent, else the default clearing account.
+async fn resolve_sides(
+    tx: &Transaction<'_>,
+    currency: Currency,
+    debtor: &PartySide,
+    creditor: &PartySide,
+) -> Result<Result<(AccountId, AccountId), Vec<String>>, StoreError> {
+    let debit = resolve_side(tx, currency, debtor).await?;
+    let credit = resolve_side(tx, currency, creditor).await?;
+    Ok(match (debit, credit) {
+        (Ok(debit), Ok(credit)) => Ok((debit, credit)),
+        (debit, credit) => Err(debit
+            .err()
+            .into_iter()
+            .chain(credit.err())
+            .flatten()
+            .collect()),
+    })
+}
+
+async fn resolve_side(
+    tx: &Transaction<'_>,
+    currency: Currency,
+    side: &PartySide,
+) -> Result<Result<AccountId, Vec<String>>, StoreError> {
+    let mut looked_for = Vec::new();
+    if let Some(reference) = &side.account {
+        if let Some(account) = store::select_account_by_reference(tx, reference).await? {
+            return Ok(Ok(account.account_id));
+        }
+        looked_for.push(format!("account {reference}"));
+    }
+    if let Some(agent) = &side.agent {
+        if let Some(account_id) = store::select_settlement_account_id(tx, agent, currency).await? {
+            return Ok(Ok(account_id));
+        }
+        looked_for.push(format!("settlement account of {agent} in {currency}"));
+    }
+    if let Some(account_id) = store::select_clearing_account_id(tx, currency).await? {
+        return Ok(Ok(account_id));
+    }
+    looked_for.push(format!("clearing account in {currency}"));
+    Ok(Err(looked_for))
+}
+
+fn encode_receipt(receipt: &Receipt) -> Vec<u8> {
+    let reason = match &receipt.outcome {
+        Outcome::Rejected(reason) => Some(StoredReason {
+            code: reason.code().to_owned(),
+            message: reason.message(),
+            references: match reason {
+                RejectionReason::AccountNotFound { references } => references.clone(),
+                _ => Vec::new(),
+            },
+            account_id: match reason {
+                RejectionReason::InsufficientFunds { account_id }
+                | RejectionReason::BalanceLimitExceeded { account_id } => Some(account_id.0),
+                _ => None,
+            },
+            current_state: match reason {
+                RejectionReason::StateConflict { current, .. } => Some(current.as_str().to_owned()),
+                _ => None,
+            },
+            requested_state: match reason {
+                RejectionReason::StateConflict { requested, .. } => {
+                    Some(requested.as_str().to_owned())
+                }
+                _ => None,
+            },
+        }),
+        _ => None,
+    };
+    let stored = StoredReceipt {
+        outcome: receipt.outcome.code().to_owned(),
+        reason,
+        business_key: receipt.business_key.canonical(),
+        payment_id: receipt.payment_id.map(|id| id.0),
+        state: receipt.state.map(|state| state.as_str().to_owned()),
+    };
+    serde_json::to_vec(&stored).expect("a receipt serializes")
+}
+
+fn decode_receipt(bytes: &[u8]) -> Result<Receipt, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "idempotency_records",
+        detail,
+    };
+    let stored: StoredReceipt =
+        serde_json::from_slice(bytes).map_err(|error| corrupt(error.to_string()))?;
+    let state = |value: &Option<String>| -> Result<Option<PaymentState>, StoreError> {
+        value
+            .as_deref()
+            .map(|value| PaymentState::parse(value).ok_or_else(|| corrupt(format!("state {value}"))))
+            .transpose()
+    };
+    let outcome = match stored.outcome.as_str() {
+        "APPLIED" => Outcome::Applied,
+        "ALREADY_APPLIED" => Outcome::AlreadyApplied,
+        "DUPLICATE" => Outcome::Duplicate,
+        "REJECTED" => {
+            let reason = stored
+                .reason
+                .as_ref()
+                .ok_or_else(|| corrupt("a refusal without its reason".to_owned()))?;
+            let account_id = || {
+                reason
+                    .account_id
+                    .map(AccountId)
+                    .ok_or_else(|| corrupt("reason without account".to_owned()))
+            };
+            Outcome::Rejected(match reason.code.as_str() {
+                "ACCOUNT_NOT_FOUND" => RejectionReason::AccountNotFound {
+                    references: reason.references.clone(),
+                },
+                "CURRENCY_MISMATCH" => RejectionReason::CurrencyMismatch,
+                "SAME_ACCOUNT" => RejectionReason::SameAccount,
+                "INSUFFICIENT_FUNDS" => RejectionReason::InsufficientFunds {
+                    account_id: account_id()?,
+                },
+                "BUSINESS_KEY_CONFLICT" => RejectionReason::BusinessKeyConflict,
+                "STATE_CONFLICT" => RejectionReason::StateConflict {
+                    current: state(&reason.current_state)?
+                        .ok_or_else(|| corrupt("conflict without state".to_owned()))?,
+                    requested: state(&reason.requested_state)?
+                        .ok_or_else(|| corrupt("conflict without state".to_owned()))?,
+                },
+                "ORIGINAL_NOT_FOUND" => RejectionReason::OriginalNotFound,
+                "BALANCE_LIMIT_EXCEEDED" => RejectionReason::BalanceLimitExceeded {
+                    account_id: account_id()?,
+                },
+                other => return Err(corrupt(format!("reason {other}"))),
+            })
+        }
+        other => return Err(corrupt(format!("outcome {other}"))),
+    };
+    Ok(Receipt {
+        outcome,
+        business_key: store::business_key_from_canonical(&stored.business_key)?,
+        payment_id: stored.payment_id.map(PaymentId),
+        state: state(&stored.state)?,
+    })
+}

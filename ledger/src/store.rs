@@ -1,0 +1,676 @@
+//! Every SQL statement of the ledger, one function each, the open transaction
+//! passed in (zero-to-production's persistence shape).
+//!
+//! Architecture invariant: no SQL anywhere else in the workspace (tests that
+//! break the database on purpose excepted). Functions here neither begin nor
+//! commit transactions; [`crate::Ledger`] does, explicitly SERIALIZABLE.
+
+use std::time::SystemTime;
+
+use deadpool_postgres::Transaction;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
+
+use crate::model::{
+    Account, AccountId, AccountReference, AccountSnapshot, Amount, Balances, Bic, BusinessKey,
+    ClientId, Currency, IdempotencyKey, OverdraftRule, Payment, PaymentId, PaymentState,
+    PlannedTransfer, ReasonCode, RejectionReason, RequestFingerprint, TransferId, TransferKind,
+};
+
+/// Errors of the store layer: the ledger decides what is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLSTATE 40001 or 40P01, or a unique violation that a concurrent
+    /// transaction caused: retry the whole transaction.
+    #[error("transaction conflict ({0}), retry")]
+    Conflict(&'static str),
+    /// The statement timeout (57014) fired.
+    #[error("statement timeout")]
+    Timeout,
+    /// The connection or the server is gone.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] tokio_postgres::Error),
+    /// Anything else: a bug or a broken invariant. Never shown to clients.
+    #[error("database error: {0}")]
+    Database(#[source] tokio_postgres::Error),
+    /// A row holds a value the model refuses: the database was changed behind
+    /// the ledger's back.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> StoreError {
+        match error.code() {
+            Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => {
+                StoreError::Conflict("serialization failure")
+            }
+            Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => {
+                StoreError::Conflict("deadlock")
+            }
+            // A concurrent transaction inserted the same key first; a retry
+            // sees its row and answers from it.
+            Some(code) if *code == SqlState::UNIQUE_VIOLATION => {
+                StoreError::Conflict("unique violation")
+            }
+            Some(code) if *code == SqlState::QUERY_CANCELED => StoreError::Timeout,
+            Some(code)
+                if code.code().starts_with("08")
+                    || code.code().starts_with("57P")
+                    || *code == SqlState::TOO_MANY_CONNECTIONS =>
+            {
+                StoreError::Unavailable(error)
+            }
+            Some(_) => StoreError::Database(error),
+            None => StoreError::Unavailable(error),
+        }
+    }
+}
+
+fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        detail: detail.to_string(),
+    }
+}
+
+async fn query_opt(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<Row>, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&statement, params).await?)
+}
+
+async fn query(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&statement, params).await?)
+}
+
+async fn query_one(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Row, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_one(&statement, params).await?)
+}
+
+async fn execute(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&statement, params).await?)
+}
+
+// ---------------------------------------------------------------- accounts
+
+const ACCOUNT_COLUMNS: &str = "account_id, external_reference, currency, overdraft, \
+     debits_pending, debits_posted, credits_pending, credits_posted";
+
+fn account_from_row(row: &Row) -> Result<Account, StoreError> {
+    let currency: String = row.get("currency");
+    let overdraft: String = row.get("overdraft");
+    let reference: String = row.get("external_reference");
+    Ok(Account {
+        account_id: AccountId(row.get("account_id")),
+        external_reference: AccountReference::parse(&reference)
+            .map_err(|error| corrupt("accounts", error))?,
+        currency: Currency::parse(&currency).map_err(|error| corrupt("accounts", error))?,
+        overdraft: OverdraftRule::parse(&overdraft)
+            .ok_or_else(|| corrupt("accounts", format!("overdraft {overdraft:?}")))?,
+        balances: Balances {
+            debits_pending: row.get("debits_pending"),
+            debits_posted: row.get("debits_posted"),
+            credits_pending: row.get("credits_pending"),
+            credits_posted: row.get("credits_posted"),
+        },
+    })
+}
+
+/// Inserts an account; `None` when the external reference is taken.
+pub async fn insert_account(
+    tx: &Transaction<'_>,
+    reference: &AccountReference,
+    currency: Currency,
+    overdraft: OverdraftRule,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!(
+        "INSERT INTO accounts (external_reference, currency, overdraft) VALUES ($1, $2, $3) \
+         ON CONFLICT (external_reference) DO NOTHING RETURNING {ACCOUNT_COLUMNS}"
+    );
+    let row = query_opt(
+        tx,
+        &sql,
+        &[&reference.as_str(), &currency.code(), &overdraft.as_str()],
+    )
+    .await?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
+pub async fn select_account_by_reference(
+    tx: &Transaction<'_>,
+    reference: &AccountReference,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE external_reference = $1");
+    let row = query_opt(tx, &sql, &[&reference.as_str()]).await?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
+pub async fn select_account_by_id(
+    tx: &Transaction<'_>,
+    account_id: AccountId,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id = $1");
+    let row = query_opt(tx, &sql, &[&account_id.0]).await?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
+/// Reads and locks accounts in id order (a fixed order, so two transactions
+/// never wait for each other's locks in a cycle).
+pub async fn select_accounts_for_update(
+    tx: &Transaction<'_>,
+    account_ids: &[AccountId],
+) -> Result<Vec<AccountSnapshot>, StoreError> {
+    let ids: Vec<i64> = account_ids.iter().map(|id| id.0).collect();
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ANY($1) \
+         ORDER BY account_id FOR UPDATE"
+    );
+    let rows = query(tx, &sql, &[&ids]).await?;
+    rows.iter()
+        .map(|row| account_from_row(row).map(|account| account.snapshot()))
+        .collect()
+}
+
+pub async fn update_account_balances(
+    tx: &Transaction<'_>,
+    account_id: AccountId,
+    balances: &Balances,
+) -> Result<(), StoreError> {
+    let updated = execute(
+        tx,
+        "UPDATE accounts SET debits_pending = $2, debits_posted = $3, \
+         credits_pending = $4, credits_posted = $5 WHERE account_id = $1",
+        &[
+            &account_id.0,
+            &balances.debits_pending,
+            &balances.debits_posted,
+            &balances.credits_pending,
+            &balances.credits_posted,
+        ],
+    )
+    .await?;
+    if updated != 1 {
+        return Err(corrupt("accounts", format!("account {account_id} vanished")));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------- account mapping (§5)
+
+pub async fn upsert_settlement_account(
+    tx: &Transaction<'_>,
+    agent: &Bic,
+    account: &Account,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "INSERT INTO settlement_accounts (agent_bic, currency, account_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (agent_bic, currency) DO UPDATE SET account_id = EXCLUDED.account_id",
+        &[&agent.as_str(), &account.currency.code(), &account.account_id.0],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_clearing_account(
+    tx: &Transaction<'_>,
+    account: &Account,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "INSERT INTO clearing_accounts (currency, account_id) VALUES ($1, $2) \
+         ON CONFLICT (currency) DO UPDATE SET account_id = EXCLUDED.account_id",
+        &[&account.currency.code(), &account.account_id.0],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn select_settlement_account_id(
+    tx: &Transaction<'_>,
+    agent: &Bic,
+    currency: Currency,
+) -> Result<Option<AccountId>, StoreError> {
+    let row = query_opt(
+        tx,
+        "SELECT account_id FROM settlement_accounts WHERE agent_bic = $1 AND currency = $2",
+        &[&agent.as_str(), &currency.code()],
+    )
+    .await?;
+    Ok(row.map(|row| AccountId(row.get(0))))
+}
+
+pub async fn select_clearing_account_id(
+    tx: &Transaction<'_>,
+    currency: Currency,
+) -> Result<Option<AccountId>, StoreError> {
+    let row = query_opt(
+        tx,
+        "SELECT account_id FROM clearing_accounts WHERE currency = $1",
+        &[&currency.code()],
+    )
+    .await?;
+    Ok(row.map(|row| AccountId(row.get(0))))
+}
+
+// ---------------------------------------------------------------- payments
+
+const PAYMENT_COLUMNS: &str =
+    "payment_id, business_key, state, currency, amount_minor, debit_account_id, credit_account_id";
+
+/// The business key is stored in its canonical text; the model's parsers
+/// re-read it so a hand-edited row is caught.
+pub(crate) fn business_key_from_canonical(canonical: &str) -> Result<BusinessKey, StoreError> {
+    let bad = || corrupt("payments", format!("business key {canonical:?}"));
+    if let Some(uetr) = canonical.strip_prefix("uetr:") {
+        return BusinessKey::uetr(uetr).map_err(|_| bad());
+    }
+    let mut rest = canonical.strip_prefix("ref:").ok_or_else(bad)?;
+    let mut parts = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let (length, tail) = rest.split_once(':').ok_or_else(bad)?;
+        let length: usize = length.parse().map_err(|_| bad())?;
+        let part = tail.get(..length).ok_or_else(bad)?;
+        parts.push(part);
+        rest = &tail[length..];
+    }
+    if !rest.is_empty() {
+        return Err(bad());
+    }
+    BusinessKey::reference(parts[0], parts[1], parts[2]).map_err(|_| bad())
+}
+
+fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
+    let state: String = row.get("state");
+    let currency: String = row.get("currency");
+    let currency = Currency::parse(&currency).map_err(|error| corrupt("payments", error))?;
+    Ok(Payment {
+        payment_id: PaymentId(row.get("payment_id")),
+        business_key: business_key_from_canonical(row.get("business_key"))?,
+        state: PaymentState::parse(&state)
+            .ok_or_else(|| corrupt("payments", format!("state {state:?}")))?,
+        amount: Amount::from_minor_units(currency, row.get("amount_minor"))
+            .map_err(|error| corrupt("payments", error))?,
+        debit_account_id: AccountId(row.get("debit_account_id")),
+        credit_account_id: AccountId(row.get("credit_account_id")),
+    })
+}
+
+pub async fn select_payment_by_business_key_for_update(
+    tx: &Transaction<'_>,
+    business_key: &BusinessKey,
+) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_key = $1 FOR UPDATE");
+    let row = query_opt(tx, &sql, &[&business_key.canonical()]).await?;
+    row.as_ref().map(payment_from_row).transpose()
+}
+
+pub async fn select_payment_by_business_key(
+    tx: &Transaction<'_>,
+    business_key: &BusinessKey,
+) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_key = $1");
+    let row = query_opt(tx, &sql, &[&business_key.canonical()]).await?;
+    row.as_ref().map(payment_from_row).transpose()
+}
+
+pub async fn select_payment_by_id(
+    tx: &Transaction<'_>,
+    payment_id: PaymentId,
+) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1");
+    let row = query_opt(tx, &sql, &[&payment_id.0]).await?;
+    row.as_ref().map(payment_from_row).transpose()
+}
+
+/// The fields of a new payment row.
+#[derive(Debug)]
+pub struct NewPayment<'a> {
+    pub business_key: &'a BusinessKey,
+    pub state: PaymentState,
+    pub amount: Amount,
+    pub debit_account_id: AccountId,
+    pub credit_account_id: AccountId,
+}
+
+pub async fn insert_payment(
+    tx: &Transaction<'_>,
+    payment: &NewPayment<'_>,
+) -> Result<PaymentId, StoreError> {
+    let row = query_one(
+        tx,
+        "INSERT INTO payments \
+         (business_key, state, currency, amount_minor, debit_account_id, credit_account_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING payment_id",
+        &[
+            &payment.business_key.canonical(),
+            &payment.state.as_str(),
+            &payment.amount.currency().code(),
+            &payment.amount.minor_units(),
+            &payment.debit_account_id.0,
+            &payment.credit_account_id.0,
+        ],
+    )
+    .await?;
+    Ok(PaymentId(row.get(0)))
+}
+
+/// Moves a payment from `from` to `to`; fails if it is no longer in `from`.
+pub async fn update_payment_state(
+    tx: &Transaction<'_>,
+    payment_id: PaymentId,
+    from: PaymentState,
+    to: PaymentState,
+) -> Result<(), StoreError> {
+    let updated = execute(
+        tx,
+        "UPDATE payments SET state = $3, updated_at = now() WHERE payment_id = $1 AND state = $2",
+        &[&payment_id.0, &from.as_str(), &to.as_str()],
+    )
+    .await?;
+    if updated != 1 {
+        return Err(corrupt(
+            "payments",
+            format!("payment {payment_id} left state {from} under a row lock"),
+        ));
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------------- transfers
+
+pub async fn insert_transfer(
+    tx: &Transaction<'_>,
+    payment_id: PaymentId,
+    transfer: &PlannedTransfer,
+) -> Result<TransferId, StoreError> {
+    let row = query_one(
+        tx,
+        "INSERT INTO transfers \
+         (payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING transfer_id",
+        &[
+            &payment_id.0,
+            &transfer.kind.as_str(),
+            &transfer.debit_account_id.0,
+            &transfer.credit_account_id.0,
+            &transfer.amount.currency().code(),
+            &transfer.amount.minor_units(),
+        ],
+    )
+    .await?;
+    Ok(TransferId(row.get(0)))
+}
+
+/// A posted transfer as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub transfer_id: TransferId,
+    pub payment_id: PaymentId,
+    pub kind: TransferKind,
+    pub debit_account_id: AccountId,
+    pub credit_account_id: AccountId,
+    pub amount: Amount,
+    pub created_at: SystemTime,
+}
+
+/// Transfers touching `account_id`, oldest first, after `after` (keyset pagination).
+pub async fn select_transfers_of_account(
+    tx: &Transaction<'_>,
+    account_id: AccountId,
+    after: Option<TransferId>,
+    limit: i64,
+) -> Result<Vec<Transfer>, StoreError> {
+    let after = after.map_or(0, |id| id.0);
+    let rows = query(
+        tx,
+        "SELECT transfer_id, payment_id, kind, debit_account_id, credit_account_id, currency, \
+         amount_minor, created_at FROM transfers \
+         WHERE (debit_account_id = $1 OR credit_account_id = $1) AND transfer_id > $2 \
+         ORDER BY transfer_id LIMIT $3",
+        &[&account_id.0, &after, &limit],
+    )
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+/// Transfers of one payment, in the order they were posted.
+pub async fn select_transfers_of_payment(
+    tx: &Transaction<'_>,
+    payment_id: PaymentId,
+) -> Result<Vec<Transfer>, StoreError> {
+    let rows = query(
+        tx,
+        "SELECT transfer_id, payment_id, kind, debit_account_id, credit_account_id, currency, \
+         amount_minor, created_at FROM transfers WHERE payment_id = $1 ORDER BY transfer_id",
+        &[&payment_id.0],
+    )
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
+    let kind: String = row.get("kind");
+    let currency: String = row.get("currency");
+    let currency = Currency::parse(&currency).map_err(|error| corrupt("transfers", error))?;
+    Ok(Transfer {
+        transfer_id: TransferId(row.get("transfer_id")),
+        payment_id: PaymentId(row.get("payment_id")),
+        kind: TransferKind::parse(&kind)
+            .ok_or_else(|| corrupt("transfers", format!("kind {kind:?}")))?,
+        debit_account_id: AccountId(row.get("debit_account_id")),
+        credit_account_id: AccountId(row.get("credit_account_id")),
+        amount: Amount::from_minor_units(currency, row.get("amount_minor"))
+            .map_err(|error| corrupt("transfers", error))?,
+        created_at: row.get("created_at"),
+    })
+}
+
+// ----------------------------------------------------------------- outbox
+
+/// The confirmation an outbox row holds until the ISO 20022 writer produces
+/// pacs.002 from it (issue 3): a stable JSON structure.
+#[derive(Debug, Serialize)]
+struct OutboxPayload<'a> {
+    format: &'static str,
+    business_key: String,
+    payment_id: i64,
+    from_state: Option<&'static str>,
+    to_state: &'static str,
+    status: &'static str,
+    reason: Option<&'a str>,
+    amount_minor: i64,
+    currency: &'a str,
+}
+
+/// One outbox row for one state change.
+#[derive(Debug)]
+pub struct NewOutboxRow<'a> {
+    pub payment: &'a Payment,
+    pub from: Option<PaymentState>,
+    pub to: PaymentState,
+    pub reason: Option<&'a ReasonCode>,
+}
+
+pub async fn insert_outbox_row(
+    tx: &Transaction<'_>,
+    row: &NewOutboxRow<'_>,
+) -> Result<i64, StoreError> {
+    let status = row.to.confirmation_status().code();
+    let payload = OutboxPayload {
+        format: "ledger.confirmation.v0",
+        business_key: row.payment.business_key.canonical(),
+        payment_id: row.payment.payment_id.0,
+        from_state: row.from.map(PaymentState::as_str),
+        to_state: row.to.as_str(),
+        status,
+        reason: row.reason.map(ReasonCode::as_str),
+        amount_minor: row.payment.amount.minor_units(),
+        currency: row.payment.amount.currency().code(),
+    };
+    let payload = serde_json::to_value(&payload).expect("the payload serializes");
+    let inserted = query_one(
+        tx,
+        "INSERT INTO outbox (payment_id, from_state, to_state, status_code, reason_code, payload) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING outbox_id",
+        &[
+            &row.payment.payment_id.0,
+            &row.from.map(PaymentState::as_str),
+            &row.to.as_str(),
+            &status,
+            &row.reason.map(ReasonCode::as_str),
+            &tokio_postgres::types::Json(payload),
+        ],
+    )
+    .await?;
+    Ok(inserted.get(0))
+}
+
+// ------------------------------------------------------ conflicts for audit
+
+#[derive(Debug)]
+pub struct NewConflict<'a> {
+    pub business_key: &'a BusinessKey,
+    pub payment_id: Option<PaymentId>,
+    pub reason: &'a RejectionReason,
+    pub requested_state: PaymentState,
+    pub client_id: &'a ClientId,
+    pub idempotency_key: &'a IdempotencyKey,
+}
+
+pub async fn insert_conflict(
+    tx: &Transaction<'_>,
+    conflict: &NewConflict<'_>,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "INSERT INTO payment_conflicts \
+         (business_key, payment_id, reason, requested_state, client_id, idempotency_key) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &conflict.business_key.canonical(),
+            &conflict.payment_id.map(|id| id.0),
+            &conflict.reason.code(),
+            &conflict.requested_state.as_str(),
+            &conflict.client_id.as_str(),
+            &conflict.idempotency_key.as_str(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------- idempotency records
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub request_fingerprint: RequestFingerprint,
+    pub response: Vec<u8>,
+}
+
+pub async fn select_idempotency_record(
+    tx: &Transaction<'_>,
+    client_id: &ClientId,
+    key: &IdempotencyKey,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let row = query_opt(
+        tx,
+        "SELECT request_fingerprint, response FROM idempotency_records \
+         WHERE client_id = $1 AND idempotency_key = $2",
+        &[&client_id.as_str(), &key.as_str()],
+    )
+    .await?;
+    row.map(|row| {
+        let fingerprint: Vec<u8> = row.get(0);
+        let fingerprint: [u8; 32] = fingerprint
+            .try_into()
+            .map_err(|_| corrupt("idempotency_records", "fingerprint is not 32 bytes"))?;
+        Ok(IdempotencyRecord {
+            request_fingerprint: RequestFingerprint::from_bytes(fingerprint),
+            response: row.get(1),
+        })
+    })
+    .transpose()
+}
+
+pub async fn insert_idempotency_record(
+    tx: &Transaction<'_>,
+    client_id: &ClientId,
+    key: &IdempotencyKey,
+    record: &IdempotencyRecord,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "INSERT INTO idempotency_records \
+         (client_id, idempotency_key, request_fingerprint, response) VALUES ($1, $2, $3, $4)",
+        &[
+            &client_id.as_str(),
+            &key.as_str(),
+            &record.request_fingerprint.as_bytes().as_slice(),
+            &record.response,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes idempotency records created before `cutoff`; returns how many.
+pub async fn delete_idempotency_records_before(
+    tx: &Transaction<'_>,
+    cutoff: SystemTime,
+) -> Result<u64, StoreError> {
+    execute(
+        tx,
+        "DELETE FROM idempotency_records WHERE created_at < $1",
+        &[&cutoff],
+    )
+    .await
+}
+
+// ------------------------------------------------------ stored responses
+
+/// The serializable counterpart of [`crate::Receipt`], private to the store:
+/// its bytes are what replays return. Field order and names are part of the
+/// stored format; add fields only with defaults.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredReceipt {
+    pub outcome: String,
+    pub reason: Option<StoredReason>,
+    pub business_key: String,
+    pub payment_id: Option<i64>,
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredReason {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub references: Vec<String>,
+    #[serde(default)]
+    pub account_id: Option<i64>,
+    #[serde(default)]
+    pub current_state: Option<String>,
+    #[serde(default)]
+    pub requested_state: Option<String>,
+}
