@@ -24,6 +24,38 @@ enum Node {
 #[derive(Debug, Clone)]
 pub(crate) struct Pattern {
     root: Node,
+    /// Hand-written matcher for the most frequent schema patterns.
+    fast: Option<fn(&str) -> bool>,
+}
+
+fn upper(c: &u8) -> bool {
+    c.is_ascii_uppercase()
+}
+fn upper_digit(c: &u8) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit()
+}
+
+fn fast_matcher(p: &str) -> Option<fn(&str) -> bool> {
+    Some(match p {
+        "[A-Z]{3,3}" => |s| s.len() == 3 && s.as_bytes().iter().all(upper),
+        "[A-Z]{2,2}" => |s| s.len() == 2 && s.as_bytes().iter().all(upper),
+        "[0-9]{1,15}" => |s| (1..=15).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit()),
+        "[A-Z0-9]{4,4}[A-Z]{2,2}[A-Z0-9]{2,2}([A-Z0-9]{3,3}){0,1}" => |s| {
+            let b = s.as_bytes();
+            (b.len() == 8 || b.len() == 11)
+                && b[..4].iter().all(upper_digit)
+                && b[4..6].iter().all(upper)
+                && b[6..].iter().all(upper_digit)
+        },
+        "[A-Z]{2,2}[0-9]{2,2}[a-zA-Z0-9]{1,30}" => |s| {
+            let b = s.as_bytes();
+            (5..=34).contains(&b.len())
+                && b[..2].iter().all(upper)
+                && b[2..4].iter().all(u8::is_ascii_digit)
+                && b[4..].iter().all(u8::is_ascii_alphanumeric)
+        },
+        _ => return None,
+    })
 }
 
 struct Parser<'a> {
@@ -195,11 +227,17 @@ impl Pattern {
         if parser.i != chars.len() {
             return Err(format!("trailing input in pattern {p}"));
         }
-        Ok(Pattern { root })
+        Ok(Pattern {
+            root,
+            fast: fast_matcher(p),
+        })
     }
 
     /// True if the whole of `s` matches.
     pub(crate) fn is_match(&self, s: &str) -> bool {
+        if let Some(f) = self.fast {
+            return f(s);
+        }
         let chars: Vec<char> = s.chars().collect();
         let budget = Cell::new(100_000);
         m(&self.root, &chars, 0, &budget, &mut |p| p == chars.len())

@@ -453,8 +453,8 @@ impl<R: BufRead> MessageReader<R> {
         match ev {
             Event::Start(e) => {
                 let local = e.local_name();
-                let local = match std::str::from_utf8(local.as_ref()) {
-                    Ok(l) => l.to_owned(),
+                let local = match std::str::from_utf8(local.into_inner()) {
+                    Ok(l) => l,
                     Err(_) => {
                         self.err(ErrorKind::Xml("element name is not UTF-8".into()));
                         self.buf = buf;
@@ -509,11 +509,15 @@ impl<R: BufRead> MessageReader<R> {
                         max: MAX_ATTRIBUTES,
                     });
                 } else {
-                    self.start(&local, ns, ccy, bad_attr);
+                    self.start(local, ns, ccy, bad_attr);
                 }
             }
             Event::End(_) => self.end(),
             Event::Empty(_) => unreachable!("expand_empty_elements is set"),
+            Event::Text(t)
+                if self.depth > 0
+                    && !self.frames[self.depth - 1].leaf
+                    && t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) => {}
             Event::Text(t) => match t.xml10_content() {
                 Ok(s) => self.push_text(&s),
                 Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
@@ -832,7 +836,14 @@ impl<R: BufRead> MessageReader<R> {
         };
         let in_ns = matches!(ns, Ns::Expected);
         let pos = if in_ns {
-            children.iter().position(|c| c.name == local && c.ty != ANY)
+            // children come in sequence order: look from the last one seen first
+            let from = self.frames[pi].last_pos;
+            let hit = |c: &&crate::schema::Child| c.name == local && c.ty != ANY;
+            children[from..]
+                .iter()
+                .position(|c| hit(&c))
+                .map(|p| p + from)
+                .or_else(|| children[..from].iter().position(|c| hit(&c)))
         } else {
             None
         };
