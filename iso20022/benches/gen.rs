@@ -42,7 +42,9 @@ impl Generated {
         let ctrl = format!("{}.00", self.n);
         match (self.stage, self.kind) {
             (0, Kind::Pacs008) => {
-                let _ = write!(s, r#"<?xml version="1.0" encoding="UTF-8"?>
+                let _ = write!(
+                    s,
+                    r#"<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">
   <FIToFICstmrCdtTrf>
     <GrpHdr>
@@ -52,11 +54,15 @@ impl Generated {
       <CtrlSum>{ctrl}</CtrlSum>
       <SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf>
     </GrpHdr>
-"#, self.n);
+"#,
+                    self.n
+                );
                 self.stage = 1;
             }
             (0, Kind::Pain001) => {
-                let _ = write!(s, r#"<?xml version="1.0" encoding="UTF-8"?>
+                let _ = write!(
+                    s,
+                    r#"<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09">
   <CstmrCdtTrfInitn>
     <GrpHdr>
@@ -76,7 +82,9 @@ impl Generated {
       <DbtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></DbtrAcct>
       <DbtrAgt><FinInstnId><BICFI>DEUTDEFF</BICFI></FinInstnId></DbtrAgt>
       <ChrgBr>SLEV</ChrgBr>
-"#, n = self.n);
+"#,
+                    n = self.n
+                );
                 self.stage = 1;
             }
             (1, _) if self.next < self.n => {
@@ -89,7 +97,9 @@ impl Generated {
                     self.next += 1;
                     match self.kind {
                         Kind::Pacs008 => {
-                            let _ = write!(s, r#"    <CdtTrfTxInf>
+                            let _ = write!(
+                                s,
+                                r#"    <CdtTrfTxInf>
       <PmtId><InstrId>INSTR-{i}</InstrId><EndToEndId>E2E-{i}</EndToEndId><TxId>TX-{i}</TxId><UETR>b94458f8-1f27-40e9-bf74-{i:012x}</UETR></PmtId>
       <IntrBkSttlmAmt Ccy="EUR">1.00</IntrBkSttlmAmt>
       <IntrBkSttlmDt>2026-04-13</IntrBkSttlmDt>
@@ -104,10 +114,13 @@ impl Generated {
       <CdtrAcct><Id><IBAN>GB82WEST12345698765432</IBAN></Id></CdtrAcct>
       <RmtInf><Ustrd>Invoice {i}</Ustrd></RmtInf>
     </CdtTrfTxInf>
-"#);
+"#
+                            );
                         }
                         Kind::Pain001 => {
-                            let _ = write!(s, r#"      <CdtTrfTxInf>
+                            let _ = write!(
+                                s,
+                                r#"      <CdtTrfTxInf>
         <PmtId><InstrId>INSTR-{i}</InstrId><EndToEndId>E2E-{i}</EndToEndId></PmtId>
         <Amt><InstdAmt Ccy="EUR">1.00</InstdAmt></Amt>
         <CdtrAgt><FinInstnId><BICFI>COBADEFF</BICFI></FinInstnId></CdtrAgt>
@@ -115,7 +128,8 @@ impl Generated {
         <CdtrAcct><Id><IBAN>GB82WEST12345698765432</IBAN></Id></CdtrAcct>
         <RmtInf><Ustrd>Invoice {i} for services rendered in the month of April</Ustrd></RmtInf>
       </CdtTrfTxInf>
-"#);
+"#
+                            );
                         }
                     }
                 }
@@ -152,6 +166,8 @@ impl Read for Generated {
 /// The whole message in memory.
 pub fn bytes(kind: Kind, n: u64) -> Vec<u8> {
     let mut v = vec![];
-    Generated::new(kind, n).read_to_end(&mut v).expect("in-memory");
+    Generated::new(kind, n)
+        .read_to_end(&mut v)
+        .expect("in-memory");
     v
 }

@@ -123,7 +123,9 @@ fn main() {
         let crash_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/fuzz-crash.xml");
         let result = std::panic::catch_unwind(|| {
             let ok = iso20022::parse_document(&input).is_ok();
-            if let Ok(mut r) = iso20022::MessageReader::new(BufReader::with_capacity(16, &input[..])) {
+            if let Ok(mut r) =
+                iso20022::MessageReader::new(BufReader::with_capacity(16, &input[..]))
+            {
                 while r.next_transaction().is_some() {}
             }
             ok

@@ -371,7 +371,11 @@ impl Ex<'_> {
             self.errs.push(Error::new(path, k));
         }
     }
-    fn conv<T>(&mut self, n: Option<N<'_>>, f: impl FnOnce(&str) -> Result<T, ErrorKind>) -> Option<T> {
+    fn conv<T>(
+        &mut self,
+        n: Option<N<'_>>,
+        f: impl FnOnce(&str) -> Result<T, ErrorKind>,
+    ) -> Option<T> {
         let n = n?;
         let t = n.text().trim_matches([' ', '\t', '\r', '\n']);
         match f(t) {
@@ -414,7 +418,9 @@ impl Ex<'_> {
         self.conv(Some(n), |t| Amount::parse(ccy, t))
     }
     pub fn decimal(&mut self, n: Option<N<'_>>) -> Option<Decimal> {
-        self.conv(n, |t| crate::types::parse_decimal(t, Some(18), Some(17), false))
+        self.conv(n, |t| {
+            crate::types::parse_decimal(t, Some(18), Some(17), false)
+        })
     }
     pub fn count(&mut self, n: Option<N<'_>>) -> Option<u64> {
         self.conv(n, |t| {
@@ -455,7 +461,9 @@ impl Ex<'_> {
             bic: self.bic(bic),
             lei: org.and_then(|o| o.string(&["LEI"])),
             other_id: other.map(str::to_owned),
-            country: n.string(&["PstlAdr", "Ctry"]).or_else(|| n.string(&["CtryOfRes"])),
+            country: n
+                .string(&["PstlAdr", "Ctry"])
+                .or_else(|| n.string(&["CtryOfRes"])),
             agent: None,
         })
     }
@@ -519,7 +527,9 @@ pub(crate) fn app_header(ex: &mut Ex<'_>, version: &'static str, n: N<'_>) -> Ap
         message_definition_id: n.string(&["MsgDefIdr"]).unwrap_or_default(),
         business_service: n.string(&["BizSvc"]),
         creation_date: ex.datetime(n.child("CreDt")),
-        possible_duplicate: n.s(&["PssblDplct"]).is_some_and(|v| v == "true" || v == "1"),
+        possible_duplicate: n
+            .s(&["PssblDplct"])
+            .is_some_and(|v| v == "true" || v == "1"),
     }
 }
 
@@ -529,8 +539,10 @@ pub(crate) fn group_header(ex: &mut Ex<'_>, n: N<'_>) -> GroupHeader {
         creation_date_time: ex.datetime(n.child("CreDtTm")),
         number_of_transactions: ex.count(n.child("NbOfTxs")),
         control_sum: ex.decimal(n.child("CtrlSum")),
-        total_interbank_settlement_amount: ex
-            .amount(n.child("TtlIntrBkSttlmAmt").or_else(|| n.child("TtlRtrdIntrBkSttlmAmt"))),
+        total_interbank_settlement_amount: ex.amount(
+            n.child("TtlIntrBkSttlmAmt")
+                .or_else(|| n.child("TtlRtrdIntrBkSttlmAmt")),
+        ),
         interbank_settlement_date: ex.date(n.child("IntrBkSttlmDt")),
         settlement_method: n.string(&["SttlmInf", "SttlmMtd"]),
         initiating_party: ex.party(n.child("InitgPty")),
@@ -567,7 +579,9 @@ pub(crate) fn credit_transfer(
         index,
         payment_info: pmt.cloned(),
         instruction_id: p.and_then(|p| p.string(&["InstrId"])),
-        end_to_end_id: p.and_then(|p| p.string(&["EndToEndId"])).unwrap_or_default(),
+        end_to_end_id: p
+            .and_then(|p| p.string(&["EndToEndId"]))
+            .unwrap_or_default(),
         transaction_id: p.and_then(|p| p.string(&["TxId"])),
         uetr: ex.uetr(p.and_then(|p| p.child("UETR"))),
         interbank_settlement_amount: ex.amount(n.child("IntrBkSttlmAmt")),
@@ -586,7 +600,9 @@ pub(crate) fn credit_transfer(
         creditor_agent: ex.agent(n.child("CdtrAgt")),
         instructing_agent: ex.agent(n.child("InstgAgt")),
         instructed_agent: ex.agent(n.child("InstdAgt")),
-        purpose: n.string(&["Purp", "Cd"]).or_else(|| n.string(&["Purp", "Prtry"])),
+        purpose: n
+            .string(&["Purp", "Cd"])
+            .or_else(|| n.string(&["Purp", "Prtry"])),
         remittance_unstructured: n
             .child("RmtInf")
             .map(|r| r.all("Ustrd").map(|u| u.text().to_owned()).collect())
@@ -653,7 +669,11 @@ pub(crate) fn payment_return(
     let og = n.child("OrgnlGrpInf");
     let r = n.child("OrgnlTxRef");
     let chain = n.child("RtrChain");
-    let pick = |name: &str| chain.and_then(|c| c.child(name)).or_else(|| r.and_then(|r| r.child(name)));
+    let pick = |name: &str| {
+        chain
+            .and_then(|c| c.child(name))
+            .or_else(|| r.and_then(|r| r.child(name)))
+    };
     PaymentReturn {
         index,
         return_id: n.string(&["RtrId"]),
@@ -746,11 +766,13 @@ pub(crate) fn entry(ex: &mut Ex<'_>, n: N<'_>, index: u64, statement_id: &str) -
                 amount: ex.amount(amt),
                 credit_debit: CreditDebit::parse(tx.s(&["CdtDbtInd"])),
                 debtor_name: parties.and_then(|p| {
-                    p.string(&["Dbtr", "Nm"]).or_else(|| p.string(&["Dbtr", "Pty", "Nm"]))
+                    p.string(&["Dbtr", "Nm"])
+                        .or_else(|| p.string(&["Dbtr", "Pty", "Nm"]))
                 }),
                 debtor_account: ex.account(parties.and_then(|p| p.child("DbtrAcct"))),
                 creditor_name: parties.and_then(|p| {
-                    p.string(&["Cdtr", "Nm"]).or_else(|| p.string(&["Cdtr", "Pty", "Nm"]))
+                    p.string(&["Cdtr", "Nm"])
+                        .or_else(|| p.string(&["Cdtr", "Pty", "Nm"]))
                 }),
                 creditor_account: ex.account(parties.and_then(|p| p.child("CdtrAcct"))),
                 remittance_unstructured: tx

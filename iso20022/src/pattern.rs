@@ -249,7 +249,8 @@ fn class_has(items: &[ClassItem], c: char) -> bool {
         ClassItem::Range(lo, hi) => *lo <= c && c <= *hi,
         ClassItem::SpaceSep => matches!(
             c,
-            ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+            ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
         ),
     })
 }
@@ -273,7 +274,13 @@ fn single(n: &Node, c: char) -> Option<bool> {
 
 /// Backtracking match of `n` at `pos`, calling `k` with each end position.
 /// `budget` bounds the work on adversarial input (an exhausted budget is a non-match).
-fn m(n: &Node, s: &[char], pos: usize, budget: &Cell<u32>, k: &mut dyn FnMut(usize) -> bool) -> bool {
+fn m(
+    n: &Node,
+    s: &[char],
+    pos: usize,
+    budget: &Cell<u32>,
+    k: &mut dyn FnMut(usize) -> bool,
+) -> bool {
     if budget.get() == 0 {
         return false;
     }
@@ -288,7 +295,10 @@ fn m(n: &Node, s: &[char], pos: usize, budget: &Cell<u32>, k: &mut dyn FnMut(usi
             if single(inner, 'a').is_some() {
                 // one character per repetition: count greedily, then back off, no recursion
                 let mut n = 0usize;
-                while (n as u64) < *hi as u64 && s.get(pos + n).is_some_and(|c| single(inner, *c) == Some(true)) {
+                while (n as u64) < *hi as u64
+                    && s.get(pos + n)
+                        .is_some_and(|c| single(inner, *c) == Some(true))
+                {
                     n += 1;
                 }
                 let lo = *lo as usize;
@@ -311,7 +321,13 @@ fn m(n: &Node, s: &[char], pos: usize, budget: &Cell<u32>, k: &mut dyn FnMut(usi
     }
 }
 
-fn seq(items: &[Node], s: &[char], pos: usize, budget: &Cell<u32>, k: &mut dyn FnMut(usize) -> bool) -> bool {
+fn seq(
+    items: &[Node],
+    s: &[char],
+    pos: usize,
+    budget: &Cell<u32>,
+    k: &mut dyn FnMut(usize) -> bool,
+) -> bool {
     match items.split_first() {
         None => k(pos),
         Some((first, rest)) => m(first, s, pos, budget, &mut |p| seq(rest, s, p, budget, k)),
@@ -330,7 +346,11 @@ fn rep(
     k: &mut dyn FnMut(usize) -> bool,
 ) -> bool {
     // greedy: try one more repetition first (only if it consumes input)
-    if count < hi && m(inner, s, pos, budget, &mut |p| p > pos && rep(inner, lo, hi, count + 1, s, p, budget, k)) {
+    if count < hi
+        && m(inner, s, pos, budget, &mut |p| {
+            p > pos && rep(inner, lo, hi, count + 1, s, p, budget, k)
+        })
+    {
         return true;
     }
     count >= lo && k(pos)
@@ -369,14 +389,22 @@ mod tests {
             &["b94458f8-1f27-40e9-bf74-b07cbb339439"],
             &["b94458f8-1f27-30e9-bf74-b07cbb339439"],
         );
-        check(r"\+[0-9]{1,3}-[0-9()+\-]{1,30}", &["+41-79(0)123"], &["41-79"]);
+        check(
+            r"\+[0-9]{1,3}-[0-9()+\-]{1,30}",
+            &["+41-79(0)123"],
+            &["41-79"],
+        );
         check(r"[\+]{0,1}[0-9]{1,15}", &["+12", "12"], &["++12"]);
         check(
             r"([A-Za-z0-9]|[+|\?|/|\-|:|\(|\)|\.|,|'|\p{Zs}])*",
             &["Hello World, a/b-c", ""],
             &["Hällo", "a_b"],
         );
-        check(".*Z", &["2015-08-27T08:59:00Z"], &["2015-08-27T08:59:00+01:00"]);
+        check(
+            ".*Z",
+            &["2015-08-27T08:59:00Z"],
+            &["2015-08-27T08:59:00+01:00"],
+        );
     }
 
     #[test]

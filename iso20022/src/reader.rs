@@ -253,10 +253,8 @@ impl<R: BufRead> MessageReader<R> {
         r.read_header();
         if !r.errs.is_empty() || r.kind.is_none() {
             if r.errs.is_empty() {
-                r.errs.push(Error::new(
-                    "",
-                    ErrorKind::NoDocument(String::new()),
-                ));
+                r.errs
+                    .push(Error::new("", ErrorKind::NoDocument(String::new())));
             }
             return Err(Errors(std::mem::take(&mut r.errs)));
         }
@@ -440,10 +438,7 @@ impl<R: BufRead> MessageReader<R> {
                         },
                     },
                     (None, quick_xml::Error::Io(io)) => ErrorKind::Io(io.to_string()),
-                    _ => ErrorKind::Xml(format!(
-                        "{e} (at byte {})",
-                        self.xml.buffer_position()
-                    )),
+                    _ => ErrorKind::Xml(format!("{e} (at byte {})", self.xml.buffer_position())),
                 };
                 self.err(kind);
                 self.buf = buf;
@@ -485,16 +480,14 @@ impl<R: BufRead> MessageReader<R> {
                         ResolveResult::Bound(n)
                             if n.as_ref() == XSI.as_bytes()
                                 || n.as_ref() == b"http://www.w3.org/XML/1998/namespace" => {}
-                        ResolveResult::Unbound if alocal == "Ccy" => {
-                            match a.unescape_value() {
-                                Ok(v) => ccy = Some(v.into_owned()),
-                                Err(err) => {
-                                    self.err(ErrorKind::Xml(format!("attribute value: {err}")));
-                                    self.buf = buf;
-                                    return;
-                                }
+                        ResolveResult::Unbound if alocal == "Ccy" => match a.unescape_value() {
+                            Ok(v) => ccy = Some(v.into_owned()),
+                            Err(err) => {
+                                self.err(ErrorKind::Xml(format!("attribute value: {err}")));
+                                self.buf = buf;
+                                return;
                             }
-                        }
+                        },
                         ResolveResult::Unknown(_) => {
                             self.err(ErrorKind::Xml("unbound attribute prefix".into()));
                             self.buf = buf;
@@ -547,9 +540,7 @@ impl<R: BufRead> MessageReader<R> {
                         "quot" => "\"",
                         "apos" => "'",
                         _ => {
-                            self.err(ErrorKind::Forbidden(format!(
-                                "entity reference &{name};"
-                            )));
+                            self.err(ErrorKind::Forbidden(format!("entity reference &{name};")));
                             self.buf = buf;
                             return;
                         }
@@ -671,7 +662,9 @@ impl<R: BufRead> MessageReader<R> {
         let path_len = self.path.len();
         let parent_role = if self.depth == 0 {
             Role::Wrapper
-        } else if self.frames[self.depth - 1].schema.is_none() && self.frames[self.depth - 1].role != Role::Wrapper {
+        } else if self.frames[self.depth - 1].schema.is_none()
+            && self.frames[self.depth - 1].role != Role::Wrapper
+        {
             Role::Skip
         } else {
             self.frames[self.depth - 1].role
@@ -773,7 +766,10 @@ impl<R: BufRead> MessageReader<R> {
                         || def
                             .strip_prefix(schema.id)
                             .is_some_and(|rest| rest.starts_with('.'))
-                        || schema.id.strip_prefix(def.as_str()).is_some_and(|rest| rest.starts_with('.'));
+                        || schema
+                            .id
+                            .strip_prefix(def.as_str())
+                            .is_some_and(|rest| rest.starts_with('.'));
                     if !base_ok {
                         self.err_at(
                             "/AppHdr/MsgDefIdr".into(),
@@ -1228,8 +1224,7 @@ impl<R: BufRead> MessageReader<R> {
                     let s = model::statement(&mut ex, root);
                     self.stmt_id = s.id.clone();
                     self.stmt_emitted = true;
-                    drop(ex);
-                    if errs.is_empty() {
+                    if ex.errs.is_empty() {
                         self.out.push_back(Ok(Transaction::Statement(s)));
                     }
                 }
@@ -1326,8 +1321,10 @@ impl<R: BufRead> MessageReader<R> {
                 (MessageFamily::Pacs002 | MessageFamily::Pain002, "OrgnlGrpInfAndSts") => {
                     self.count -= 1;
                     let g = model::group_status(&mut ex, root);
-                    self.orig_group =
-                        Some((g.original_message_id.clone(), g.original_message_name_id.clone()));
+                    self.orig_group = Some((
+                        g.original_message_id.clone(),
+                        g.original_message_name_id.clone(),
+                    ));
                     Some(Transaction::GroupStatus(g))
                 }
                 (MessageFamily::Pacs002 | MessageFamily::Pain002, _) => {

@@ -17,15 +17,41 @@ macro_rules! tables {
 }
 
 tables!(
-    "camt.053.001.02", "camt.053.001.03", "camt.053.001.04", "camt.053.001.07",
-    "camt.053.001.08", "camt.053.001.12", "camt.054.001.02", "camt.054.001.04",
-    "camt.054.001.08", "camt.054.001.10", "camt.054.001.12", "head.001.001.01",
-    "head.001.001.02", "head.001.001.03", "head.001.001.04", "pacs.002.001.03",
-    "pacs.002.001.08", "pacs.002.001.10", "pacs.002.001.11", "pacs.002.001.12",
-    "pacs.002.001.14", "pacs.004.001.09", "pacs.004.001.10", "pacs.004.001.13",
-    "pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09", "pacs.008.001.10",
-    "pacs.008.001.12", "pain.001.001.03", "pain.001.001.03.ch.02", "pain.001.001.08",
-    "pain.001.001.09", "pain.001.003.03", "pain.002.001.10",
+    "camt.053.001.02",
+    "camt.053.001.03",
+    "camt.053.001.04",
+    "camt.053.001.07",
+    "camt.053.001.08",
+    "camt.053.001.12",
+    "camt.054.001.02",
+    "camt.054.001.04",
+    "camt.054.001.08",
+    "camt.054.001.10",
+    "camt.054.001.12",
+    "head.001.001.01",
+    "head.001.001.02",
+    "head.001.001.03",
+    "head.001.001.04",
+    "pacs.002.001.03",
+    "pacs.002.001.08",
+    "pacs.002.001.10",
+    "pacs.002.001.11",
+    "pacs.002.001.12",
+    "pacs.002.001.14",
+    "pacs.004.001.09",
+    "pacs.004.001.10",
+    "pacs.004.001.13",
+    "pacs.008.001.07",
+    "pacs.008.001.08",
+    "pacs.008.001.09",
+    "pacs.008.001.10",
+    "pacs.008.001.12",
+    "pain.001.001.03",
+    "pain.001.001.03.ch.02",
+    "pain.001.001.08",
+    "pain.001.001.09",
+    "pain.001.003.03",
+    "pain.002.001.10",
 );
 
 /// Sentinel type index of an `xs:any` child.
@@ -132,7 +158,13 @@ impl Schema {
                 }
                 "c" => {
                     let mut children = vec![];
-                    for c in l.get(3).copied().unwrap_or("").split(',').filter(|c| !c.is_empty()) {
+                    for c in l
+                        .get(3)
+                        .copied()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                    {
                         // name:type:min:max:group, where an xs:any's "type" is a namespace URI
                         let mut r = c.rsplitn(4, ':');
                         let (g, mx, mn, rest) = (
@@ -143,8 +175,16 @@ impl Schema {
                         );
                         let (n, t) = rest.split_once(':').unwrap_or((rest, ""));
                         let f = [n, t, mn, mx, g];
-                        let max = if f[3] == "u" { u32::MAX } else { f[3].parse().unwrap_or(1) };
-                        let (ty, any_ns) = if f[0] == "*" { (ANY, f[1]) } else { (idx(f[1]), "") };
+                        let max = if f[3] == "u" {
+                            u32::MAX
+                        } else {
+                            f[3].parse().unwrap_or(1)
+                        };
+                        let (ty, any_ns) = if f[0] == "*" {
+                            (ANY, f[1])
+                        } else {
+                            (idx(f[1]), "")
+                        };
                         children.push(Child {
                             name: f[0],
                             ty,
@@ -324,14 +364,13 @@ pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), 
             let t = text.trim_matches(is_xml_ws);
             let ok = match s.base {
                 Base::Decimal => {
-                    parse_decimal(t, s.total, s.fraction, s.min_zero)
-                        .map_err(|e| match e {
-                            ErrorKind::Invalid { rule, value } => ErrorKind::Invalid {
-                                rule: format!("{}: {rule}", s.name),
-                                value,
-                            },
-                            e => e,
-                        })?;
+                    parse_decimal(t, s.total, s.fraction, s.min_zero).map_err(|e| match e {
+                        ErrorKind::Invalid { rule, value } => ErrorKind::Invalid {
+                            rule: format!("{}: {rule}", s.name),
+                            value,
+                        },
+                        e => e,
+                    })?;
                     true
                 }
                 Base::Date => {
@@ -343,9 +382,7 @@ pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), 
                     true
                 }
                 Base::Boolean => matches!(t, "true" | "false" | "1" | "0"),
-                Base::Time => {
-                    IsoDateTime::parse(&format!("2000-01-01T{t}")).is_ok()
-                }
+                Base::Time => IsoDateTime::parse(&format!("2000-01-01T{t}")).is_ok(),
                 Base::GYear => t.len() == 4 && t.bytes().all(|c| c.is_ascii_digit()),
                 Base::GYearMonth => IsoDate::parse(&format!("{t}-01")).is_ok(),
                 Base::Base64 => t
@@ -354,7 +391,10 @@ pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), 
                 Base::String => unreachable!(),
             };
             if !ok {
-                return Err(ErrorKind::invalid(format!("{} ({:?})", s.name, s.base), text));
+                return Err(ErrorKind::invalid(
+                    format!("{} ({:?})", s.name, s.base),
+                    text,
+                ));
             }
             if !s.enums.is_empty() && !s.enums.contains(&t) {
                 return Err(ErrorKind::invalid(
@@ -382,8 +422,13 @@ mod tests {
         for (i, (id, _)) in TABLES.iter().enumerate() {
             let s = schema_at(i);
             assert_eq!(&s.id, id);
-            assert!(s.namespace.ends_with(id) || s.namespace.contains(id), "{id}");
+            assert!(
+                s.namespace.ends_with(id) || s.namespace.contains(id),
+                "{id}"
+            );
             assert!(s.root == "Document" || s.root == "AppHdr");
+            assert!(std::ptr::eq(by_id(id).unwrap(), s));
+            assert!(std::ptr::eq(by_namespace(s.namespace).unwrap(), s));
         }
     }
 }

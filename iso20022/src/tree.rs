@@ -127,7 +127,8 @@ impl<'a> N<'a> {
     }
     /// Text of the element at `path`, trimmed of XML whitespace.
     pub fn s(self, path: &[&str]) -> Option<&'a str> {
-        self.at(path).map(|n| n.text().trim_matches([' ', '\t', '\r', '\n']))
+        self.at(path)
+            .map(|n| n.text().trim_matches([' ', '\t', '\r', '\n']))
     }
     /// Owned text at `path`.
     pub fn string(self, path: &[&str]) -> Option<String> {

@@ -19,7 +19,10 @@ pub struct ReasonCode(String);
 impl ReasonCode {
     /// Checks the form `[A-Z0-9]{4}`.
     pub fn new(s: &str) -> Result<Self, ErrorKind> {
-        if s.len() == 4 && s.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        if s.len() == 4
+            && s.bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
             Ok(ReasonCode(s.to_owned()))
         } else {
             Err(ErrorKind::invalid("status reason code [A-Z0-9]{4}", s))

@@ -71,7 +71,9 @@ fn files(dir: &str) -> Vec<PathBuf> {
 }
 
 fn name(p: &Path) -> &str {
-    p.file_name().and_then(|n| n.to_str()).expect("utf-8 file name")
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .expect("utf-8 file name")
 }
 
 #[test]
@@ -93,7 +95,9 @@ fn every_sample_parses_or_is_refused_for_its_documented_reason() {
                 }
             }
             (None, Err(e)) => failures.push(format!("{n}: refused:\n{e}")),
-            (Some((_, reason)), Ok(_)) => failures.push(format!("{n}: parsed, expected refusal ({reason})")),
+            (Some((_, reason)), Ok(_)) => {
+                failures.push(format!("{n}: parsed, expected refusal ({reason})"))
+            }
             (Some((_, reason)), Err(e)) => {
                 if !e.to_string().contains(reason) {
                     failures.push(format!("{n}: refused, but not for {reason:?}:\n{e}"));

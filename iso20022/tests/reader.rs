@@ -71,16 +71,40 @@ fn a_valid_pacs008_yields_typed_business_keys() {
     assert_eq!(ct.end_to_end_id, "E1");
     assert_eq!(ct.instruction_id.as_deref(), Some("I-E1"));
     assert_eq!(ct.transaction_id.as_deref(), Some("T-E1"));
-    assert_eq!(ct.uetr.as_ref().unwrap().as_str(), "b94458f8-1f27-40e9-bf74-b07cbb339439");
+    assert_eq!(
+        ct.uetr.as_ref().unwrap().as_str(),
+        "b94458f8-1f27-40e9-bf74-b07cbb339439"
+    );
     let amt = ct.interbank_settlement_amount.unwrap();
     assert_eq!((amt.currency().as_str(), amt.minor_units()), ("EUR", 1050));
-    assert_eq!(ct.debtor_agent.as_ref().unwrap().bic.as_ref().unwrap().as_str(), "DEUTDEFF");
-    assert_eq!(ct.instructed_agent.as_ref().unwrap().bic.as_ref().unwrap().bic8(), "COBADEFF");
+    assert_eq!(
+        ct.debtor_agent
+            .as_ref()
+            .unwrap()
+            .bic
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "DEUTDEFF"
+    );
+    assert_eq!(
+        ct.instructed_agent
+            .as_ref()
+            .unwrap()
+            .bic
+            .as_ref()
+            .unwrap()
+            .bic8(),
+        "COBADEFF"
+    );
     match &ct.creditor_account.as_ref().unwrap().id {
         AccountId::Iban(i) => assert_eq!(i.as_str(), GOOD_IBAN),
         other => panic!("{other:?}"),
     }
-    assert_eq!(ct.interbank_settlement_date.unwrap().to_string(), "2026-04-13");
+    assert_eq!(
+        ct.interbank_settlement_date.unwrap().to_string(),
+        "2026-04-13"
+    );
 }
 
 #[test]
@@ -110,14 +134,20 @@ fn amounts_are_checked_against_facets_and_currency_minor_units() {
     ] {
         check(
             &pacs008("1", "", &[tx("E1", amount, ccy, GOOD_IBAN)]),
-            &["/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[1]/IntrBkSttlmAmt", rule],
+            &[
+                "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[1]/IntrBkSttlmAmt",
+                rule,
+            ],
         );
     }
 }
 
 #[test]
 fn nb_of_txs_and_ctrl_sum_must_agree_with_the_transactions() {
-    let txs = [tx("E1", "1.10", "EUR", GOOD_IBAN), tx("E2", "2", "EUR", GOOD_IBAN)];
+    let txs = [
+        tx("E1", "1.10", "EUR", GOOD_IBAN),
+        tx("E2", "2", "EUR", GOOD_IBAN),
+    ];
     check(
         &pacs008("3", "<CtrlSum>4</CtrlSum>", &txs),
         &[
@@ -167,8 +197,12 @@ fn identifiers_longer_than_35_characters_are_refused() {
 
 #[test]
 fn bic_and_uetr_patterns_are_enforced() {
-    let bad_bic = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace("COBADEFFXXX", "COBA1EFF");
-    check(&bad_bic, &["InstdAgt/FinInstnId/BICFI: BICFIDec2014Identifier: pattern"]);
+    let bad_bic =
+        pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace("COBADEFFXXX", "COBA1EFF");
+    check(
+        &bad_bic,
+        &["InstdAgt/FinInstnId/BICFI: BICFIDec2014Identifier: pattern"],
+    );
     let bad_uetr = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)])
         .replace("b94458f8-1f27-40e9", "B94458F8-1f27-40e9");
     check(&bad_uetr, &["PmtId/UETR: UUIDv4Identifier: pattern"]);
@@ -176,7 +210,8 @@ fn bic_and_uetr_patterns_are_enforced() {
 
 #[test]
 fn dates_must_be_real_iso_dates() {
-    let xml = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace("2026-04-13<", "2026-02-30<");
+    let xml =
+        pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace("2026-04-13<", "2026-02-30<");
     check(&xml, &["CdtTrfTxInf[1]/IntrBkSttlmDt: ISO date"]);
     let xml = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)])
         .replace("2026-04-13T08:10:00Z", "2026-04-13 08:10");
@@ -195,7 +230,10 @@ fn missing_unknown_duplicate_and_misordered_elements_are_refused() {
         &["CdtTrfTxInf[1]/Foo: unexpected element Foo"],
     );
     check(
-        &base.replace("<ChrgBr>SLEV</ChrgBr>", "<ChrgBr>SLEV</ChrgBr><ChrgBr>SLEV</ChrgBr>"),
+        &base.replace(
+            "<ChrgBr>SLEV</ChrgBr>",
+            "<ChrgBr>SLEV</ChrgBr><ChrgBr>SLEV</ChrgBr>",
+        ),
         &["ChrgBr occurs more than 1 time(s)"],
     );
     check(
@@ -217,7 +255,8 @@ fn missing_unknown_duplicate_and_misordered_elements_are_refused() {
 
 #[test]
 fn version_is_detected_from_the_namespace_and_unsupported_ones_are_named() {
-    let xml = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace("pacs.008.001.08", "pacs.008.001.11");
+    let xml = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)])
+        .replace("pacs.008.001.08", "pacs.008.001.11");
     check(
         &xml,
         &[
@@ -235,17 +274,35 @@ fn version_is_detected_from_the_namespace_and_unsupported_ones_are_named() {
 #[test]
 fn version_differences_are_read_in_one_place() {
     // pacs.008.001.07: no UETR, TxId required
-    let m = parse_document(&sample("pacs.008/pacs.008.001.08__fednow20022__sample-participant-to-fednow-message.xml")).unwrap();
+    let m = parse_document(&sample(
+        "pacs.008/pacs.008.001.08__fednow20022__sample-participant-to-fednow-message.xml",
+    ))
+    .unwrap();
     assert!(m.header.is_some());
     // pain.001.001.03 uses BIC and a plain ReqdExctnDt; .09 uses BICFI and Dt
-    let m3 = parse_document(&sample("pain.001/pain.001.001.03__moov-iso20022__gistfile1.xml")).unwrap();
-    let m9 = parse_document(&sample("pain.001/pain.001.001.09__cbpr-ur__pain001_credit_initiation_sample.xml")).unwrap();
+    let m3 = parse_document(&sample(
+        "pain.001/pain.001.001.03__moov-iso20022__gistfile1.xml",
+    ))
+    .unwrap();
+    let m9 = parse_document(&sample(
+        "pain.001/pain.001.001.09__cbpr-ur__pain001_credit_initiation_sample.xml",
+    ))
+    .unwrap();
     for m in [&m3, &m9] {
-        let Transaction::CreditTransfer(ct) = &m.transactions[0] else { panic!() };
+        let Transaction::CreditTransfer(ct) = &m.transactions[0] else {
+            panic!()
+        };
         let pi = ct.payment_info.as_ref().expect("pain.001 carries PmtInf");
         assert!(!pi.payment_info_id.is_empty());
         assert!(pi.requested_execution_date.is_some(), "{}", m.kind.id);
-        assert!(ct.debtor_agent.as_ref().and_then(|a| a.bic.as_ref()).is_some(), "{}", m.kind.id);
+        assert!(
+            ct.debtor_agent
+                .as_ref()
+                .and_then(|a| a.bic.as_ref())
+                .is_some(),
+            "{}",
+            m.kind.id
+        );
         assert!(ct.instructed_amount.is_some());
         assert_eq!(ct.debtor_account, pi.debtor_account);
     }
@@ -253,7 +310,10 @@ fn version_differences_are_read_in_one_place() {
 
 #[test]
 fn apphdr_is_exposed_and_must_name_the_documents_message() {
-    let m = parse_document(&sample("pacs.002/pacs.002.001.10__fednow20022__fednow-sample-message-outgoing-pacs002_ACSC.xml")).unwrap();
+    let m = parse_document(&sample(
+        "pacs.002/pacs.002.001.10__fednow20022__fednow-sample-message-outgoing-pacs002_ACSC.xml",
+    ))
+    .unwrap();
     let h = m.header.expect("AppHdr");
     assert_eq!(h.message_definition_id, "pacs.002.001.10");
     assert_eq!(h.version, "head.001.001.02");
@@ -280,8 +340,13 @@ fn pacs002_exposes_original_references_and_reasons() {
 
 #[test]
 fn pacs004_exposes_the_return_and_its_reason() {
-    let m = parse_document(&sample("pacs.004/pacs.004.001.10__wire20022__Fedwire_PaymentReturn_Scenario1_Step4.xml")).unwrap();
-    let Transaction::PaymentReturn(r) = &m.transactions[0] else { panic!() };
+    let m = parse_document(&sample(
+        "pacs.004/pacs.004.001.10__wire20022__Fedwire_PaymentReturn_Scenario1_Step4.xml",
+    ))
+    .unwrap();
+    let Transaction::PaymentReturn(r) = &m.transactions[0] else {
+        panic!()
+    };
     assert!(r.returned_interbank_settlement_amount.is_some());
     assert!(r.original_end_to_end_id.is_some() || r.original_uetr.is_some());
     assert!(!r.return_reasons.is_empty());
@@ -290,7 +355,10 @@ fn pacs004_exposes_the_return_and_its_reason() {
 
 #[test]
 fn camt053_yields_statement_then_entries() {
-    let m = parse_document(&sample("camt.053/camt.053.001.02__genkgo-camt__camt053.v2.multi.statement.xml")).unwrap();
+    let m = parse_document(&sample(
+        "camt.053/camt.053.001.02__genkgo-camt__camt053.v2.multi.statement.xml",
+    ))
+    .unwrap();
     let kinds: Vec<&str> = m
         .transactions
         .iter()
@@ -301,7 +369,9 @@ fn camt053_yields_statement_then_entries() {
         })
         .collect();
     assert_eq!(kinds.first(), Some(&"S"));
-    let Transaction::Statement(s) = &m.transactions[0] else { panic!() };
+    let Transaction::Statement(s) = &m.transactions[0] else {
+        panic!()
+    };
     assert!(s.account.is_some());
     assert!(!s.balances.is_empty());
     let e = m.transactions.iter().find_map(|t| match t {
@@ -315,7 +385,10 @@ fn camt053_yields_statement_then_entries() {
 
 #[test]
 fn camt054_reads_entry_details_references() {
-    let m = parse_document(&sample("camt.054/camt.054.001.08__cbpr-ur__camt054_credit_notification_sample.xml")).unwrap();
+    let m = parse_document(&sample(
+        "camt.054/camt.054.001.08__cbpr-ur__camt054_credit_notification_sample.xml",
+    ))
+    .unwrap();
     let e = m
         .transactions
         .iter()
@@ -325,7 +398,10 @@ fn camt054_reads_entry_details_references() {
         })
         .unwrap();
     assert!(!e.details.is_empty());
-    assert!(e.details.iter().any(|d| d.end_to_end_id.is_some() || d.uetr.is_some()));
+    assert!(e
+        .details
+        .iter()
+        .any(|d| d.end_to_end_id.is_some() || d.uetr.is_some()));
 }
 
 // ------------------------------------------------------------------ hostile input
@@ -349,10 +425,7 @@ fn malformed_and_truncated_input_is_an_error_not_a_panic() {
         let r = parse_document(&full.as_bytes()[..cut]);
         assert!(r.is_err(), "truncated at {cut}");
     }
-    check(
-        &full.replace("</Nm>", "</Name>"),
-        &["malformed XML"],
-    );
+    check(&full.replace("</Nm>", "</Name>"), &["malformed XML"]);
     check(
         r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"><FIToFICstmrCdtTrf><GrpHdr><MsgId>&#x0;</MsgId></GrpHdr></FIToFICstmrCdtTrf></Document>"#,
         &["/Document/FIToFICstmrCdtTrf/GrpHdr/MsgId: malformed XML: character reference"],
@@ -371,8 +444,10 @@ fn malformed_and_truncated_input_is_an_error_not_a_panic() {
 fn limits_are_enforced_and_named() {
     let deep = format!("<a>{}</a>", "<a>".repeat(MAX_DEPTH + 5));
     assert!(parse_document(deep.as_bytes()).is_err());
-    let deep_doc = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)])
-        .replace("<Nm>Alice</Nm>", &format!("{}{}", "<Nm>".repeat(MAX_DEPTH), "</Nm>".repeat(MAX_DEPTH)));
+    let deep_doc = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace(
+        "<Nm>Alice</Nm>",
+        &format!("{}{}", "<Nm>".repeat(MAX_DEPTH), "</Nm>".repeat(MAX_DEPTH)),
+    );
     check(&deep_doc, &["MAX_DEPTH"]);
     // a huge token is cut off while streaming, before it is buffered whole
     let long = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace(
@@ -383,11 +458,16 @@ fn limits_are_enforced_and_named() {
     let mut r = MessageReader::new(input).unwrap();
     let err = r.next_transaction().unwrap().unwrap_err().to_string();
     assert!(err.contains("limit exceeded: MAX_TOKEN_BYTES"), "{err}");
-    let text = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)])
-        .replace("<Nm>Alice</Nm>", &format!("<Nm>{}</Nm>", "a&amp;".repeat(MAX_TEXT_LEN / 2 + 1)));
+    let text = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace(
+        "<Nm>Alice</Nm>",
+        &format!("<Nm>{}</Nm>", "a&amp;".repeat(MAX_TEXT_LEN / 2 + 1)),
+    );
     check(&text, &["MAX_TEXT_LEN"]);
-    let attrs: String = (0..MAX_ATTRIBUTES + 1).map(|i| format!(" xmlns:p{i}=\"u{i}\"")).collect();
-    let many = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace("<GrpHdr>", &format!("<GrpHdr{attrs}>"));
+    let attrs: String = (0..MAX_ATTRIBUTES + 1)
+        .map(|i| format!(" xmlns:p{i}=\"u{i}\""))
+        .collect();
+    let many = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)])
+        .replace("<GrpHdr>", &format!("<GrpHdr{attrs}>"));
     check(&many, &["MAX_ATTRIBUTES"]);
 }
 
@@ -409,7 +489,10 @@ fn envelopes_and_prefixes_are_resolved_by_namespace_not_prefix() {
         .replace("<Document xmlns=", "<p:Document xmlns:p=")
         .replace("</Document>", "</p:Document>");
     // unprefixed children of a prefixed Document are in no namespace: refused
-    check(&format!("<Wrapper>{prefixed}</Wrapper>"), &["unexpected element FIToFICstmrCdtTrf (in no namespace)"]);
+    check(
+        &format!("<Wrapper>{prefixed}</Wrapper>"),
+        &["unexpected element FIToFICstmrCdtTrf (in no namespace)"],
+    );
     let wrapped = format!("<X xmlns='urn:other'><Y>{body}</Y></X>");
     assert!(parse_document(wrapped.as_bytes()).is_ok());
 }

@@ -20,7 +20,9 @@ fn sample_report() -> StatusReport {
         t35("pacs.008.001.08"),
     );
     r.original_creation_date_time = Some(IsoDateTime::parse("2026-04-12T17:00:00Z").unwrap());
-    r.group_status = Some(ConfirmationStatus::Rejected(ReasonCode::new("FF01").unwrap()));
+    r.group_status = Some(ConfirmationStatus::Rejected(
+        ReasonCode::new("FF01").unwrap(),
+    ));
     let mut settled = TransactionConfirmation::new(ConfirmationStatus::Settled);
     settled.status_id = Some(t35("STS-1"));
     settled.original_payment_info_id = Some(t35("PMTINF-1"));
@@ -114,7 +116,10 @@ fn pacs002_we_write_reads_back_to_the_same_statuses() {
         })
         .collect();
     assert_eq!(statuses.len(), 3);
-    assert_eq!(statuses[0].original_end_to_end_id.as_deref(), Some("E2E <&> \"1\""));
+    assert_eq!(
+        statuses[0].original_end_to_end_id.as_deref(),
+        Some("E2E <&> \"1\"")
+    );
     assert_eq!(statuses[0].original_transaction_id.as_deref(), Some("TX-1"));
     assert_eq!(
         statuses[0].original_uetr.as_ref().map(|u| u.as_str()),
@@ -123,9 +128,15 @@ fn pacs002_we_write_reads_back_to_the_same_statuses() {
     assert_eq!(statuses[0].status.as_deref(), Some("ACSC"));
     assert_eq!(statuses[1].status.as_deref(), Some("RJCT"));
     assert_eq!(statuses[1].reasons[0].code.as_deref(), Some("AC04"));
-    assert_eq!(statuses[1].reasons[0].additional_info, vec!["account closed"]);
+    assert_eq!(
+        statuses[1].reasons[0].additional_info,
+        vec!["account closed"]
+    );
     assert_eq!(statuses[2].status.as_deref(), Some("PDNG"));
-    assert_eq!(statuses[2].original_message_id.as_deref(), Some("P008-20260412-4410"));
+    assert_eq!(
+        statuses[2].original_message_id.as_deref(),
+        Some("P008-20260412-4410")
+    );
 }
 
 #[test]
