@@ -9,7 +9,9 @@ use crate::store::StoreError;
 pub enum LedgerError {
     /// The idempotency key was used before by this client for another request
     /// (semantics §1). Nothing was written.
-    #[error("idempotency key {key:?} of client {client_id:?} was already used for a different request")]
+    #[error(
+        "idempotency key {key:?} of client {client_id:?} was already used for a different request"
+    )]
     IdempotencyKeyReused {
         client_id: ClientId,
         key: IdempotencyKey,

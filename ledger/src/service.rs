@@ -6,6 +6,7 @@
 //! deadlocks are retried with jittered backoff up to a bound.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,12 +16,12 @@ use rand::Rng;
 use tokio_postgres::IsolationLevel;
 
 use crate::error::LedgerError;
+use crate::model::Outcome;
 use crate::model::{
     decide, Account, AccountId, AccountReference, AccountSnapshot, Bic, BusinessKey, ClientId,
     Currency, DecisionInput, IdempotencyKey, OverdraftRule, PartySide, Payment, PaymentId,
     PaymentMessage, PaymentState, RejectionReason, RequestFingerprint, ResolvedSides, TransferId,
 };
-use crate::model::Outcome;
 use crate::store::{self, StoreError, StoredReason, StoredReceipt, Transfer};
 
 /// Limits and knobs, each with its unit in its name.
@@ -168,6 +169,96 @@ enum ItemResult {
     KeyReused,
 }
 
+/// Runs an async block in one transaction at the given isolation level,
+/// retrying serialization failures and deadlocks with jittered backoff, and
+/// evaluates to `Result<Attempt<T>, LedgerError>`.
+///
+/// A macro rather than a function taking a closure: a closure returning a
+/// future that borrows the transaction cannot be proven `Send` for every
+/// lifetime (rust-lang/rust#64552), and the gRPC server needs `Send` futures.
+macro_rules! in_transaction {
+    ($ledger:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {{
+        let ledger: &Ledger = $ledger;
+        let mut attempt_number: u32 = 0;
+        loop {
+            attempt_number += 1;
+            let attempt = async {
+                let mut session = ledger.checkout_for_attempt().await?;
+                let client = session
+                    .client
+                    .as_mut()
+                    .expect("a fresh session holds a client");
+                let $tx = client
+                    .build_transaction()
+                    .isolation_level($isolation)
+                    .read_only($read_only)
+                    .start()
+                    .await?;
+                let value = match $body.await {
+                    Ok(value) => value,
+                    Err(error) => {
+                        if $tx.rollback().await.is_ok() {
+                            session.clean = true;
+                        }
+                        return Err(error);
+                    }
+                };
+                match ledger.commit($tx).await {
+                    Commit::Done => {
+                        session.clean = true;
+                        Ok(Attempt::Done(value))
+                    }
+                    Commit::Refused(error) => {
+                        session.clean = true;
+                        Err(error)
+                    }
+                    Commit::Unknown(error) => Ok(Attempt::CommitOutcomeUnknown(error)),
+                }
+            }
+            .await;
+            match ledger.after_attempt(attempt, attempt_number).await {
+                ControlFlow::Break(result) => break result,
+                ControlFlow::Continue(()) => continue,
+            }
+        }
+    }};
+}
+
+/// [`in_transaction!`] for transactions whose commit outcome needs no
+/// resolving (reads, or writes whose failure the caller may retry): an
+/// unknown outcome is reported as `Unavailable`.
+macro_rules! run_transaction {
+    ($ledger:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {
+        match in_transaction!($ledger, $isolation, $read_only, |$tx| $body) {
+            Ok(Attempt::Done(value)) => Ok(value),
+            Ok(Attempt::CommitOutcomeUnknown(error)) => Err(LedgerError::Unavailable(error)),
+            Err(error) => Err(error),
+        }
+    };
+}
+
+/// A read-only REPEATABLE READ transaction: one consistent snapshot.
+macro_rules! read_transaction {
+    ($ledger:expr, |$tx:ident| $body:expr) => {
+        run_transaction!($ledger, IsolationLevel::RepeatableRead, true, |$tx| $body)
+    };
+}
+
+/// A SERIALIZABLE read-write transaction.
+macro_rules! write_transaction {
+    ($ledger:expr, |$tx:ident| $body:expr) => {
+        run_transaction!($ledger, IsolationLevel::Serializable, false, |$tx| $body)
+    };
+}
+
+enum Commit {
+    Done,
+    /// The server refused to commit (a serialization failure): nothing committed.
+    Refused(StoreError),
+    /// COMMIT was sent and no answer came back.
+    Unknown(StoreError),
+}
+
 impl Ledger {
     /// Builds the pool. Connections are opened lazily; call [`Ledger::migrate`]
     /// (which connects) before use.
@@ -218,7 +309,10 @@ impl Ledger {
     /// the checksums of those that have. Returns the versions applied now.
     pub async fn migrate(&self) -> Result<Vec<String>, LedgerError> {
         let mut session = self.checkout().await?;
-        let client = session.client.as_mut().expect("a fresh session holds a client");
+        let client = session
+            .client
+            .as_mut()
+            .expect("a fresh session holds a client");
         let report = crate::migrations::run(client).await?;
         session.clean = true;
         Ok(report)
@@ -240,90 +334,63 @@ impl Ledger {
         })
     }
 
-    /// Runs `body` in one transaction at `isolation`, retrying serialization
-    /// failures and deadlocks with jittered exponential backoff.
-    async fn transaction<T, F>(
+    /// What to do after one attempt of a transaction: return its result, or
+    /// (for a conflict with attempts left) sleep a jittered backoff and retry.
+    async fn after_attempt<T>(
         &self,
-        isolation: IsolationLevel,
-        read_only: bool,
-        mut body: F,
-    ) -> Result<Attempt<T>, LedgerError>
-    where
-        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
-    {
+        attempt: Result<Attempt<T>, StoreError>,
+        attempt_number: u32,
+    ) -> ControlFlow<Result<Attempt<T>, LedgerError>> {
+        let reason = match attempt {
+            Ok(done) => return ControlFlow::Break(Ok(done)),
+            Err(StoreError::Conflict(reason)) => reason,
+            Err(error) => return ControlFlow::Break(Err(LedgerError::from(error))),
+        };
         let attempts_max = self.options.transaction_attempts_max;
-        let mut backoff_ms = self.options.retry_backoff_initial_ms.max(1);
-        for attempt in 1..=attempts_max {
-            let error = match self.attempt(isolation, read_only, &mut body).await {
-                Ok(result) => return Ok(result),
-                Err(StoreError::Conflict(reason)) => reason,
-                Err(error) => return Err(LedgerError::from(error)),
-            };
-            tracing::debug!(attempt, reason = error, "transaction conflict, retrying");
-            if attempt == attempts_max {
-                break;
-            }
-            let jittered = rand::rng().random_range(backoff_ms / 2..=backoff_ms);
-            tokio::time::sleep(Duration::from_millis(jittered)).await;
-            backoff_ms = (backoff_ms * 2).min(self.options.retry_backoff_max_ms);
+        tracing::debug!(attempt_number, reason, "transaction conflict");
+        if attempt_number >= attempts_max {
+            return ControlFlow::Break(Err(LedgerError::Contention {
+                attempts: attempts_max,
+            }));
         }
-        Err(LedgerError::Contention {
-            attempts: attempts_max,
-        })
+        let exponent = attempt_number.saturating_sub(1).min(16);
+        let backoff_ms = self
+            .options
+            .retry_backoff_initial_ms
+            .max(1)
+            .saturating_mul(1 << exponent)
+            .min(self.options.retry_backoff_max_ms.max(1));
+        let jittered_ms = rand::rng().random_range(backoff_ms / 2..=backoff_ms);
+        tokio::time::sleep(Duration::from_millis(jittered_ms)).await;
+        ControlFlow::Continue(())
     }
 
-    async fn attempt<T, F>(
-        &self,
-        isolation: IsolationLevel,
-        read_only: bool,
-        body: &mut F,
-    ) -> Result<Attempt<T>, StoreError>
-    where
-        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
-    {
-        let mut session = self.checkout().await.map_err(|error| match error {
-            LedgerError::Unavailable(error) => error,
-            _ => StoreError::Timeout,
-        })?;
-        let client = session.client.as_mut().expect("a fresh session holds a client");
-        let tx = client
-            .build_transaction()
-            .isolation_level(isolation)
-            .read_only(read_only)
-            .start()
-            .await?;
-        let value = match body(&tx).await {
-            Ok(value) => value,
-            Err(error) => {
-                if tx.rollback().await.is_ok() {
-                    session.clean = true;
-                }
-                return Err(error);
-            }
-        };
+    /// Sends COMMIT (after any armed fault) and says what is known of it.
+    async fn commit(&self, tx: Transaction<'_>) -> Commit {
         let faults = &self.options.fault_injection;
         if take_one(&faults.terminate_backend_before_commit) {
-            self.terminate_backend_of(&tx).await?;
+            if let Err(error) = self.terminate_backend_of(&tx).await {
+                return Commit::Unknown(error);
+            }
         }
         match tx.commit().await.map_err(StoreError::from) {
             Ok(()) if take_one(&faults.lose_commit_acknowledgement) => {
-                Ok(Attempt::CommitOutcomeUnknown(StoreError::Timeout))
+                Commit::Unknown(StoreError::Timeout)
             }
-            Ok(()) => {
-                session.clean = true;
-                Ok(Attempt::Done(value))
-            }
+            Ok(()) => Commit::Done,
             // The server refused the commit: nothing was committed.
-            Err(error @ StoreError::Conflict(_)) => Err(error),
-            Err(error) => Ok(Attempt::CommitOutcomeUnknown(error)),
+            Err(error @ StoreError::Conflict(_)) => Commit::Refused(error),
+            Err(error) => Commit::Unknown(error),
         }
     }
 
     async fn terminate_backend_of(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let pid: i32 = tx.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
-        let killer = self.checkout().await.map_err(|_| StoreError::Timeout)?;
-        let mut killer = killer;
-        let client = killer.client.as_ref().expect("a fresh session holds a client");
+        let mut killer = self.checkout().await.map_err(|_| StoreError::Timeout)?;
+        let client = killer
+            .client
+            .as_ref()
+            .expect("a fresh session holds a client");
         client
             .execute("SELECT pg_terminate_backend($1)", &[&pid])
             .await?;
@@ -331,44 +398,25 @@ impl Ledger {
         Ok(())
     }
 
-    /// Runs a transaction whose commit outcome does not need resolving (no
-    /// effect, or an effect whose retry is harmless).
-    async fn run<T, F>(
-        &self,
-        isolation: IsolationLevel,
-        read_only: bool,
-        body: F,
-    ) -> Result<T, LedgerError>
-    where
-        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
-    {
-        match self.transaction(isolation, read_only, body).await? {
-            Attempt::Done(value) => Ok(value),
-            Attempt::CommitOutcomeUnknown(error) => Err(LedgerError::Unavailable(error)),
-        }
-    }
-
-    async fn read<T, F>(&self, body: F) -> Result<T, LedgerError>
-    where
-        F: AsyncFnMut(&Transaction<'_>) -> Result<T, StoreError>,
-    {
-        self.run(IsolationLevel::RepeatableRead, true, body).await
+    async fn checkout_for_attempt(&self) -> Result<Session, StoreError> {
+        self.checkout().await.map_err(|error| match error {
+            LedgerError::Unavailable(error) => error,
+            _ => StoreError::Timeout,
+        })
     }
 
     // ------------------------------------------------------------ accounts
 
     pub async fn open_account(&self, request: &OpenAccount) -> Result<Account, LedgerError> {
-        let opened = self
-            .run(IsolationLevel::Serializable, false, async |tx| {
-                store::insert_account(
-                    tx,
-                    &request.external_reference,
-                    request.currency,
-                    request.overdraft,
-                )
-                .await
-            })
-            .await?;
+        let opened = write_transaction!(self, |tx| async {
+            store::insert_account(
+                &tx,
+                &request.external_reference,
+                request.currency,
+                request.overdraft,
+            )
+            .await
+        })?;
         opened.ok_or_else(|| LedgerError::AccountExists {
             reference: request.external_reference.clone(),
         })
@@ -378,16 +426,18 @@ impl Ledger {
         &self,
         reference: &AccountReference,
     ) -> Result<Option<Account>, LedgerError> {
-        self.read(async |tx| store::select_account_by_reference(tx, reference).await)
-            .await
+        read_transaction!(self, |tx| async {
+            store::select_account_by_reference(&tx, reference).await
+        })
     }
 
     pub async fn get_account_by_id(
         &self,
         account_id: AccountId,
     ) -> Result<Option<Account>, LedgerError> {
-        self.read(async |tx| store::select_account_by_id(tx, account_id).await)
-            .await
+        read_transaction!(self, |tx| async {
+            store::select_account_by_id(&tx, account_id).await
+        })
     }
 
     /// Names the account that stands for `agent` (by BIC) in the account's
@@ -397,36 +447,37 @@ impl Ledger {
         agent: &Bic,
         reference: &AccountReference,
     ) -> Result<(), LedgerError> {
-        let found = self
-            .run(IsolationLevel::Serializable, false, async |tx| {
-                let Some(account) = store::select_account_by_reference(tx, reference).await?
-                else {
-                    return Ok(false);
-                };
-                store::upsert_settlement_account(tx, agent, &account).await?;
-                Ok(true)
+        let found = write_transaction!(self, |tx| async {
+            let Some(account) = store::select_account_by_reference(&tx, reference).await? else {
+                return Ok(false);
+            };
+            store::upsert_settlement_account(&tx, agent, &account).await?;
+            Ok(true)
+        })?;
+        found
+            .then_some(())
+            .ok_or_else(|| LedgerError::AccountNotFound {
+                reference: reference.clone(),
             })
-            .await?;
-        found.then_some(()).ok_or_else(|| LedgerError::AccountNotFound {
-            reference: reference.clone(),
-        })
     }
 
     /// Names the default clearing account for the account's currency (semantics §5).
-    pub async fn set_clearing_account(&self, reference: &AccountReference) -> Result<(), LedgerError> {
-        let found = self
-            .run(IsolationLevel::Serializable, false, async |tx| {
-                let Some(account) = store::select_account_by_reference(tx, reference).await?
-                else {
-                    return Ok(false);
-                };
-                store::upsert_clearing_account(tx, &account).await?;
-                Ok(true)
+    pub async fn set_clearing_account(
+        &self,
+        reference: &AccountReference,
+    ) -> Result<(), LedgerError> {
+        let found = write_transaction!(self, |tx| async {
+            let Some(account) = store::select_account_by_reference(&tx, reference).await? else {
+                return Ok(false);
+            };
+            store::upsert_clearing_account(&tx, &account).await?;
+            Ok(true)
+        })?;
+        found
+            .then_some(())
+            .ok_or_else(|| LedgerError::AccountNotFound {
+                reference: reference.clone(),
             })
-            .await?;
-        found.then_some(()).ok_or_else(|| LedgerError::AccountNotFound {
-            reference: reference.clone(),
-        })
     }
 
     /// Transfers touching the account, oldest first, after `after`, at most
@@ -438,42 +489,51 @@ impl Ledger {
         limit: usize,
     ) -> Result<Vec<Transfer>, LedgerError> {
         let limit = limit.clamp(1, self.options.page_size_max) as i64;
-        self.read(async |tx| store::select_transfers_of_account(tx, account_id, after, limit).await)
-            .await
+        read_transaction!(self, |tx| async {
+            store::select_transfers_of_account(&tx, account_id, after, limit).await
+        })
     }
 
     pub async fn list_transfers_of_payment(
         &self,
         payment_id: PaymentId,
     ) -> Result<Vec<Transfer>, LedgerError> {
-        self.read(async |tx| store::select_transfers_of_payment(tx, payment_id).await)
-            .await
+        read_transaction!(self, |tx| async {
+            store::select_transfers_of_payment(&tx, payment_id).await
+        })
     }
 
     // ------------------------------------------------------------ payments
 
     pub async fn get_payment(&self, payment_id: PaymentId) -> Result<Option<Payment>, LedgerError> {
-        self.read(async |tx| store::select_payment_by_id(tx, payment_id).await)
-            .await
+        read_transaction!(self, |tx| async {
+            store::select_payment_by_id(&tx, payment_id).await
+        })
     }
 
     pub async fn get_payment_by_business_key(
         &self,
         business_key: &BusinessKey,
     ) -> Result<Option<Payment>, LedgerError> {
-        self.read(async |tx| store::select_payment_by_business_key(tx, business_key).await)
-            .await
+        read_transaction!(self, |tx| async {
+            store::select_payment_by_business_key(&tx, business_key).await
+        })
     }
 
     /// Deletes idempotency records older than `older_than` (semantics §1:
     /// kept at least 24 h). Returns how many were deleted.
-    pub async fn prune_idempotency_records(&self, older_than: Duration) -> Result<u64, LedgerError> {
-        assert!(older_than >= Duration::from_secs(24 * 3600), "retention is at least 24 h");
+    pub async fn prune_idempotency_records(
+        &self,
+        older_than: Duration,
+    ) -> Result<u64, LedgerError> {
+        assert!(
+            older_than >= Duration::from_secs(24 * 3600),
+            "retention is at least 24 h"
+        );
         let cutoff = SystemTime::now() - older_than;
-        self.run(IsolationLevel::Serializable, false, async |tx| {
-            store::delete_idempotency_records_before(tx, cutoff).await
+        write_transaction!(self, |tx| async {
+            store::delete_idempotency_records_before(&tx, cutoff).await
         })
-        .await
     }
 
     /// Applies one message exactly once per `(client_id, idempotency_key)`.
@@ -508,15 +568,13 @@ impl Ledger {
         // transaction found not committed is run again at most this often.
         const COMMIT_RESOLUTIONS_MAX: u32 = 3;
         for _ in 0..COMMIT_RESOLUTIONS_MAX {
-            let attempt = self
-                .transaction(IsolationLevel::Serializable, false, async |tx| {
-                    let mut results = Vec::with_capacity(commands.len());
-                    for command in commands {
-                        results.push(apply_in(tx, command).await?);
-                    }
-                    Ok(results)
-                })
-                .await?;
+            let attempt = in_transaction!(self, IsolationLevel::Serializable, false, |tx| async {
+                let mut results = Vec::with_capacity(commands.len());
+                for command in commands {
+                    results.push(apply_in(&tx, command).await?);
+                }
+                Ok(results)
+            })?;
             match attempt {
                 Attempt::Done(results) => return Ok(self.finish(commands, results)),
                 Attempt::CommitOutcomeUnknown(error) => {
@@ -558,22 +616,20 @@ impl Ledger {
         &self,
         commands: &[ApplyCommand],
     ) -> Result<Option<Vec<Result<ApplyResponse, LedgerError>>>, LedgerError> {
-        let records = self
-            .read(async |tx| {
-                let mut records = Vec::with_capacity(commands.len());
-                for command in commands {
-                    records.push(
-                        store::select_idempotency_record(
-                            tx,
-                            &command.client_id,
-                            &command.idempotency_key,
-                        )
-                        .await?,
-                    );
-                }
-                Ok(records)
-            })
-            .await?;
+        let records = read_transaction!(self, |tx| async {
+            let mut records = Vec::with_capacity(commands.len());
+            for command in commands {
+                records.push(
+                    store::select_idempotency_record(
+                        &tx,
+                        &command.client_id,
+                        &command.idempotency_key,
+                    )
+                    .await?,
+                );
+            }
+            Ok(records)
+        })?;
         let mut responses = Vec::with_capacity(commands.len());
         for (command, record) in commands.iter().zip(records) {
             let Some(record) = record else {
@@ -648,9 +704,12 @@ async fn apply_in(tx: &Transaction<'_>, command: &ApplyCommand) -> Result<ItemRe
     let message_accounts: Option<ResolvedSides> = message_sides.map(|sides| {
         sides.map(|(debit, credit)| (snapshot(debit).clone(), snapshot(credit).clone()))
     });
-    let payment_accounts = payment
-        .as_ref()
-        .map(|payment| (snapshot(payment.debit_account_id), snapshot(payment.credit_account_id)));
+    let payment_accounts = payment.as_ref().map(|payment| {
+        (
+            snapshot(payment.debit_account_id),
+            snapshot(payment.credit_account_id),
+        )
+    });
     let decision = decide(DecisionInput {
         message,
         payment: payment.as_ref(),
@@ -856,7 +915,9 @@ fn decode_receipt(bytes: &[u8]) -> Result<Receipt, StoreError> {
     let state = |value: &Option<String>| -> Result<Option<PaymentState>, StoreError> {
         value
             .as_deref()
-            .map(|value| PaymentState::parse(value).ok_or_else(|| corrupt(format!("state {value}"))))
+            .map(|value| {
+                PaymentState::parse(value).ok_or_else(|| corrupt(format!("state {value}")))
+            })
             .transpose()
     };
     let outcome = match stored.outcome.as_str() {

@@ -210,7 +210,10 @@ pub async fn update_account_balances(
     )
     .await?;
     if updated != 1 {
-        return Err(corrupt("accounts", format!("account {account_id} vanished")));
+        return Err(corrupt(
+            "accounts",
+            format!("account {account_id} vanished"),
+        ));
     }
     Ok(())
 }
@@ -226,7 +229,11 @@ pub async fn upsert_settlement_account(
         tx,
         "INSERT INTO settlement_accounts (agent_bic, currency, account_id) VALUES ($1, $2, $3) \
          ON CONFLICT (agent_bic, currency) DO UPDATE SET account_id = EXCLUDED.account_id",
-        &[&agent.as_str(), &account.currency.code(), &account.account_id.0],
+        &[
+            &agent.as_str(),
+            &account.currency.code(),
+            &account.account_id.0,
+        ],
     )
     .await?;
     Ok(())

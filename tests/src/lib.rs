@@ -184,3 +184,85 @@ pub mod invariants {
             .get(0)
     }
 }
+
+/// Builders for accounts and messages, so tests read as sentences.
+pub mod fixtures {
+    use ledger::model::{
+        AccountReference, Amount, Bic, BusinessKey, ClientId, Currency, IdempotencyKey,
+        OverdraftRule, PartySide, PaymentInstruction, PaymentMessage, PaymentState,
+    };
+    use ledger::{ApplyCommand, OpenAccount};
+
+    pub fn eur(minor_units: i64) -> Amount {
+        Amount::from_minor_units(Currency::parse("EUR").unwrap(), minor_units).unwrap()
+    }
+
+    pub fn reference(value: &str) -> AccountReference {
+        AccountReference::parse(value).unwrap()
+    }
+
+    pub fn open(reference_text: &str, currency: &str, overdraft: OverdraftRule) -> OpenAccount {
+        OpenAccount {
+            external_reference: reference(reference_text),
+            currency: Currency::parse(currency).unwrap(),
+            overdraft,
+        }
+    }
+
+    pub fn key(end_to_end_id: &str) -> BusinessKey {
+        BusinessKey::reference("BANKDEFFXXX", end_to_end_id, end_to_end_id).unwrap()
+    }
+
+    pub fn account_side(reference_text: &str) -> PartySide {
+        PartySide {
+            account: Some(reference(reference_text)),
+            agent: None,
+        }
+    }
+
+    pub fn agent_side(reference_text: Option<&str>, bic: &str) -> PartySide {
+        PartySide {
+            account: reference_text.map(reference),
+            agent: Some(Bic::parse(bic).unwrap()),
+        }
+    }
+
+    /// A message that can create a payment (pacs.008 / pain.001 shaped).
+    pub fn transfer(
+        business_key: &str,
+        target_state: PaymentState,
+        amount: Amount,
+        debtor: &str,
+        creditor: &str,
+    ) -> PaymentMessage {
+        PaymentMessage {
+            business_key: key(business_key),
+            target_state,
+            instruction: Some(PaymentInstruction {
+                amount,
+                debtor: account_side(debtor),
+                creditor: account_side(creditor),
+            }),
+            reason: None,
+        }
+    }
+
+    /// A status message (pacs.002 / pacs.004 shaped): a state, no instruction.
+    pub fn status(business_key: &str, target_state: PaymentState) -> PaymentMessage {
+        PaymentMessage {
+            business_key: key(business_key),
+            target_state,
+            instruction: None,
+            reason: None,
+        }
+    }
+
+    pub fn command(client: &str, idempotency_key: &str, message: PaymentMessage) -> ApplyCommand {
+        ApplyCommand {
+            client_id: ClientId::parse(client).unwrap(),
+            idempotency_key: IdempotencyKey::parse(idempotency_key).unwrap(),
+            fingerprint: message.fingerprint(),
+            message,
+        }
+    }
+}

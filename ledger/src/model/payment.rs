@@ -151,7 +151,11 @@ impl PaymentMessage {
                 field(&instruction.amount.minor_units().to_string());
                 field(instruction.amount.currency().code());
                 for side in [&instruction.debtor, &instruction.creditor] {
-                    field(side.account.as_ref().map_or(ABSENT, AccountReference::as_str));
+                    field(
+                        side.account
+                            .as_ref()
+                            .map_or(ABSENT, AccountReference::as_str),
+                    );
                     field(side.agent.as_ref().map_or(ABSENT, Bic::as_str));
                 }
             }

@@ -1,0 +1,536 @@
+//! Guards issue 2: applying final-state messages, refusals of bad input,
+//! replays and business duplicates, and the account mapping of semantics §5.
+
+use ledger::model::{
+    Amount, Bic, Currency, IdempotencyKey, Outcome, OverdraftRule, PaymentState, RejectionReason,
+};
+use ledger::{LedgerError, Receipt};
+use ledger_system_tests::fixtures::*;
+use ledger_system_tests::{invariants, TestDatabase};
+
+use PaymentState::{Pending, Rejected, Returned, Settled};
+
+/// A database with a funded-by-nothing, overdraft-free customer account
+/// `ALICE` and two unrestricted accounts `BOB` and `CLEARING`, all in EUR.
+async fn ledger_with_accounts() -> TestDatabase {
+    let db = TestDatabase::with_defaults().await;
+    for (name, overdraft) in [
+        ("ALICE", OverdraftRule::DebitsMustNotExceedCredits),
+        ("BOB", OverdraftRule::Unrestricted),
+        ("CLEARING", OverdraftRule::Unrestricted),
+    ] {
+        db.ledger
+            .open_account(&open(name, "EUR", overdraft))
+            .await
+            .unwrap();
+    }
+    db
+}
+
+async fn balances_of(db: &TestDatabase, name: &str) -> [i64; 4] {
+    let balances = db
+        .ledger
+        .get_account(&reference(name))
+        .await
+        .unwrap()
+        .unwrap()
+        .balances;
+    [
+        balances.debits_pending,
+        balances.debits_posted,
+        balances.credits_pending,
+        balances.credits_posted,
+    ]
+}
+
+async fn assert_sound(db: &TestDatabase) {
+    let violations = invariants::violations(&db.client().await).await;
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+fn outcome(receipt: &Receipt) -> &str {
+    receipt.outcome.code()
+}
+
+#[tokio::test]
+async fn a_settled_payment_posts_once_and_its_replay_returns_the_first_response() {
+    let db = ledger_with_accounts().await;
+    let command = command(
+        "bank-a",
+        "key-1",
+        transfer("P1", Settled, eur(1250), "BOB", "CLEARING"),
+    );
+
+    let first = db.ledger.apply(&command).await.unwrap();
+    let replay = db.ledger.apply(&command).await.unwrap();
+
+    assert_eq!(first.receipt.outcome, Outcome::Applied);
+    assert_eq!(first.receipt.state, Some(Settled));
+    assert!(!first.replay);
+    assert!(replay.replay);
+    assert_eq!(replay.response_bytes, first.response_bytes);
+    assert_eq!(replay.receipt, first.receipt);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 1250, 0, 0]);
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 1250]);
+    let client = db.client().await;
+    assert_eq!(invariants::count(&client, "transfers").await, 1);
+    assert_eq!(invariants::count(&client, "outbox").await, 1);
+    assert_sound(&db).await;
+}
+
+#[tokio::test]
+async fn a_reused_idempotency_key_with_another_request_is_refused_and_writes_nothing() {
+    let db = ledger_with_accounts().await;
+    db.ledger
+        .apply(&command(
+            "bank-a",
+            "key-1",
+            transfer("P1", Settled, eur(100), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    let client = db.client().await;
+    let records_before = invariants::count(&client, "idempotency_records").await;
+
+    let reused = db
+        .ledger
+        .apply(&command(
+            "bank-a",
+            "key-1",
+            transfer("P2", Settled, eur(100), "BOB", "CLEARING"),
+        ))
+        .await;
+
+    match reused {
+        Err(LedgerError::IdempotencyKeyReused { key, .. }) => assert_eq!(key.as_str(), "key-1"),
+        other => panic!("expected IdempotencyKeyReused, got {other:?}"),
+    }
+    assert_eq!(invariants::count(&client, "payments").await, 1);
+    assert_eq!(
+        invariants::count(&client, "idempotency_records").await,
+        records_before
+    );
+    assert_eq!(balances_of(&db, "BOB").await, [0, 100, 0, 0]);
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_by_client() {
+    let db = ledger_with_accounts().await;
+    let a = db
+        .ledger
+        .apply(&command(
+            "bank-a",
+            "same-key",
+            transfer("P1", Settled, eur(1), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    let b = db
+        .ledger
+        .apply(&command(
+            "bank-b",
+            "same-key",
+            transfer("P2", Settled, eur(2), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    assert!(!a.replay && !b.replay);
+    assert_ne!(a.receipt.payment_id, b.receipt.payment_id);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 3, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_business_duplicate_under_a_new_key_names_the_existing_payment_and_posts_nothing() {
+    let db = ledger_with_accounts().await;
+    let message = transfer("P1", Settled, eur(500), "BOB", "CLEARING");
+    let first = db
+        .ledger
+        .apply(&command("bank-a", "k1", message.clone()))
+        .await
+        .unwrap();
+    let duplicate = db
+        .ledger
+        .apply(&command("bank-a", "k2", message))
+        .await
+        .unwrap();
+
+    assert_eq!(outcome(&duplicate.receipt), "DUPLICATE");
+    assert_eq!(duplicate.receipt.payment_id, first.receipt.payment_id);
+    assert!(!duplicate.replay);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 500, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_business_duplicate_with_other_content_is_refused_and_flagged_for_the_audit() {
+    let db = ledger_with_accounts().await;
+    db.ledger
+        .apply(&command(
+            "bank-a",
+            "k1",
+            transfer("P1", Settled, eur(500), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    let conflicting = db
+        .ledger
+        .apply(&command(
+            "bank-a",
+            "k2",
+            transfer("P1", Settled, eur(501), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        conflicting.receipt.outcome,
+        Outcome::Rejected(RejectionReason::BusinessKeyConflict)
+    );
+    let client = db.client().await;
+    assert_eq!(invariants::count(&client, "payment_conflicts").await, 1);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 500, 0, 0]);
+    // The refusal is stored: its replay is the same refusal, not a second flag.
+    let replay = db
+        .ledger
+        .apply(&command(
+            "bank-a",
+            "k2",
+            transfer("P1", Settled, eur(501), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    assert!(replay.replay);
+    assert_eq!(replay.response_bytes, conflicting.response_bytes);
+    assert_eq!(invariants::count(&client, "payment_conflicts").await, 1);
+}
+
+#[tokio::test]
+async fn a_payment_moves_through_pending_settled_and_returned_posting_each_difference() {
+    let db = ledger_with_accounts().await;
+    let apply = |key: &'static str, message| {
+        let db = &db;
+        async move {
+            db.ledger
+                .apply(&command("bank-a", key, message))
+                .await
+                .unwrap()
+        }
+    };
+    let pending = apply("k1", transfer("P1", Pending, eur(700), "BOB", "CLEARING")).await;
+    assert_eq!(pending.receipt.state, Some(Pending));
+    assert_eq!(balances_of(&db, "BOB").await, [700, 0, 0, 0]);
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 700, 0]);
+
+    let settled = apply("k2", status("P1", Settled)).await;
+    assert_eq!(outcome(&settled.receipt), "APPLIED");
+    assert_eq!(balances_of(&db, "BOB").await, [0, 700, 0, 0]);
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 700]);
+
+    let late_pending = apply("k3", status("P1", Pending)).await;
+    assert_eq!(outcome(&late_pending.receipt), "ALREADY_APPLIED");
+
+    let returned = apply("k4", status("P1", Returned)).await;
+    assert_eq!(returned.receipt.state, Some(Returned));
+    assert_eq!(balances_of(&db, "BOB").await, [0, 700, 0, 700]);
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 700, 0, 700]);
+
+    let contradicting = apply("k5", status("P1", Rejected)).await;
+    assert_eq!(
+        contradicting.receipt.outcome,
+        Outcome::Rejected(RejectionReason::StateConflict {
+            current: Returned,
+            requested: Rejected
+        })
+    );
+    let payment_id = returned.receipt.payment_id.unwrap();
+    let kinds: Vec<_> = db
+        .ledger
+        .list_transfers_of_payment(payment_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|transfer| transfer.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["PENDING", "POST_PENDING", "REVERSAL"]);
+    assert_eq!(invariants::count(&db.client().await, "outbox").await, 3);
+    assert_sound(&db).await;
+}
+
+#[tokio::test]
+async fn a_rejected_pending_payment_releases_its_reservation() {
+    let db = ledger_with_accounts().await;
+    db.ledger
+        .apply(&command(
+            "c",
+            "k1",
+            transfer("P1", Pending, eur(10), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    db.ledger
+        .apply(&command("c", "k2", status("P1", Rejected)))
+        .await
+        .unwrap();
+    assert_eq!(balances_of(&db, "BOB").await, [0, 0, 0, 0]);
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 0]);
+    let settle = db
+        .ledger
+        .apply(&command("c", "k3", status("P1", Settled)))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&settle.receipt), "REJECTED");
+    assert_sound(&db).await;
+}
+
+#[tokio::test]
+async fn a_status_for_an_unknown_payment_is_refused_as_retryable_and_applies_once_the_original_arrives(
+) {
+    let db = ledger_with_accounts().await;
+    let early = command("c", "status-1", status("P1", Settled));
+    let refused = db.ledger.apply(&early).await.unwrap();
+    assert_eq!(
+        refused.receipt.outcome,
+        Outcome::Rejected(RejectionReason::OriginalNotFound)
+    );
+    assert_eq!(
+        invariants::count(&db.client().await, "idempotency_records").await,
+        0
+    );
+
+    db.ledger
+        .apply(&command(
+            "c",
+            "original",
+            transfer("P1", Pending, eur(5), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    let retried = db.ledger.apply(&early).await.unwrap();
+    assert_eq!(outcome(&retried.receipt), "APPLIED");
+    assert!(!retried.replay);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 5, 0, 0]);
+}
+
+#[tokio::test]
+async fn an_overdraft_on_an_account_that_forbids_it_is_refused_stored_and_posts_nothing() {
+    let db = ledger_with_accounts().await;
+    let overdraft = command("c", "k1", transfer("P1", Settled, eur(1), "ALICE", "BOB"));
+    let refused = db.ledger.apply(&overdraft).await.unwrap();
+    let alice = db
+        .ledger
+        .get_account(&reference("ALICE"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        refused.receipt.outcome,
+        Outcome::Rejected(RejectionReason::InsufficientFunds {
+            account_id: alice.account_id
+        })
+    );
+    assert_eq!(balances_of(&db, "ALICE").await, [0, 0, 0, 0]);
+    assert_eq!(invariants::count(&db.client().await, "payments").await, 0);
+
+    // Funded, a new attempt under a new key goes through; the old key still
+    // answers with its stored refusal.
+    db.ledger
+        .apply(&command(
+            "c",
+            "fund",
+            transfer("F1", Settled, eur(1), "BOB", "ALICE"),
+        ))
+        .await
+        .unwrap();
+    let replay = db.ledger.apply(&overdraft).await.unwrap();
+    assert!(replay.replay);
+    assert_eq!(replay.response_bytes, refused.response_bytes);
+    let paid = db
+        .ledger
+        .apply(&command(
+            "c",
+            "k2",
+            transfer("P1", Settled, eur(1), "ALICE", "BOB"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&paid.receipt), "APPLIED");
+    assert_eq!(balances_of(&db, "ALICE").await, [0, 1, 0, 1]);
+    // The schema refuses an overdraft even behind the ledger's back.
+    let sneaky = db
+        .client()
+        .await
+        .execute(
+            "UPDATE accounts SET debits_posted = debits_posted + 1 WHERE external_reference = 'ALICE'",
+            &[],
+        )
+        .await;
+    assert!(
+        sneaky.is_err(),
+        "the CHECK constraint must refuse an overdraft"
+    );
+}
+
+#[tokio::test]
+async fn unknown_accounts_and_currency_mismatches_are_refused_with_their_reason() {
+    let db = ledger_with_accounts().await;
+    db.ledger
+        .open_account(&open("DOLLARS", "USD", OverdraftRule::Unrestricted))
+        .await
+        .unwrap();
+    let unknown = db
+        .ledger
+        .apply(&command(
+            "c",
+            "k1",
+            transfer("P1", Settled, eur(1), "NOBODY", "BOB"),
+        ))
+        .await
+        .unwrap();
+    let Outcome::Rejected(RejectionReason::AccountNotFound { references }) =
+        &unknown.receipt.outcome
+    else {
+        panic!(
+            "expected ACCOUNT_NOT_FOUND, got {:?}",
+            unknown.receipt.outcome
+        );
+    };
+    assert_eq!(references, &["account NOBODY", "clearing account in EUR"]);
+
+    let mismatch = db
+        .ledger
+        .apply(&command(
+            "c",
+            "k2",
+            transfer("P2", Settled, eur(1), "BOB", "DOLLARS"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        mismatch.receipt.outcome,
+        Outcome::Rejected(RejectionReason::CurrencyMismatch)
+    );
+    let client = db.client().await;
+    assert_eq!(invariants::count(&client, "payments").await, 0);
+    assert_eq!(invariants::count(&client, "transfers").await, 0);
+    // Both refusals are stored under their keys.
+    assert_eq!(invariants::count(&client, "idempotency_records").await, 2);
+}
+
+#[test]
+fn malformed_amounts_and_keys_are_refused_before_reaching_the_ledger() {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let euro = Currency::parse("EUR").unwrap();
+    assert!(Amount::from_decimal(euro, Decimal::from_str("-1.00").unwrap()).is_err());
+    assert!(Amount::from_decimal(euro, Decimal::from_str("1.001").unwrap()).is_err());
+    assert!(IdempotencyKey::parse("").is_err());
+    assert!(IdempotencyKey::parse(&"x".repeat(256)).is_err());
+}
+
+#[tokio::test]
+async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_then_the_clearing_account(
+) {
+    let db = ledger_with_accounts().await;
+    db.ledger
+        .open_account(&open("NOSTRO-COBA", "EUR", OverdraftRule::Unrestricted))
+        .await
+        .unwrap();
+    let coba = Bic::parse("COBADEFFXXX").unwrap();
+    db.ledger
+        .set_settlement_account(&coba, &reference("NOSTRO-COBA"))
+        .await
+        .unwrap();
+
+    // Creditor at another bank, known agent: its settlement account.
+    let mut to_coba = transfer("P1", Settled, eur(10), "BOB", "DE-ELSEWHERE");
+    to_coba.instruction.as_mut().unwrap().creditor =
+        agent_side(Some("DE89370400440532013000"), "COBADEFFXXX");
+    let applied = db.ledger.apply(&command("c", "k1", to_coba)).await.unwrap();
+    assert_eq!(outcome(&applied.receipt), "APPLIED");
+    assert_eq!(balances_of(&db, "NOSTRO-COBA").await, [0, 0, 0, 10]);
+
+    // Unknown agent and no clearing account: refused, naming what was looked for.
+    let mut to_unknown = transfer("P2", Settled, eur(10), "BOB", "X");
+    to_unknown.instruction.as_mut().unwrap().creditor = agent_side(None, "UNKNDEFFXXX");
+    let refused = db
+        .ledger
+        .apply(&command("c", "k2", to_unknown.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.receipt.outcome,
+        Outcome::Rejected(RejectionReason::AccountNotFound {
+            references: vec![
+                "settlement account of UNKNDEFFXXX in EUR".to_owned(),
+                "clearing account in EUR".to_owned()
+            ]
+        })
+    );
+
+    // With a default clearing account configured, the same payment lands there.
+    db.ledger
+        .set_clearing_account(&reference("CLEARING"))
+        .await
+        .unwrap();
+    let applied = db
+        .ledger
+        .apply(&command("c", "k3", to_unknown))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&applied.receipt), "APPLIED");
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 10]);
+
+    let missing = db
+        .ledger
+        .set_clearing_account(&reference("NO-SUCH-ACCOUNT"))
+        .await;
+    assert!(matches!(missing, Err(LedgerError::AccountNotFound { .. })));
+    assert_sound(&db).await;
+}
+
+#[tokio::test]
+async fn opening_an_account_twice_is_refused_and_transfers_page_by_keyset() {
+    let db = ledger_with_accounts().await;
+    let again = db
+        .ledger
+        .open_account(&open("BOB", "EUR", OverdraftRule::Unrestricted))
+        .await;
+    assert!(matches!(again, Err(LedgerError::AccountExists { .. })));
+
+    for index in 0..5 {
+        db.ledger
+            .apply(&command(
+                "c",
+                &format!("k{index}"),
+                transfer(
+                    &format!("P{index}"),
+                    Settled,
+                    eur(index + 1),
+                    "BOB",
+                    "CLEARING",
+                ),
+            ))
+            .await
+            .unwrap();
+    }
+    let bob = db
+        .ledger
+        .get_account(&reference("BOB"))
+        .await
+        .unwrap()
+        .unwrap();
+    let first_page = db
+        .ledger
+        .list_transfers(bob.account_id, None, 2)
+        .await
+        .unwrap();
+    let second_page = db
+        .ledger
+        .list_transfers(bob.account_id, Some(first_page[1].transfer_id), 10)
+        .await
+        .unwrap();
+    let amounts: Vec<i64> = first_page
+        .iter()
+        .chain(&second_page)
+        .map(|transfer| transfer.amount.minor_units())
+        .collect();
+    assert_eq!(amounts, [1, 2, 3, 4, 5]);
+}

@@ -1,0 +1,11 @@
+//! System tests of the ledger against real PostgreSQL: one throwaway cluster
+//! for this binary, one fresh database per test.
+//!
+//! Table of contents:
+//! - `apply`: applying messages, refusals, replays, account mapping (issue 2).
+//! - `transactions`: concurrency, commit loss, pool hygiene (issue 2).
+//! - `exactly_once`: property tests of the exactly-once contract (issue 2).
+
+mod apply;
+mod exactly_once;
+mod transactions;

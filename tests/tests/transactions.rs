@@ -1,0 +1,274 @@
+//! Guards issue 2: concurrent duplicates, lost commits and connection hygiene.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ledger::model::{Outcome, OverdraftRule, PaymentState};
+use ledger::{LedgerError, LedgerOptions};
+use ledger_system_tests::fixtures::*;
+use ledger_system_tests::{invariants, TestDatabase};
+
+async fn two_accounts(options: LedgerOptions) -> TestDatabase {
+    let db = TestDatabase::create(options).await;
+    for name in ["BOB", "CLEARING"] {
+        db.ledger
+            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_duplicates_of_one_request_apply_it_exactly_once() {
+    let db = two_accounts(LedgerOptions::default()).await;
+    let command = command(
+        "c",
+        "race",
+        transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING"),
+    );
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let ledger = db.ledger.clone();
+            let command = command.clone();
+            tokio::spawn(async move { ledger.apply(&command).await })
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for task in tasks {
+        responses.push(task.await.unwrap().unwrap());
+    }
+    let first: Vec<_> = responses
+        .iter()
+        .filter(|response| !response.replay)
+        .collect();
+    assert_eq!(
+        first.len(),
+        1,
+        "exactly one attempt applied, the rest replayed"
+    );
+    assert_eq!(first[0].receipt.outcome, Outcome::Applied);
+    assert!(responses
+        .iter()
+        .all(|response| response.response_bytes == first[0].response_bytes));
+    let client = db.client().await;
+    assert_eq!(invariants::count(&client, "transfers").await, 1);
+    assert!(invariants::violations(&client).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_business_duplicates_under_different_keys_post_once() {
+    let db = two_accounts(LedgerOptions::default()).await;
+    let message = transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING");
+    let tasks: Vec<_> = (0..12)
+        .map(|index| {
+            let ledger = db.ledger.clone();
+            let command = command("c", &format!("key-{index}"), message.clone());
+            tokio::spawn(async move { ledger.apply(&command).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap().unwrap().receipt.outcome.code());
+    }
+    outcomes.sort();
+    assert_eq!(
+        outcomes.iter().filter(|code| **code == "APPLIED").count(),
+        1
+    );
+    assert_eq!(
+        outcomes.iter().filter(|code| **code == "DUPLICATE").count(),
+        11
+    );
+    assert_eq!(invariants::count(&db.client().await, "transfers").await, 1);
+}
+
+#[tokio::test]
+async fn a_connection_lost_before_commit_is_resolved_by_lookup_and_applies_once() {
+    let db = two_accounts(LedgerOptions::default()).await;
+    db.ledger
+        .options()
+        .fault_injection
+        .terminate_backend_before_commit
+        .store(1, Ordering::SeqCst);
+    let command = command(
+        "c",
+        "k1",
+        transfer("P1", PaymentState::Settled, eur(9), "BOB", "CLEARING"),
+    );
+
+    let response = db.ledger.apply(&command).await.unwrap();
+
+    assert_eq!(response.receipt.outcome, Outcome::Applied);
+    assert!(!response.replay);
+    let fault = &db
+        .ledger
+        .options()
+        .fault_injection
+        .terminate_backend_before_commit;
+    assert_eq!(fault.load(Ordering::SeqCst), 0, "the fault fired");
+    let client = db.client().await;
+    assert_eq!(invariants::count(&client, "transfers").await, 1);
+    assert_eq!(invariants::count(&client, "idempotency_records").await, 1);
+}
+
+#[tokio::test]
+async fn a_commit_whose_acknowledgement_is_lost_is_answered_from_the_stored_response() {
+    let db = two_accounts(LedgerOptions::default()).await;
+    db.ledger
+        .options()
+        .fault_injection
+        .lose_commit_acknowledgement
+        .store(1, Ordering::SeqCst);
+    let command = command(
+        "c",
+        "k1",
+        transfer("P1", PaymentState::Settled, eur(9), "BOB", "CLEARING"),
+    );
+
+    let response = db.ledger.apply(&command).await.unwrap();
+
+    // The lookup found the committed record: the answer is the first
+    // attempt's own stored response, not a second application.
+    assert_eq!(response.receipt.outcome, Outcome::Applied);
+    assert!(!response.replay);
+    let replay = db.ledger.apply(&command).await.unwrap();
+    assert!(replay.replay);
+    assert_eq!(replay.response_bytes, response.response_bytes);
+    assert_eq!(invariants::count(&db.client().await, "transfers").await, 1);
+}
+
+#[tokio::test]
+async fn a_cancelled_application_never_leaves_a_pooled_connection_inside_a_transaction() {
+    let options = LedgerOptions {
+        pool_size_max: 1,
+        ..LedgerOptions::default()
+    };
+    let db = two_accounts(options).await;
+    // Hold a lock on the account so the application blocks mid-transaction.
+    let mut blocker = db.client().await;
+    let blocking = blocker.transaction().await.unwrap();
+    blocking
+        .execute(
+            "SELECT 1 FROM accounts WHERE external_reference = 'BOB' FOR UPDATE",
+            &[],
+        )
+        .await
+        .unwrap();
+    let command = command(
+        "c",
+        "k1",
+        transfer("P1", PaymentState::Settled, eur(1), "BOB", "CLEARING"),
+    );
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(300), db.ledger.apply(&command)).await;
+    assert!(
+        cancelled.is_err(),
+        "the application was blocked and then cancelled"
+    );
+    blocking.rollback().await.unwrap();
+
+    // The single pooled connection was inside a transaction when cancelled:
+    // it must have been discarded, not handed to the next caller.
+    let response = db.ledger.apply(&command).await.unwrap();
+    assert_eq!(response.receipt.outcome, Outcome::Applied);
+    let idle_in_transaction: i64 = blocker
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(idle_in_transaction, 0);
+    assert_eq!(invariants::count(&blocker, "transfers").await, 1);
+}
+
+#[tokio::test]
+async fn contention_that_outlasts_every_retry_is_a_retryable_error_and_writes_nothing() {
+    let options = LedgerOptions {
+        transaction_attempts_max: 2,
+        statement_timeout_ms: 200,
+        ..LedgerOptions::default()
+    };
+    let db = two_accounts(options).await;
+    let mut blocker = db.client().await;
+    let blocking = blocker.transaction().await.unwrap();
+    blocking
+        .execute("SELECT 1 FROM accounts FOR UPDATE", &[])
+        .await
+        .unwrap();
+    let command = command(
+        "c",
+        "k1",
+        transfer("P1", PaymentState::Settled, eur(1), "BOB", "CLEARING"),
+    );
+    let result = db.ledger.apply(&command).await;
+    blocking.rollback().await.unwrap();
+    match result {
+        Err(error @ LedgerError::Unavailable(_)) => assert!(error.is_retryable()),
+        other => panic!("expected a retryable Unavailable, got {other:?}"),
+    }
+    assert_eq!(invariants::count(&blocker, "idempotency_records").await, 0);
+    // The client retries with the same key and gets a clean first attempt.
+    let retried = db.ledger.apply(&command).await.unwrap();
+    assert_eq!(retried.receipt.outcome, Outcome::Applied);
+    assert!(!retried.replay);
+}
+
+#[tokio::test]
+async fn a_batch_shares_one_transaction_while_each_command_keeps_its_own_outcome() {
+    let db = two_accounts(LedgerOptions::default()).await;
+    let batch = vec![
+        command(
+            "c",
+            "k1",
+            transfer("P1", PaymentState::Pending, eur(5), "BOB", "CLEARING"),
+        ),
+        command("c", "k2", status("P1", PaymentState::Settled)),
+        command(
+            "c",
+            "k1",
+            transfer("P1", PaymentState::Pending, eur(5), "BOB", "CLEARING"),
+        ),
+        command(
+            "c",
+            "k1",
+            transfer("P9", PaymentState::Pending, eur(5), "BOB", "CLEARING"),
+        ),
+        command(
+            "c",
+            "k3",
+            transfer("P1", PaymentState::Settled, eur(5), "BOB", "CLEARING"),
+        ),
+    ];
+    let results = db.ledger.apply_batch(&batch).await.unwrap();
+    let summary: Vec<String> = results
+        .iter()
+        .map(|result| match result {
+            Ok(response) => format!(
+                "{}{}",
+                response.receipt.outcome.code(),
+                if response.replay { " (replay)" } else { "" }
+            ),
+            Err(error) => format!("error: {error}"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "APPLIED",
+            "APPLIED",
+            "APPLIED (replay)",
+            "error: idempotency key \"k1\" of client \"c\" was already used for a different request",
+            "DUPLICATE",
+        ]
+    );
+    let too_big = LedgerOptions::default().batch_size_max + 1;
+    let oversized = vec![batch[0].clone(); too_big];
+    assert!(matches!(
+        db.ledger.apply_batch(&oversized).await,
+        Err(LedgerError::InvalidInput { .. })
+    ));
+}
