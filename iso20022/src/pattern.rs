@@ -26,6 +26,177 @@ pub(crate) struct Pattern {
     root: Node,
     /// Hand-written matcher for the most frequent schema patterns.
     fast: Option<fn(&str) -> bool>,
+    /// Bit-parallel position automaton, when the pattern has at most 128 positions.
+    nfa: Option<Box<Nfa>>,
+}
+
+/// A Glushkov position automaton run bit-parallel: one bit per character position of the
+/// pattern (counted repetitions expanded). Linear in the input, no backtracking.
+#[derive(Debug, Clone)]
+struct Nfa {
+    /// The single-character node at each position (for non-ASCII input).
+    pos: Vec<Node>,
+    /// Positions each ASCII byte may occupy.
+    ascii: Box<[u128; 128]>,
+    /// Positions that may follow each position.
+    follow: Vec<u128>,
+    first: u128,
+    last: u128,
+    nullable: bool,
+}
+
+struct Frag {
+    first: u128,
+    last: u128,
+    nullable: bool,
+}
+
+impl Nfa {
+    const MAX_POSITIONS: usize = 128;
+
+    fn build(root: &Node) -> Option<Nfa> {
+        let mut nfa = Nfa {
+            pos: vec![],
+            ascii: Box::new([0; 128]),
+            follow: vec![],
+            first: 0,
+            last: 0,
+            nullable: false,
+        };
+        let f = nfa.frag(root)?;
+        nfa.first = f.first;
+        nfa.last = f.last;
+        nfa.nullable = f.nullable;
+        for (i, n) in nfa.pos.iter().enumerate() {
+            for b in 0..128u8 {
+                if single(n, b as char) == Some(true) {
+                    nfa.ascii[b as usize] |= 1u128 << i;
+                }
+            }
+        }
+        Some(nfa)
+    }
+
+    fn frag(&mut self, n: &Node) -> Option<Frag> {
+        if single(n, 'a').is_some() {
+            let i = self.pos.len();
+            if i >= Self::MAX_POSITIONS {
+                return None;
+            }
+            self.pos.push(n.clone());
+            self.follow.push(0);
+            let b = 1u128 << i;
+            return Some(Frag {
+                first: b,
+                last: b,
+                nullable: false,
+            });
+        }
+        match n {
+            Node::Seq(items) => {
+                let mut acc = Frag {
+                    first: 0,
+                    last: 0,
+                    nullable: true,
+                };
+                for it in items {
+                    let f = self.frag(it)?;
+                    acc = self.concat(acc, f);
+                }
+                Some(acc)
+            }
+            Node::Alt(alts) => {
+                let mut acc = Frag {
+                    first: 0,
+                    last: 0,
+                    nullable: false,
+                };
+                for a in alts {
+                    let f = self.frag(a)?;
+                    acc.first |= f.first;
+                    acc.last |= f.last;
+                    acc.nullable |= f.nullable;
+                }
+                Some(acc)
+            }
+            Node::Repeat(inner, lo, hi) => {
+                let mut acc = Frag {
+                    first: 0,
+                    last: 0,
+                    nullable: true,
+                };
+                let copies = if *hi == u32::MAX { (*lo).max(1) } else { *hi };
+                if copies as usize > Self::MAX_POSITIONS {
+                    return None;
+                }
+                for k in 0..copies {
+                    let mut f = self.frag(inner)?;
+                    if k >= *lo {
+                        f.nullable = true;
+                    }
+                    if *hi == u32::MAX && k + 1 == copies {
+                        // the last copy repeats
+                        self.link(f.last, f.first);
+                    }
+                    acc = self.concat(acc, f);
+                }
+                Some(acc)
+            }
+            _ => None,
+        }
+    }
+
+    fn link(&mut self, from: u128, to: u128) {
+        let mut s = from;
+        while s != 0 {
+            let i = s.trailing_zeros() as usize;
+            self.follow[i] |= to;
+            s &= s - 1;
+        }
+    }
+
+    fn concat(&mut self, a: Frag, b: Frag) -> Frag {
+        self.link(a.last, b.first);
+        Frag {
+            first: a.first | if a.nullable { b.first } else { 0 },
+            last: b.last | if b.nullable { a.last } else { 0 },
+            nullable: a.nullable && b.nullable,
+        }
+    }
+
+    fn class_of(&self, c: char) -> u128 {
+        if c.is_ascii() {
+            return self.ascii[c as usize];
+        }
+        let mut m = 0;
+        for (i, n) in self.pos.iter().enumerate() {
+            if single(n, c) == Some(true) {
+                m |= 1u128 << i;
+            }
+        }
+        m
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        let mut chars = s.chars();
+        let mut state = match chars.next() {
+            None => return self.nullable,
+            Some(c) => self.first & self.class_of(c),
+        };
+        for c in chars {
+            if state == 0 {
+                return false;
+            }
+            let mut next = 0;
+            let mut x = state;
+            while x != 0 {
+                next |= self.follow[x.trailing_zeros() as usize];
+                x &= x - 1;
+            }
+            state = next & self.class_of(c);
+        }
+        state & self.last != 0
+    }
 }
 
 fn upper(c: &u8) -> bool {
@@ -228,8 +399,9 @@ impl Pattern {
             return Err(format!("trailing input in pattern {p}"));
         }
         Ok(Pattern {
-            root,
             fast: fast_matcher(p),
+            nfa: Nfa::build(&root).map(Box::new),
+            root,
         })
     }
 
@@ -238,6 +410,13 @@ impl Pattern {
         if let Some(f) = self.fast {
             return f(s);
         }
+        if let Some(n) = &self.nfa {
+            return n.is_match(s);
+        }
+        self.backtrack(s)
+    }
+
+    fn backtrack(&self, s: &str) -> bool {
         let chars: Vec<char> = s.chars().collect();
         let budget = Cell::new(100_000);
         m(&self.root, &chars, 0, &budget, &mut |p| p == chars.len())
@@ -405,6 +584,76 @@ mod tests {
             &["2015-08-27T08:59:00Z"],
             &["2015-08-27T08:59:00+01:00"],
         );
+    }
+
+    /// The automaton and the hand-written matchers agree with the backtracking matcher on
+    /// every pattern of every schema table, over generated inputs.
+    #[test]
+    fn fast_matchers_agree_with_the_backtracking_matcher() {
+        let mut patterns: Vec<&str> = vec![];
+        for (_, text) in crate::schema::TABLES {
+            for l in text.lines().filter(|l| l.starts_with("s\t")) {
+                for p in l.split('\t').nth(5).unwrap_or("").split("&&&") {
+                    if !p.is_empty() && !patterns.contains(&p) {
+                        patterns.push(p);
+                    }
+                }
+            }
+        }
+        assert!(patterns.len() > 20);
+        let alphabet: Vec<char> = "AZaf09-+()4b8Mé .,/?_\u{a0}Xx1".chars().collect();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let samples = [
+            "DEUTDEFF",
+            "DEUTDEFFXXX",
+            "b94458f8-1f27-40e9-bf74-b07cbb339439",
+            "GB82WEST12345698765432",
+            "529900T8BM49AURSDO55",
+            "+41-79(0)123",
+            "+4912345",
+            "EUR",
+            "12",
+            "abcd",
+            "Hello, World",
+            "",
+        ];
+        for p in patterns {
+            let pat = Pattern::compile(p).unwrap();
+            assert!(pat.nfa.is_some(), "{p} has no automaton");
+            let mut inputs: Vec<String> = samples.iter().map(|s| s.to_string()).collect();
+            for _ in 0..400 {
+                let base: Vec<char> = samples[rnd(samples.len())].chars().collect();
+                let mut v = base.clone();
+                for _ in 0..rnd(3) {
+                    match rnd(3) {
+                        0 if !v.is_empty() => {
+                            let i = rnd(v.len());
+                            v[i] = alphabet[rnd(alphabet.len())];
+                        }
+                        1 => v.insert(rnd(v.len() + 1), alphabet[rnd(alphabet.len())]),
+                        _ if !v.is_empty() => {
+                            v.remove(rnd(v.len()));
+                        }
+                        _ => {}
+                    }
+                }
+                inputs.push(v.into_iter().collect());
+                let len = rnd(40);
+                inputs.push((0..len).map(|_| alphabet[rnd(alphabet.len())]).collect());
+            }
+            for s in &inputs {
+                assert_eq!(pat.is_match(s), pat.backtrack(s), "{p} on {s:?}");
+                if let Some(n) = &pat.nfa {
+                    assert_eq!(n.is_match(s), pat.backtrack(s), "nfa {p} on {s:?}");
+                }
+            }
+        }
     }
 
     #[test]
