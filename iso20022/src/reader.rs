@@ -6,10 +6,11 @@ use crate::error::{Error, ErrorKind, Errors, ERRORS_MAX};
 use crate::model::{self, AppHeader, Ex, GroupHeader, MessageFamily, MessageKind, Transaction};
 use crate::schema::{self, Schema, TypeDef, ANY};
 use crate::tree::{Tree, NONE};
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::PrefixDeclaration;
+use quick_xml::Reader;
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
@@ -30,6 +31,30 @@ pub const MAX_UNIT_ELEMENTS: usize = 50_000;
 pub const MAX_ENVELOPE_DEPTH: usize = 4;
 
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// One namespace declaration in scope (`prefix` empty: the default namespace; `uri`
+/// empty: undeclared).
+#[derive(Debug)]
+struct NsBinding {
+    prefix: Vec<u8>,
+    uri: Vec<u8>,
+    /// Nesting level of the element that declared it.
+    depth: usize,
+}
+
+/// Text of a text or CDATA event: borrowed when it needs no line-end normalization.
+fn text_content<'b>(
+    raw: &'b [u8],
+    normalize: impl FnOnce() -> Result<Cow<'b, str>, quick_xml::encoding::EncodingError>,
+) -> Result<Cow<'b, str>, quick_xml::encoding::EncodingError> {
+    if raw.contains(&b'\r') {
+        normalize()
+    } else {
+        Ok(Cow::Borrowed(std::str::from_utf8(raw)?))
+    }
+}
 const ISO_NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
 
 /// Namespaces of the documents this crate reads.
@@ -67,6 +92,7 @@ impl<R: BufRead> Read for Guard<R> {
 }
 
 impl<R: BufRead> BufRead for Guard<R> {
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.total > MAX_TOTAL_BYTES {
             self.tripped = Some("MAX_TOTAL_BYTES");
@@ -78,6 +104,7 @@ impl<R: BufRead> BufRead for Guard<R> {
         }
         self.inner.fill_buf()
     }
+    #[inline]
     fn consume(&mut self, n: usize) {
         self.total += n as u64;
         self.token += n;
@@ -201,8 +228,12 @@ enum Ns {
 /// # Ok(()) }
 /// ```
 pub struct MessageReader<R: BufRead> {
-    xml: NsReader<Guard<R>>,
+    xml: Reader<Guard<R>>,
     buf: Vec<u8>,
+    /// Namespace declarations in scope, innermost last.
+    ns: Vec<NsBinding>,
+    /// Nesting level of the XML (every element, validated or not).
+    xml_depth: usize,
     frames: Vec<Frame>,
     depth: usize,
     path: String,
@@ -262,7 +293,7 @@ impl<R: BufRead> MessageReader<R> {
     }
 
     pub(crate) fn create(input: R, collect_all: bool) -> Self {
-        let mut xml = NsReader::from_reader(Guard {
+        let mut xml = Reader::from_reader(Guard {
             inner: input,
             total: 0,
             token: 0,
@@ -277,6 +308,8 @@ impl<R: BufRead> MessageReader<R> {
         MessageReader {
             xml,
             buf: Vec::with_capacity(1024),
+            ns: Vec::new(),
+            xml_depth: 0,
             frames: Vec::new(),
             depth: 0,
             path: String::new(),
@@ -408,25 +441,8 @@ impl<R: BufRead> MessageReader<R> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         self.xml.get_mut().token = 0;
-        let expected = self.expected_ns();
-        let res = self.xml.read_resolved_event_into(&mut buf);
-        let (ns, ev) = match res {
-            Ok((r, ev)) => {
-                let ns = match r {
-                    ResolveResult::Unbound => Ns::None,
-                    ResolveResult::Bound(n) if n.as_ref() == expected.as_bytes() => Ns::Expected,
-                    ResolveResult::Bound(n) => {
-                        Ns::Other(String::from_utf8_lossy(n.as_ref()).into_owned())
-                    }
-                    ResolveResult::Unknown(p) => {
-                        let p = String::from_utf8_lossy(&p).into_owned();
-                        self.err(ErrorKind::Xml(format!("unbound namespace prefix {p:?}")));
-                        self.buf = buf;
-                        return;
-                    }
-                };
-                (ns, ev)
-            }
+        let ev = match self.xml.read_event_into(&mut buf) {
+            Ok(ev) => ev,
             Err(e) => {
                 let kind = match (self.xml.get_ref().tripped, &e) {
                     (Some(limit), _) => ErrorKind::Limit {
@@ -446,76 +462,24 @@ impl<R: BufRead> MessageReader<R> {
             }
         };
         match ev {
-            Event::Start(e) => {
-                let local = e.local_name();
-                let local = match std::str::from_utf8(local.into_inner()) {
-                    Ok(l) => l,
-                    Err(_) => {
-                        self.err(ErrorKind::Xml("element name is not UTF-8".into()));
-                        self.buf = buf;
-                        return;
-                    }
-                };
-                // attributes
-                let mut n_attr = 0;
-                let mut ccy: Option<String> = None;
-                let mut bad_attr: Option<String> = None;
-                for a in e.attributes() {
-                    n_attr += 1;
-                    let a = match a {
-                        Ok(a) => a,
-                        Err(err) => {
-                            self.err(ErrorKind::Xml(format!("attribute: {err}")));
-                            self.buf = buf;
-                            return;
-                        }
-                    };
-                    let key = a.key;
-                    if key.as_namespace_binding().is_some() {
-                        continue;
-                    }
-                    let (ans, alocal) = self.xml.resolve_attribute(key);
-                    let alocal = String::from_utf8_lossy(alocal.as_ref()).into_owned();
-                    match ans {
-                        ResolveResult::Bound(n)
-                            if n.as_ref() == XSI.as_bytes()
-                                || n.as_ref() == b"http://www.w3.org/XML/1998/namespace" => {}
-                        ResolveResult::Unbound if alocal == "Ccy" => match a.unescape_value() {
-                            Ok(v) => ccy = Some(v.into_owned()),
-                            Err(err) => {
-                                self.err(ErrorKind::Xml(format!("attribute value: {err}")));
-                                self.buf = buf;
-                                return;
-                            }
-                        },
-                        ResolveResult::Unknown(_) => {
-                            self.err(ErrorKind::Xml("unbound attribute prefix".into()));
-                            self.buf = buf;
-                            return;
-                        }
-                        _ => bad_attr = Some(alocal),
-                    }
-                }
-                if n_attr > MAX_ATTRIBUTES {
-                    self.err(ErrorKind::Limit {
-                        limit: "MAX_ATTRIBUTES",
-                        max: MAX_ATTRIBUTES,
-                    });
-                } else {
-                    self.start(local, ns, ccy, bad_attr);
+            Event::Start(e) => self.on_start(&e),
+            Event::End(_) => {
+                self.end();
+                self.xml_depth = self.xml_depth.saturating_sub(1);
+                while self.ns.last().is_some_and(|b| b.depth > self.xml_depth) {
+                    self.ns.pop();
                 }
             }
-            Event::End(_) => self.end(),
             Event::Empty(_) => unreachable!("expand_empty_elements is set"),
             Event::Text(t)
                 if self.depth > 0
                     && !self.frames[self.depth - 1].leaf
                     && t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) => {}
-            Event::Text(t) => match t.xml10_content() {
+            Event::Text(t) => match text_content(&t, || t.xml10_content()) {
                 Ok(s) => self.push_text(&s),
                 Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
             },
-            Event::CData(t) => match t.xml10_content() {
+            Event::CData(t) => match text_content(&t, || t.xml10_content()) {
                 Ok(s) => self.push_text(&s),
                 Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
             },
@@ -568,6 +532,145 @@ impl<R: BufRead> MessageReader<R> {
         self.buf = buf;
     }
 
+    /// Binds the prefix of one `xmlns`/`xmlns:p` attribute for the element being started.
+    fn bind(&mut self, decl: PrefixDeclaration<'_>, uri: &[u8]) -> Result<(), String> {
+        let prefix: &[u8] = match decl {
+            PrefixDeclaration::Default => b"",
+            PrefixDeclaration::Named(b"xml") => {
+                if uri != XML_NS.as_bytes() {
+                    return Err("the prefix xml is bound to another namespace".into());
+                }
+                return Ok(());
+            }
+            PrefixDeclaration::Named(b"xmlns") => {
+                return Err("the prefix xmlns cannot be declared".into());
+            }
+            PrefixDeclaration::Named(p) => {
+                if uri == XML_NS.as_bytes() || uri == XMLNS_NS.as_bytes() {
+                    return Err(format!(
+                        "prefix {:?} bound to a reserved namespace",
+                        String::from_utf8_lossy(p)
+                    ));
+                }
+                p
+            }
+        };
+        self.ns.push(NsBinding {
+            prefix: prefix.to_vec(),
+            uri: uri.to_vec(),
+            depth: self.xml_depth,
+        });
+        Ok(())
+    }
+
+    /// The namespace bound to `prefix` (`None`: the default namespace) in scope:
+    /// `Ok(None)` if unbound, `Err(())` for an unknown prefix.
+    fn lookup(&self, prefix: Option<&[u8]>) -> Result<Option<&[u8]>, ()> {
+        if prefix == Some(b"xml") {
+            return Ok(Some(XML_NS.as_bytes()));
+        }
+        let key = prefix.unwrap_or(b"");
+        match self.ns.iter().rev().find(|b| b.prefix == key) {
+            Some(b) if !b.uri.is_empty() => Ok(Some(&b.uri)),
+            _ if prefix.is_none() => Ok(None),
+            _ => Err(()),
+        }
+    }
+
+    fn on_start(&mut self, e: &BytesStart<'_>) {
+        self.xml_depth += 1;
+        // namespace declarations first: they apply to the element's own name
+        let has_attrs = e
+            .attributes_raw()
+            .iter()
+            .any(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        let mut n_attr = 0;
+        let mut other_attrs = false;
+        if has_attrs {
+            for a in e.attributes() {
+                n_attr += 1;
+                let a = match a {
+                    Ok(a) => a,
+                    Err(err) => {
+                        self.err(ErrorKind::Xml(format!("attribute: {err}")));
+                        return;
+                    }
+                };
+                match a.key.as_namespace_binding() {
+                    Some(decl) => {
+                        if let Err(m) = self.bind(decl, &a.value) {
+                            self.err(ErrorKind::Xml(format!("namespace: {m}")));
+                            return;
+                        }
+                    }
+                    None => other_attrs = true,
+                }
+            }
+        }
+        let qname = e.name().into_inner();
+        let (prefix, local) = match qname.iter().position(|&b| b == b':') {
+            Some(i) => (Some(&qname[..i]), &qname[i + 1..]),
+            None => (None, qname),
+        };
+        let ns = {
+            let expected = self.expected_ns();
+            match self.lookup(prefix) {
+                Ok(None) => Ns::None,
+                Ok(Some(n)) if n == expected.as_bytes() => Ns::Expected,
+                Ok(Some(n)) => Ns::Other(String::from_utf8_lossy(n).into_owned()),
+                Err(()) => {
+                    let p = String::from_utf8_lossy(prefix.unwrap_or_default()).into_owned();
+                    self.err(ErrorKind::Xml(format!("unbound namespace prefix {p:?}")));
+                    return;
+                }
+            }
+        };
+        let local = match std::str::from_utf8(local) {
+            Ok(l) => l,
+            Err(_) => {
+                self.err(ErrorKind::Xml("element name is not UTF-8".into()));
+                return;
+            }
+        };
+        // other attributes
+        let mut ccy: Option<String> = None;
+        let mut bad_attr: Option<String> = None;
+        if other_attrs {
+            for a in e.attributes() {
+                let Ok(a) = a else { continue };
+                let key = a.key;
+                if key.as_namespace_binding().is_some() {
+                    continue;
+                }
+                let alocal = key.local_name();
+                let alocal = String::from_utf8_lossy(alocal.as_ref());
+                match key.prefix().map(|p| self.lookup(Some(p.into_inner()))) {
+                    Some(Ok(Some(n))) if n == XSI.as_bytes() || n == XML_NS.as_bytes() => {}
+                    None if alocal == "Ccy" => match a.unescape_value() {
+                        Ok(v) => ccy = Some(v.into_owned()),
+                        Err(err) => {
+                            self.err(ErrorKind::Xml(format!("attribute value: {err}")));
+                            return;
+                        }
+                    },
+                    Some(Err(())) => {
+                        self.err(ErrorKind::Xml("unbound attribute prefix".into()));
+                        return;
+                    }
+                    _ => bad_attr = Some(alocal.into_owned()),
+                }
+            }
+        }
+        if n_attr > MAX_ATTRIBUTES {
+            self.err(ErrorKind::Limit {
+                limit: "MAX_ATTRIBUTES",
+                max: MAX_ATTRIBUTES,
+            });
+        } else {
+            self.start(local, ns, ccy, bad_attr);
+        }
+    }
+
     fn eof(&mut self) {
         if self.depth > 0 {
             self.err(ErrorKind::Xml(
@@ -596,7 +699,13 @@ impl<R: BufRead> MessageReader<R> {
             }
             return;
         }
-        if let Some(c) = s.chars().find(|c| !is_xml_char(*c)) {
+        let plain = s
+            .bytes()
+            .all(|b| b >= 0x20 && b < 0x80 || matches!(b, b'\t' | b'\n' | b'\r'));
+        if let Some(c) = (!plain)
+            .then(|| s.chars().find(|c| !is_xml_char(*c)))
+            .flatten()
+        {
             self.err(ErrorKind::Xml(format!(
                 "U+{:04X} is not an XML character",
                 c as u32
@@ -889,8 +998,7 @@ impl<R: BufRead> MessageReader<R> {
         self.path.push_str(child.name);
         let occ = if child.max > 1 { count } else { 0 };
         if occ > 0 {
-            use std::fmt::Write;
-            let _ = write!(self.path, "[{occ}]");
+            push_index(&mut self.path, occ);
         }
         if count > child.max {
             self.err(ErrorKind::TooManyOccurrences {
@@ -1404,6 +1512,23 @@ impl<R: BufRead> MessageReader<R> {
         }
         self.flush_errors();
     }
+}
+
+/// Appends `[n]` without the formatting machinery.
+fn push_index(path: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    path.push('[');
+    path.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    path.push(']');
 }
 
 fn is_ws(c: char) -> bool {

@@ -93,6 +93,10 @@ pub(crate) struct Simple {
     pub total: Option<u32>,
     pub fraction: Option<u32>,
     pub min_zero: bool,
+    /// An IBAN type (mod-97 checked).
+    pub iban: bool,
+    /// A currency code type (checked against ISO 4217).
+    pub currency: bool,
 }
 
 #[derive(Debug)]
@@ -234,6 +238,8 @@ impl Schema {
                         total: num(l[7]),
                         fraction: num(l[8]),
                         min_zero: l[9] == "0",
+                        iban: l[1].starts_with("IBAN"),
+                        currency: l[1].contains("CurrencyCode"),
                     }));
                 }
                 "v" => {
@@ -352,10 +358,10 @@ pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), 
                     ));
                 }
             }
-            if s.name.starts_with("IBAN") {
-                Iban::new(text)?;
+            if s.iban {
+                Iban::check(text)?;
             }
-            if s.name.contains("CurrencyCode") {
+            if s.currency {
                 CurrencyCode::new(text)?;
             }
             Ok(())

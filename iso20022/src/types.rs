@@ -4,7 +4,6 @@
 use crate::error::ErrorKind;
 use rust_decimal::Decimal;
 use std::fmt;
-use std::str::FromStr;
 
 fn invalid(rule: &str, v: &str) -> ErrorKind {
     ErrorKind::invalid(rule, v)
@@ -90,6 +89,11 @@ pub struct Iban(String);
 impl Iban {
     /// Checks pattern and check digits.
     pub fn new(s: &str) -> Result<Self, ErrorKind> {
+        Self::check(s)?;
+        Ok(Iban(s.to_owned()))
+    }
+    /// Checks pattern and check digits without keeping the value.
+    pub(crate) fn check(s: &str) -> Result<(), ErrorKind> {
         let b = s.as_bytes();
         let pattern = b.len() >= 5
             && b.len() <= 34
@@ -116,7 +120,7 @@ impl Iban {
         if rem != 1 {
             return Err(invalid("IBAN mod-97 check digits", s));
         }
-        Ok(Iban(s.to_owned()))
+        Ok(())
     }
     /// The IBAN.
     pub fn as_str(&self) -> &str {
@@ -416,13 +420,16 @@ pub(crate) fn parse_decimal(
     if total_digits > 28 {
         return Err(invalid("decimal too large", s));
     }
-    let mut d = Decimal::from_str(&format!(
-        "{}{}.{}",
-        if neg { "-" } else { "" },
-        if int_sig.is_empty() { "0" } else { int_sig },
-        if frac_sig.is_empty() { "0" } else { frac_sig }
-    ))
-    .map_err(|_| invalid("decimal number", s))?;
+    // at most 28 significant digits: the mantissa fits in 96 bits
+    let mut m: i128 = 0;
+    for c in int_sig.bytes().chain(frac_sig.bytes()) {
+        m = m * 10 + i128::from(c - b'0');
+    }
+    if neg {
+        m = -m;
+    }
+    let mut d = Decimal::try_from_i128_with_scale(m, frac_sig.len() as u32)
+        .map_err(|_| invalid("decimal number", s))?;
     d = d.normalize();
     if min_zero && d.is_sign_negative() && !d.is_zero() {
         return Err(invalid("minInclusive 0", s));
@@ -659,6 +666,29 @@ impl fmt::Display for IsoDateTime {
 mod tests {
     //! Guards issue 3.
     use super::*;
+
+    #[test]
+    fn decimals_are_parsed_exactly() {
+        let d = |s: &str| parse_decimal(s, None, None, false).map(|d| d.to_string());
+        assert_eq!(d("00012.3400").unwrap(), "12.34");
+        assert_eq!(d("-1.50").unwrap(), "-1.5");
+        assert_eq!(d("+7").unwrap(), "7");
+        assert_eq!(d(".5").unwrap(), "0.5");
+        assert_eq!(d("5.").unwrap(), "5");
+        assert_eq!(d("0.000").unwrap(), "0");
+        assert_eq!(d("-0.0").unwrap(), "0");
+        let max = "9".repeat(28);
+        assert_eq!(d(&max).unwrap(), max);
+        assert_eq!(d(&format!("0.{max}")).unwrap(), format!("0.{max}"));
+        assert!(d(&"9".repeat(29)).is_err());
+        for bad in ["", ".", "-", "1.2.3", "1e5", " 1", "1,5", "--1"] {
+            assert!(d(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_decimal("1.234", Some(18), Some(2), false).is_err());
+        assert!(parse_decimal("1234", Some(3), None, false).is_err());
+        assert!(parse_decimal("-1", None, None, true).is_err());
+        assert!(parse_decimal("-0", None, None, true).is_ok());
+    }
 
     #[test]
     fn currency_table_is_sorted_for_binary_search() {

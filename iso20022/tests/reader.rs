@@ -496,3 +496,42 @@ fn envelopes_and_prefixes_are_resolved_by_namespace_not_prefix() {
     let wrapped = format!("<X xmlns='urn:other'><Y>{body}</Y></X>");
     assert!(parse_document(wrapped.as_bytes()).is_ok());
 }
+
+#[test]
+fn namespace_declarations_are_scoped_and_reserved_prefixes_refused() {
+    let doc = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]);
+    let body = doc.split_once("?>").unwrap().1;
+    let ns = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08";
+    // every element prefixed, the prefix declared on a wrapper
+    let all_prefixed = body
+        .replace(&format!(" xmlns=\"{ns}\""), "")
+        .replace("</", "\u{1}")
+        .replace('<', "<p:")
+        .replace('\u{1}', "</p:");
+    let ok = format!("<W xmlns:p=\"{ns}\">{all_prefixed}</W>");
+    let m = parse_document(ok.as_bytes()).unwrap();
+    assert_eq!(m.transactions.len(), 1);
+    // the same prefix redeclared inside, to another namespace, for one element only
+    let inner = ok.replacen("<p:Nm>", "<p:Nm xmlns:p=\"urn:other\">", 1);
+    check(&inner, &["unexpected element {urn:other}Nm"]);
+    // a declaration ends with its element
+    let out_of_scope = format!("<W><V xmlns:p=\"{ns}\"/>{all_prefixed}</W>");
+    check(&out_of_scope, &["unbound namespace prefix \"p\""]);
+    // the default namespace can be undeclared
+    let undeclared = body.replace("<GrpHdr>", "<GrpHdr xmlns=\"\">");
+    check(
+        &undeclared,
+        &["unexpected element GrpHdr (in no namespace)"],
+    );
+    // reserved prefixes
+    let xmlns = body.replace("<GrpHdr>", "<GrpHdr xmlns:xmlns=\"urn:x\">");
+    check(&xmlns, &["malformed XML: namespace"]);
+    let xml = body.replace("<GrpHdr>", "<GrpHdr xmlns:xml=\"urn:x\">");
+    check(&xml, &["malformed XML: namespace"]);
+    let xml_ok = body.replace("<GrpHdr>", "<GrpHdr xml:lang=\"en\">");
+    assert!(parse_document(xml_ok.as_bytes()).is_ok());
+    let unbound_attr = body.replace("<GrpHdr>", "<GrpHdr q:x=\"1\">");
+    check(&unbound_attr, &["unbound attribute prefix"]);
+    let other_attr = body.replace("<GrpHdr>", "<GrpHdr x=\"1\">");
+    check(&other_attr, &["x is not allowed"]);
+}
