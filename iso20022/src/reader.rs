@@ -91,16 +91,24 @@ impl<R: BufRead> Read for Guard<R> {
     }
 }
 
+impl<R> Guard<R> {
+    #[cold]
+    fn trip(&mut self) -> io::Error {
+        if self.total > MAX_TOTAL_BYTES {
+            self.tripped = Some("MAX_TOTAL_BYTES");
+            io::Error::other("input too large")
+        } else {
+            self.tripped = Some("MAX_TOKEN_BYTES");
+            io::Error::other("token too large")
+        }
+    }
+}
+
 impl<R: BufRead> BufRead for Guard<R> {
     #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.total > MAX_TOTAL_BYTES {
-            self.tripped = Some("MAX_TOTAL_BYTES");
-            return Err(io::Error::other("input too large"));
-        }
-        if self.token > MAX_TOKEN_BYTES {
-            self.tripped = Some("MAX_TOKEN_BYTES");
-            return Err(io::Error::other("token too large"));
+        if self.total > MAX_TOTAL_BYTES || self.token > MAX_TOKEN_BYTES {
+            return Err(self.trip());
         }
         self.inner.fill_buf()
     }
@@ -131,14 +139,15 @@ enum Role {
     Skip,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Frame {
     role: Role,
     schema: Option<&'static Schema>,
     name: &'static str,
     ty: u32,
     path_len: usize,
-    counts: Vec<u32>,
+    /// Where this element's child occurrence counts start in `MessageReader::counts`.
+    counts_at: u32,
     last_pos: usize,
     tree: u8,
     node: u32,
@@ -155,7 +164,7 @@ impl Frame {
             name: "",
             ty: 0,
             path_len: 0,
-            counts: Vec::new(),
+            counts_at: 0,
             last_pos: 0,
             tree: 0,
             node: NONE,
@@ -235,6 +244,8 @@ pub struct MessageReader<R: BufRead> {
     /// Nesting level of the XML (every element, validated or not).
     xml_depth: usize,
     frames: Vec<Frame>,
+    /// Occurrence counts of the children of every open element, innermost last.
+    counts: Vec<u32>,
     depth: usize,
     path: String,
     text: String,
@@ -311,6 +322,7 @@ impl<R: BufRead> MessageReader<R> {
             ns: Vec::new(),
             xml_depth: 0,
             frames: Vec::new(),
+            counts: Vec::new(),
             depth: 0,
             path: String::new(),
             text: String::new(),
@@ -741,20 +753,16 @@ impl<R: BufRead> MessageReader<R> {
     }
 
     fn push_frame(&mut self, mut f: Frame) {
+        f.counts_at = self.counts.len() as u32;
+        if let Some(s) = f.schema {
+            if let TypeDef::Complex { children, .. } = s.ty(f.ty) {
+                self.counts.resize(self.counts.len() + children.len(), 0);
+            }
+        }
         if self.depth < self.frames.len() {
-            let slot = &mut self.frames[self.depth];
-            f.counts = std::mem::take(&mut slot.counts);
-            f.counts.clear();
-            *slot = f;
+            self.frames[self.depth] = f;
         } else {
             self.frames.push(f);
-        }
-        let d = self.depth;
-        if let Some(s) = self.frames[d].schema {
-            if let TypeDef::Complex { children, .. } = s.ty(self.frames[d].ty) {
-                let n = children.len();
-                self.frames[d].counts.resize(n, 0);
-            }
         }
         self.depth += 1;
     }
@@ -973,7 +981,7 @@ impl<R: BufRead> MessageReader<R> {
                 self.path.push_str(local);
                 match any {
                     Some(i) => {
-                        self.frames[pi].counts[i] += 1;
+                        self.counts[self.frames[pi].counts_at as usize + i] += 1;
                     }
                     None => {
                         let shown = match &ns {
@@ -990,7 +998,7 @@ impl<R: BufRead> MessageReader<R> {
         };
         let child = &children[pos];
         let count = {
-            let c = &mut self.frames[pi].counts[pos];
+            let c = &mut self.counts[self.frames[pi].counts_at as usize + pos];
             *c += 1;
             *c
         };
@@ -1195,7 +1203,11 @@ impl<R: BufRead> MessageReader<R> {
                     self.text = text;
                 }
                 TypeDef::Complex {
-                    choice, children, ..
+                    choice,
+                    children,
+                    required,
+                    grouped,
+                    ..
                 } => {
                     let lenient = self.frames[d].lenient_text;
                     if lenient {
@@ -1203,7 +1215,8 @@ impl<R: BufRead> MessageReader<R> {
                         self.store_text(d, t.trim(), None);
                         self.text.clear();
                     }
-                    let counts = std::mem::take(&mut self.frames[d].counts);
+                    let all_counts = std::mem::take(&mut self.counts);
+                    let counts = &all_counts[self.frames[d].counts_at as usize..];
                     if *choice {
                         let present = counts.iter().filter(|c| **c > 0).count();
                         if present != 1 && !(lenient && present == 0) {
@@ -1211,30 +1224,37 @@ impl<R: BufRead> MessageReader<R> {
                             self.err(ErrorKind::Choice(names.join(" | ")));
                         }
                     } else {
-                        let mut groups: Vec<(i32, u32)> = vec![];
-                        for (c, n) in children.iter().zip(&counts) {
-                            if c.group == 0 {
-                                if *n < c.min && c.ty != ANY {
-                                    self.err(ErrorKind::MissingElement(c.name.into()));
-                                }
-                            } else if let Some(g) = groups.iter_mut().find(|g| g.0 == c.group) {
-                                g.1 += u32::from(*n > 0);
-                            } else {
-                                groups.push((c.group, u32::from(*n > 0)));
+                        for &i in required {
+                            let c = &children[i as usize];
+                            if counts.get(i as usize).copied().unwrap_or(0) < c.min {
+                                self.err(ErrorKind::MissingElement(c.name.into()));
                             }
                         }
-                        for (g, n) in groups {
-                            if n > 1 || (g > 0 && n == 0) {
-                                let names: Vec<&str> = children
-                                    .iter()
-                                    .filter(|c| c.group == g)
-                                    .map(|c| c.name)
-                                    .collect();
-                                self.err(ErrorKind::Choice(names.join(" | ")));
+                        if *grouped {
+                            let mut groups: Vec<(i32, u32)> = vec![];
+                            for (c, n) in children.iter().zip(counts) {
+                                if c.group == 0 {
+                                    continue;
+                                }
+                                if let Some(g) = groups.iter_mut().find(|g| g.0 == c.group) {
+                                    g.1 += u32::from(*n > 0);
+                                } else {
+                                    groups.push((c.group, u32::from(*n > 0)));
+                                }
+                            }
+                            for (g, n) in groups {
+                                if n > 1 || (g > 0 && n == 0) {
+                                    let names: Vec<&str> = children
+                                        .iter()
+                                        .filter(|c| c.group == g)
+                                        .map(|c| c.name)
+                                        .collect();
+                                    self.err(ErrorKind::Choice(names.join(" | ")));
+                                }
                             }
                         }
                     }
-                    self.frames[d].counts = counts;
+                    self.counts = all_counts;
                 }
             }
         }
@@ -1252,6 +1272,7 @@ impl<R: BufRead> MessageReader<R> {
         }
         let pl = self.frames[d].path_len;
         self.path.truncate(pl);
+        self.counts.truncate(self.frames[d].counts_at as usize);
     }
 
     fn store_text(&mut self, d: usize, text: &str, ccy: Option<&str>) {

@@ -106,6 +106,10 @@ pub(crate) enum TypeDef {
         name: &'static str,
         choice: bool,
         children: Vec<Child>,
+        /// Children outside any nested choice that must occur (indices, ascending).
+        required: Vec<u16>,
+        /// Some children belong to nested choices.
+        grouped: bool,
     },
     Simple(Simple),
     /// simpleContent: a simple value plus attributes (amounts).
@@ -198,10 +202,19 @@ impl Schema {
                             group: f[4].parse().unwrap_or(0),
                         });
                     }
+                    let required = children
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.group == 0 && c.min > 0 && c.ty != ANY)
+                        .map(|(i, _)| i as u16)
+                        .collect();
+                    let grouped = children.iter().any(|c| c.group != 0);
                     types.push(TypeDef::Complex {
                         name: l[1],
                         choice: l[2] == "cho",
                         children,
+                        required,
+                        grouped,
                     });
                 }
                 "s" => {

@@ -103,20 +103,19 @@ impl Iban {
         if !pattern {
             return Err(invalid("IBAN pattern", s));
         }
-        let mut rem: u32 = 0;
+        // mod 97 of the rearranged number, reduced only when the accumulator grows large
+        let mut rem: u64 = 0;
         for &c in b[4..].iter().chain(&b[..4]) {
-            let v = match c {
-                b'0'..=b'9' => (c - b'0') as u32,
-                b'A'..=b'Z' => (c - b'A') as u32 + 10,
-                b'a'..=b'z' => (c - b'a') as u32 + 10,
-                _ => unreachable!("checked above"),
+            rem = match c {
+                b'0'..=b'9' => rem * 10 + u64::from(c - b'0'),
+                b'A'..=b'Z' => rem * 100 + u64::from(c - b'A') + 10,
+                _ => rem * 100 + u64::from(c - b'a') + 10,
             };
-            rem = if v >= 10 {
-                (rem * 100 + v) % 97
-            } else {
-                (rem * 10 + v) % 97
-            };
+            if rem >= 1 << 50 {
+                rem %= 97;
+            }
         }
+        let rem = rem % 97;
         if rem != 1 {
             return Err(invalid("IBAN mod-97 check digits", s));
         }
