@@ -152,6 +152,9 @@ struct Frame {
     tree: u8,
     node: u32,
     leaf: bool,
+    /// The children of a complex type (set by `push_frame`).
+    children: &'static [schema::Child],
+    choice: bool,
     /// text seen in an element-only element that the lenient `Sts` rule accepted
     lenient_text: bool,
 }
@@ -169,6 +172,8 @@ impl Frame {
             tree: 0,
             node: NONE,
             leaf: false,
+            children: &[],
+            choice: false,
             lenient_text: false,
         }
     }
@@ -754,8 +759,13 @@ impl<R: BufRead> MessageReader<R> {
 
     fn push_frame(&mut self, mut f: Frame) {
         f.counts_at = self.counts.len() as u32;
-        if let Some(s) = f.schema {
-            if let TypeDef::Complex { children, .. } = s.ty(f.ty) {
+        if let (Some(s), false) = (f.schema, f.leaf) {
+            if let TypeDef::Complex {
+                children, choice, ..
+            } = s.ty(f.ty)
+            {
+                f.children = children;
+                f.choice = *choice;
                 self.counts.resize(self.counts.len() + children.len(), 0);
             }
         }
@@ -931,12 +941,17 @@ impl<R: BufRead> MessageReader<R> {
         path_len: usize,
     ) {
         let pi = self.depth - 1;
-        let (schema, pty, pleaf) = {
+        let (schema, pleaf, children, pchoice) = {
             let p = &self.frames[pi];
-            (p.schema.expect("validated frame"), p.ty, p.leaf)
+            (
+                p.schema.expect("validated frame"),
+                p.leaf,
+                p.children,
+                p.choice,
+            )
         };
-        let children = match schema.ty(pty) {
-            TypeDef::Complex { children, .. } if !pleaf => children,
+        let children = match children {
+            c if !pleaf => c,
             _ => {
                 self.path.push('/');
                 self.path.push_str(local);
@@ -1014,7 +1029,7 @@ impl<R: BufRead> MessageReader<R> {
                 max: child.max,
             });
         }
-        if let TypeDef::Complex { choice: false, .. } = schema.ty(pty) {
+        if !pchoice {
             let last = self.frames[pi].last_pos;
             if pos < last {
                 let before = children[last].name;
@@ -1026,14 +1041,18 @@ impl<R: BufRead> MessageReader<R> {
                 self.frames[pi].last_pos = pos;
             }
         }
-        let cty = schema.ty(child.ty);
-        let leaf = !matches!(cty, TypeDef::Complex { .. });
+        let leaf = !child.complex;
         // attributes
         if let Some(a) = bad_attr {
             self.err(ErrorKind::Attribute(format!("{a} is not allowed")));
         }
+        let cty = if child.content {
+            Some(schema.ty(child.ty))
+        } else {
+            None
+        };
         match cty {
-            TypeDef::Content { attrs, base, .. } => {
+            Some(TypeDef::Content { attrs, base, .. }) => {
                 for (aname, aty, required) in attrs {
                     if *aname == "Ccy" {
                         match &ccy {

@@ -67,6 +67,10 @@ pub(crate) struct Child {
     pub max: u32,
     /// 0: plain; >0 member of required nested choice n; <0 member of optional nested choice.
     pub group: i32,
+    /// The child's type is complex (element-only content), known without looking it up.
+    pub complex: bool,
+    /// The child's type is simple content with attributes (amounts).
+    pub content: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +204,8 @@ impl Schema {
                             min: f[2].parse().unwrap_or(1),
                             max,
                             group: f[4].parse().unwrap_or(0),
+                            complex: false,
+                            content: false,
                         });
                     }
                     let required = children
@@ -274,6 +280,23 @@ impl Schema {
                     });
                 }
                 _ => panic!("schema table {id}: bad line"),
+            }
+        }
+        // what each child's type is, so the reader need not look it up per element
+        let kinds: Vec<(bool, bool)> = types
+            .iter()
+            .map(|t| {
+                (
+                    matches!(t, TypeDef::Complex { .. }),
+                    matches!(t, TypeDef::Content { .. }),
+                )
+            })
+            .collect();
+        for t in &mut types {
+            if let TypeDef::Complex { children, .. } = t {
+                for c in children.iter_mut().filter(|c| c.ty != ANY) {
+                    (c.complex, c.content) = kinds[c.ty as usize];
+                }
             }
         }
         Schema {
