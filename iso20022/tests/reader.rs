@@ -535,3 +535,78 @@ fn namespace_declarations_are_scoped_and_reserved_prefixes_refused() {
     let other_attr = body.replace("<GrpHdr>", "<GrpHdr x=\"1\">");
     check(&other_attr, &["x is not allowed"]);
 }
+
+/// Versions the issue names that have no XSD here stay refused, each with an error that
+/// names it (README, "Versions without an XSD"): a real sample of a neighbouring version,
+/// its namespace changed in memory.
+#[test]
+fn versions_without_an_xsd_are_refused_by_name() {
+    let cases = [
+        (
+            "pacs.008/pacs.008.001.12__ballerina__CBPR+_p.2.1.1_pacs.008-AtoB.xml",
+            "pacs.008.001.12",
+            &["pacs.008.001.11"][..],
+        ),
+        (
+            "pain.001/pain.001.001.08__pyiso20022__gs_pain001_001_08.xml",
+            "pain.001.001.08",
+            &[
+                "pain.001.001.04",
+                "pain.001.001.05",
+                "pain.001.001.06",
+                "pain.001.001.07",
+            ],
+        ),
+        (
+            "pain.001/pain.001.001.03__sepa_king__pain.001.001.03.xml",
+            "pain.001.001.03",
+            &["pain.001.002.03"],
+        ),
+        (
+            "pacs.002/pacs.002.001.10__rust_iso20022__pacs.002.001.10.xml",
+            "pacs.002.001.10",
+            &["pacs.002.001.09", "pacs.002.001.13"],
+        ),
+        (
+            "pacs.004/pacs.004.001.10__wire20022__Fedwire_PaymentReturn_Scenario1_Step4.xml",
+            "pacs.004.001.10",
+            &["pacs.004.001.11", "pacs.004.001.12"],
+        ),
+        (
+            "camt.053/camt.053.001.08__genkgo-camt__camt053.v8.xml",
+            "camt.053.001.08",
+            &[
+                "camt.053.001.05",
+                "camt.053.001.06",
+                "camt.053.001.09",
+                "camt.053.001.10",
+                "camt.053.001.11",
+            ],
+        ),
+        (
+            "camt.054/camt.054.001.08__genkgo-camt__camt054.v8.xml",
+            "camt.054.001.08",
+            &[
+                "camt.054.001.03",
+                "camt.054.001.05",
+                "camt.054.001.06",
+                "camt.054.001.07",
+                "camt.054.001.09",
+                "camt.054.001.11",
+            ],
+        ),
+    ];
+    // (the pacs.008.001.12 sample itself is refused for its AppHdr, see the corpus test)
+    for (file, from, versions) in cases {
+        let text = String::from_utf8(sample(file)).unwrap();
+        for v in versions {
+            let changed = text.replace(&format!("xsd:{from}\""), &format!("xsd:{v}\""));
+            assert_ne!(changed, text, "{file}: namespace not found");
+            let err = parse_document(changed.as_bytes()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("unsupported message: found Document in namespace urn:iso:std:iso:20022:tech:xsd:{v}")),
+                "{v}: {err}"
+            );
+        }
+    }
+}
