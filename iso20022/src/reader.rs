@@ -42,6 +42,8 @@ struct NsBinding {
     uri: Vec<u8>,
     /// Nesting level of the element that declared it.
     depth: usize,
+    /// Last comparison with an expected namespace: (its address, equal).
+    expected: std::cell::Cell<(usize, bool)>,
 }
 
 /// Text of a text or CDATA event: borrowed when it needs no line-end normalization.
@@ -576,6 +578,7 @@ impl<R: BufRead> MessageReader<R> {
             prefix: prefix.to_vec(),
             uri: uri.to_vec(),
             depth: self.xml_depth,
+            expected: std::cell::Cell::new((0, false)),
         });
         Ok(())
     }
@@ -583,12 +586,20 @@ impl<R: BufRead> MessageReader<R> {
     /// The namespace bound to `prefix` (`None`: the default namespace) in scope:
     /// `Ok(None)` if unbound, `Err(())` for an unknown prefix.
     fn lookup(&self, prefix: Option<&[u8]>) -> Result<Option<&[u8]>, ()> {
+        self.lookup_binding(prefix).map(|b| b.map(|b| b.0))
+    }
+
+    /// As [`Self::lookup`], with the declaration it comes from (none for `xml`).
+    fn lookup_binding(
+        &self,
+        prefix: Option<&[u8]>,
+    ) -> Result<Option<(&[u8], Option<&NsBinding>)>, ()> {
         if prefix == Some(b"xml") {
-            return Ok(Some(XML_NS.as_bytes()));
+            return Ok(Some((XML_NS.as_bytes(), None)));
         }
         let key = prefix.unwrap_or(b"");
         match self.ns.iter().rev().find(|b| b.prefix == key) {
-            Some(b) if !b.uri.is_empty() => Ok(Some(&b.uri)),
+            Some(b) if !b.uri.is_empty() => Ok(Some((&b.uri, Some(b)))),
             _ if prefix.is_none() => Ok(None),
             _ => Err(()),
         }
@@ -631,10 +642,25 @@ impl<R: BufRead> MessageReader<R> {
         };
         let ns = {
             let expected = self.expected_ns();
-            match self.lookup(prefix) {
+            let is_expected = |n: &[u8], b: Option<&NsBinding>| match b {
+                // compared once per declaration and expected namespace, not per element
+                Some(b) => {
+                    let key = expected.as_ptr() as usize ^ (expected.len() << 48);
+                    match b.expected.get() {
+                        (k, v) if k == key => v,
+                        _ => {
+                            let v = n == expected.as_bytes();
+                            b.expected.set((key, v));
+                            v
+                        }
+                    }
+                }
+                None => n == expected.as_bytes(),
+            };
+            match self.lookup_binding(prefix) {
                 Ok(None) => Ns::None,
-                Ok(Some(n)) if n == expected.as_bytes() => Ns::Expected,
-                Ok(Some(n)) => Ns::Other(String::from_utf8_lossy(n).into_owned()),
+                Ok(Some((n, b))) if is_expected(n, b) => Ns::Expected,
+                Ok(Some((n, _))) => Ns::Other(String::from_utf8_lossy(n).into_owned()),
                 Err(()) => {
                     let p = String::from_utf8_lossy(prefix.unwrap_or_default()).into_owned();
                     self.err(ErrorKind::Xml(format!("unbound namespace prefix {p:?}")));
@@ -966,7 +992,7 @@ impl<R: BufRead> MessageReader<R> {
         let pos = if in_ns {
             // children come in sequence order: look from the last one seen first
             let from = self.frames[pi].last_pos;
-            let hit = |c: &&crate::schema::Child| c.name == local && c.ty != ANY;
+            let hit = |c: &&crate::schema::Child| crate::tree::same(c.name, local) && c.ty != ANY;
             children[from..]
                 .iter()
                 .position(|c| hit(&c))

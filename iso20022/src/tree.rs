@@ -17,6 +17,12 @@ pub(crate) struct Node {
 
 pub(crate) const NONE: u32 = u32::MAX;
 
+/// Equality of two short names without a call to `memcmp`.
+#[inline]
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
     pub nodes: Vec<Node>,
@@ -104,10 +110,10 @@ impl<'a> N<'a> {
         })
     }
     pub fn all(self, name: &'static str) -> impl Iterator<Item = N<'a>> {
-        self.children().filter(move |c| c.name() == name)
+        self.children().filter(move |c| same(c.name(), name))
     }
     pub fn child(self, name: &str) -> Option<N<'a>> {
-        self.children().find(|c| c.name() == name)
+        self.children().find(|c| same(c.name(), name))
     }
     /// Follows a chain of child names.
     pub fn at(self, path: &[&str]) -> Option<N<'a>> {

@@ -355,7 +355,22 @@ pub struct CurrencyCode {
 impl CurrencyCode {
     /// Looks the code up in [`CURRENCIES`].
     pub fn new(s: &str) -> Result<Self, ErrorKind> {
-        match CURRENCIES.binary_search_by(|(c, _)| (*c).cmp(s)) {
+        // three-letter codes compared as integers (no memcmp per probe)
+        let key = |c: &str| {
+            let b = c.as_bytes();
+            if b.len() == 3 {
+                u32::from_be_bytes([0, b[0], b[1], b[2]])
+            } else {
+                u32::MAX
+            }
+        };
+        let k = key(s);
+        let found = if k == u32::MAX {
+            Err(0)
+        } else {
+            CURRENCIES.binary_search_by(|(c, _)| key(c).cmp(&k))
+        };
+        match found {
             Ok(i) => Ok(CurrencyCode {
                 code: CURRENCIES[i].0,
                 minor_units: CURRENCIES[i].1,
