@@ -46,6 +46,9 @@ struct NsBinding {
     expected: std::cell::Cell<(usize, bool)>,
 }
 
+/// A namespace in scope: its URI and the declaration it comes from (none for `xml`).
+type Bound<'a> = (&'a [u8], Option<&'a NsBinding>);
+
 /// Text of a text or CDATA event: borrowed when it needs no line-end normalization.
 fn text_content<'b>(
     raw: &'b [u8],
@@ -590,10 +593,7 @@ impl<R: BufRead> MessageReader<R> {
     }
 
     /// As [`Self::lookup`], with the declaration it comes from (none for `xml`).
-    fn lookup_binding(
-        &self,
-        prefix: Option<&[u8]>,
-    ) -> Result<Option<(&[u8], Option<&NsBinding>)>, ()> {
+    fn lookup_binding(&self, prefix: Option<&[u8]>) -> Result<Option<Bound<'_>>, ()> {
         if prefix == Some(b"xml") {
             return Ok(Some((XML_NS.as_bytes(), None)));
         }
@@ -744,7 +744,7 @@ impl<R: BufRead> MessageReader<R> {
         }
         let plain = s
             .bytes()
-            .all(|b| b >= 0x20 && b < 0x80 || matches!(b, b'\t' | b'\n' | b'\r'));
+            .all(|b| (0x20..0x80).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
         if let Some(c) = (!plain)
             .then(|| s.chars().find(|c| !is_xml_char(*c)))
             .flatten()
