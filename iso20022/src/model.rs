@@ -414,6 +414,9 @@ impl Ex<'_> {
     }
     pub fn amount(&mut self, n: Option<N<'_>>) -> Option<Amount> {
         let n = n?;
+        if let Some(a) = n.checked_amount() {
+            return Some(a);
+        }
         let ccy = n.ccy();
         self.conv(Some(n), |t| Amount::parse(ccy, t))
     }
@@ -471,7 +474,11 @@ impl Ex<'_> {
         let n = n?;
         let id = n.child("Id")?;
         let id = if let Some(i) = id.child("IBAN") {
-            AccountId::Iban(self.conv(Some(i), Iban::new)?)
+            AccountId::Iban(if i.iban_ok() {
+                Iban::checked(i.text())
+            } else {
+                self.conv(Some(i), Iban::new)?
+            })
         } else {
             AccountId::Other(id.string(&["Othr", "Id"])?)
         };

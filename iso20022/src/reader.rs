@@ -79,7 +79,9 @@ pub fn supported_messages() -> Vec<&'static str> {
 struct Guard<R> {
     inner: R,
     total: u64,
-    token: usize,
+    /// `total` may not exceed this: the lower of the end of the token's budget
+    /// (`MAX_TOKEN_BYTES` after where the token started) and `MAX_TOTAL_BYTES`.
+    limit: u64,
     tripped: Option<&'static str>,
 }
 
@@ -97,6 +99,12 @@ impl<R: BufRead> Read for Guard<R> {
 }
 
 impl<R> Guard<R> {
+    /// A new token starts here.
+    #[inline]
+    fn start_token(&mut self) {
+        self.limit = (self.total + MAX_TOKEN_BYTES as u64).min(MAX_TOTAL_BYTES);
+    }
+
     #[cold]
     fn trip(&mut self) -> io::Error {
         if self.total > MAX_TOTAL_BYTES {
@@ -112,7 +120,7 @@ impl<R> Guard<R> {
 impl<R: BufRead> BufRead for Guard<R> {
     #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.total > MAX_TOTAL_BYTES || self.token > MAX_TOKEN_BYTES {
+        if self.total > self.limit {
             return Err(self.trip());
         }
         self.inner.fill_buf()
@@ -120,7 +128,6 @@ impl<R: BufRead> BufRead for Guard<R> {
     #[inline]
     fn consume(&mut self, n: usize) {
         self.total += n as u64;
-        self.token += n;
         self.inner.consume(n);
     }
 }
@@ -317,7 +324,7 @@ impl<R: BufRead> MessageReader<R> {
         let mut xml = Reader::from_reader(Guard {
             inner: input,
             total: 0,
-            token: 0,
+            limit: MAX_TOKEN_BYTES as u64,
             tripped: None,
         });
         {
@@ -462,7 +469,7 @@ impl<R: BufRead> MessageReader<R> {
     fn step(&mut self) {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        self.xml.get_mut().token = 0;
+        self.xml.get_mut().start_token();
         let ev = match self.xml.read_event_into(&mut buf) {
             Ok(ev) => ev,
             Err(e) => {
@@ -1221,16 +1228,24 @@ impl<R: BufRead> MessageReader<R> {
             match schema.ty(ty) {
                 TypeDef::Simple(s) => {
                     let text = std::mem::take(&mut self.text);
-                    if let Err(k) = schema::check_simple(s, name, &text) {
-                        self.err(k);
-                    }
+                    let ok = match schema::check_simple(s, name, &text) {
+                        Err(k) => {
+                            self.err(k);
+                            false
+                        }
+                        Ok(()) => true,
+                    };
                     self.store_text(d, &text, None);
+                    if ok && s.iban {
+                        self.mark_iban(d);
+                    }
                     self.text = text;
                 }
                 TypeDef::Content { base, .. } => {
                     let text = std::mem::take(&mut self.text);
                     let ccy = self.ccy.take();
                     let mut ok = true;
+                    let mut amount = None;
                     if let TypeDef::Simple(s) = schema.ty(*base) {
                         if let Err(k) = schema::check_simple(s, name, &text) {
                             self.err(k);
@@ -1239,12 +1254,16 @@ impl<R: BufRead> MessageReader<R> {
                     }
                     if let (true, Some(c)) = (ok, &ccy) {
                         if crate::types::CurrencyCode::new(c).is_ok() {
-                            if let Err(k) = schema::check_amount(c, &text) {
-                                self.err(k);
+                            match schema::check_amount(c, &text) {
+                                Err(k) => self.err(k),
+                                Ok(a) => amount = Some(a),
                             }
                         }
                     }
                     self.store_text(d, &text, ccy.as_deref());
+                    if let Some(a) = amount {
+                        self.store_amount(d, a);
+                    }
                     self.text = text;
                 }
                 TypeDef::Complex {
@@ -1329,6 +1348,20 @@ impl<R: BufRead> MessageReader<R> {
         t.set_text(node, text);
         if let Some(c) = ccy {
             t.set_ccy(node, c);
+        }
+    }
+
+    fn mark_iban(&mut self, d: usize) {
+        let (tree, node) = (self.frames[d].tree, self.frames[d].node);
+        if tree != 0 && node != NONE {
+            self.trees[tree as usize - 1].nodes[node as usize].iban_ok = true;
+        }
+    }
+
+    fn store_amount(&mut self, d: usize, a: crate::types::Amount) {
+        let (tree, node) = (self.frames[d].tree, self.frames[d].node);
+        if tree != 0 && node != NONE {
+            self.trees[tree as usize - 1].amounts.push((node, a));
         }
     }
 

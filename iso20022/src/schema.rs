@@ -363,7 +363,11 @@ fn is_xml_ws(c: char) -> bool {
 pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), ErrorKind> {
     match s.base {
         Base::String => {
-            let n = text.chars().count() as u32;
+            let n = if text.is_ascii() {
+                text.len()
+            } else {
+                text.chars().count()
+            } as u32;
             if let Some(min) = s.min_len {
                 if n < min {
                     return Err(ErrorKind::invalid(
@@ -450,8 +454,8 @@ pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), 
 }
 
 /// Checks an amount's decimals against its currency (after each part passed its own type).
-pub(crate) fn check_amount(ccy: &str, value: &str) -> Result<(), ErrorKind> {
-    Amount::parse(ccy, value.trim_matches(is_xml_ws)).map(|_| ())
+pub(crate) fn check_amount(ccy: &str, value: &str) -> Result<Amount, ErrorKind> {
+    Amount::parse(ccy, value.trim_matches(is_xml_ws))
 }
 
 #[cfg(test)]

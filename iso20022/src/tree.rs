@@ -13,6 +13,8 @@ pub(crate) struct Node {
     pub occ: u32,
     pub text: (u32, u32),
     pub ccy: (u32, u32),
+    /// The reader already checked this IBAN (pattern and mod-97).
+    pub iban_ok: bool,
 }
 
 pub(crate) const NONE: u32 = u32::MAX;
@@ -27,6 +29,8 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 pub(crate) struct Tree {
     pub nodes: Vec<Node>,
     pub text: String,
+    /// Amounts the reader already parsed and checked, by node.
+    pub amounts: Vec<(u32, crate::types::Amount)>,
     /// Path of the parent of the root node (e.g. `/Document/FIToFICstmrCdtTrf`).
     pub base: String,
 }
@@ -35,6 +39,7 @@ impl Tree {
     pub fn clear(&mut self) {
         self.nodes.clear();
         self.text.clear();
+        self.amounts.clear();
         self.base.clear();
     }
 
@@ -49,6 +54,7 @@ impl Tree {
             occ,
             text: (0, 0),
             ccy: (0, 0),
+            iban_ok: false,
         });
         if parent != NONE {
             let p = &mut self.nodes[parent as usize];
@@ -126,6 +132,14 @@ impl<'a> N<'a> {
     pub fn text(&self) -> &'a str {
         let (s, e) = self.node().text;
         &self.t.text[s as usize..e as usize]
+    }
+    /// The amount the reader parsed here, if it did.
+    pub fn checked_amount(&self) -> Option<crate::types::Amount> {
+        self.t.amounts.iter().find(|a| a.0 == self.i).map(|a| a.1)
+    }
+    /// The reader already checked this node's IBAN.
+    pub fn iban_ok(&self) -> bool {
+        self.node().iban_ok
     }
     pub fn ccy(&self) -> &'a str {
         let (s, e) = self.node().ccy;

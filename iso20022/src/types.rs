@@ -92,6 +92,10 @@ impl Iban {
         Self::check(s)?;
         Ok(Iban(s.to_owned()))
     }
+    /// A value the reader already checked (pattern and check digits).
+    pub(crate) fn checked(s: &str) -> Self {
+        Iban(s.to_owned())
+    }
     /// Checks pattern and check digits without keeping the value.
     pub(crate) fn check(s: &str) -> Result<(), ErrorKind> {
         let b = s.as_bytes();
@@ -486,8 +490,8 @@ impl Amount {
                 &value.to_string(),
             ));
         }
-        let digits = value.mantissa().unsigned_abs().to_string().len();
-        if digits > 18 && !value.is_zero() {
+        // more than 18 digits, without formatting the mantissa
+        if value.mantissa().unsigned_abs() >= 1_000_000_000_000_000_000 && !value.is_zero() {
             return Err(invalid("totalDigits 18", &value.to_string()));
         }
         Ok(Amount { currency, value })
