@@ -377,7 +377,7 @@ impl Ex<'_> {
         f: impl FnOnce(&str) -> Result<T, ErrorKind>,
     ) -> Option<T> {
         let n = n?;
-        let t = n.text().trim_matches([' ', '\t', '\r', '\n']);
+        let t = crate::tree::trim_ws(n.text());
         match f(t) {
             Ok(v) => Some(v),
             Err(k) => {

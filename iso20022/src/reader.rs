@@ -675,12 +675,21 @@ impl<R: BufRead> MessageReader<R> {
                 }
             }
         };
-        let local = match std::str::from_utf8(local) {
-            Ok(l) => l,
-            Err(_) => {
-                self.err(ErrorKind::Xml("element name is not UTF-8".into()));
-                return;
-            }
+        // a name the schema expects here is looked up by its bytes, and then needs no
+        // UTF-8 check: the schema's names are valid UTF-8
+        let hint = match ns {
+            Ns::Expected if self.depth > 0 => self.child_by_bytes(local),
+            _ => None,
+        };
+        let local = match hint {
+            Some(p) => self.frames[self.depth - 1].children[p].name,
+            None => match std::str::from_utf8(local) {
+                Ok(l) => l,
+                Err(_) => {
+                    self.err(ErrorKind::Xml("element name is not UTF-8".into()));
+                    return;
+                }
+            },
         };
         // other attributes
         let mut ccy: Option<String> = None;
@@ -717,8 +726,22 @@ impl<R: BufRead> MessageReader<R> {
                 max: MAX_ATTRIBUTES,
             });
         } else {
-            self.start(local, ns, ccy, bad_attr);
+            self.start(local, hint, ns, ccy, bad_attr);
         }
+    }
+
+    /// Position of the child named `local` among the children the open element allows
+    /// (none if it is not validated), looking from the last one seen first.
+    fn child_by_bytes(&self, local: &[u8]) -> Option<usize> {
+        let p = &self.frames[self.depth - 1];
+        let children = p.children;
+        let from = p.last_pos.min(children.len());
+        let hit = |c: &schema::Child| same_bytes(c.name.as_bytes(), local) && c.ty != ANY;
+        children[from..]
+            .iter()
+            .position(hit)
+            .map(|i| i + from)
+            .or_else(|| children[..from].iter().position(hit))
     }
 
     fn eof(&mut self) {
@@ -810,7 +833,14 @@ impl<R: BufRead> MessageReader<R> {
         self.depth += 1;
     }
 
-    fn start(&mut self, local: &str, ns: Ns, ccy: Option<String>, bad_attr: Option<String>) {
+    fn start(
+        &mut self,
+        local: &str,
+        hint: Option<usize>,
+        ns: Ns,
+        ccy: Option<String>,
+        bad_attr: Option<String>,
+    ) {
         if self.depth >= MAX_DEPTH {
             self.err(ErrorKind::Limit {
                 limit: "MAX_DEPTH",
@@ -839,7 +869,7 @@ impl<R: BufRead> MessageReader<R> {
                 f.path_len = path_len;
                 self.push_frame(f);
             }
-            _ => self.start_child(local, ns, ccy, bad_attr, path_len),
+            _ => self.start_child(local, hint, ns, ccy, bad_attr, path_len),
         }
     }
 
@@ -968,6 +998,7 @@ impl<R: BufRead> MessageReader<R> {
     fn start_child(
         &mut self,
         local: &str,
+        hint: Option<usize>,
         ns: Ns,
         ccy: Option<String>,
         bad_attr: Option<String>,
@@ -996,7 +1027,9 @@ impl<R: BufRead> MessageReader<R> {
             }
         };
         let in_ns = matches!(ns, Ns::Expected);
-        let pos = if in_ns {
+        let pos = if hint.is_some() {
+            hint
+        } else if in_ns {
             // children come in sequence order: look from the last one seen first
             let from = self.frames[pi].last_pos;
             let hit = |c: &&crate::schema::Child| crate::tree::same(c.name, local) && c.ty != ANY;
@@ -1611,6 +1644,12 @@ impl<R: BufRead> MessageReader<R> {
         }
         self.flush_errors();
     }
+}
+
+/// Equality of two short names without a call to `memcmp`.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Appends `[n]` without the formatting machinery.

@@ -25,6 +25,16 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
+/// `s` without leading and trailing XML whitespace (byte-wise: the whitespace is ASCII).
+#[inline]
+pub(crate) fn trim_ws(s: &str) -> &str {
+    let b = s.as_bytes();
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
     pub nodes: Vec<Node>,
@@ -147,8 +157,7 @@ impl<'a> N<'a> {
     }
     /// Text of the element at `path`, trimmed of XML whitespace.
     pub fn s(self, path: &[&str]) -> Option<&'a str> {
-        self.at(path)
-            .map(|n| n.text().trim_matches([' ', '\t', '\r', '\n']))
+        self.at(path).map(|n| trim_ws(n.text()))
     }
     /// Owned text at `path`.
     pub fn string(self, path: &[&str]) -> Option<String> {
