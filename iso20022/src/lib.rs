@@ -14,6 +14,7 @@ mod model;
 mod pattern;
 mod reader;
 mod schema;
+mod stream;
 mod tree;
 mod types;
 mod writer;

@@ -575,57 +575,6 @@ pub(crate) fn payment_info(ex: &mut Ex<'_>, n: N<'_>) -> PaymentInfo {
     }
 }
 
-pub(crate) fn credit_transfer(
-    ex: &mut Ex<'_>,
-    n: N<'_>,
-    index: u64,
-    pmt: Option<&Arc<PaymentInfo>>,
-) -> CreditTransfer {
-    let p = n.child("PmtId");
-    let mut ct = CreditTransfer {
-        index,
-        payment_info: pmt.cloned(),
-        instruction_id: p.and_then(|p| p.string(&["InstrId"])),
-        end_to_end_id: p
-            .and_then(|p| p.string(&["EndToEndId"]))
-            .unwrap_or_default(),
-        transaction_id: p.and_then(|p| p.string(&["TxId"])),
-        uetr: ex.uetr(p.and_then(|p| p.child("UETR"))),
-        interbank_settlement_amount: ex.amount(n.child("IntrBkSttlmAmt")),
-        interbank_settlement_date: ex.date(n.child("IntrBkSttlmDt")),
-        instructed_amount: ex.amount(
-            n.child("InstdAmt")
-                .or_else(|| n.at(&["Amt", "InstdAmt"]))
-                .or_else(|| n.at(&["Amt", "EqvtAmt", "Amt"])),
-        ),
-        charge_bearer: n.string(&["ChrgBr"]),
-        debtor: ex.party(n.child("Dbtr")),
-        debtor_account: ex.account(n.child("DbtrAcct")),
-        debtor_agent: ex.agent(n.child("DbtrAgt")),
-        creditor: ex.party(n.child("Cdtr")),
-        creditor_account: ex.account(n.child("CdtrAcct")),
-        creditor_agent: ex.agent(n.child("CdtrAgt")),
-        instructing_agent: ex.agent(n.child("InstgAgt")),
-        instructed_agent: ex.agent(n.child("InstdAgt")),
-        purpose: n
-            .string(&["Purp", "Cd"])
-            .or_else(|| n.string(&["Purp", "Prtry"])),
-        remittance_unstructured: n
-            .child("RmtInf")
-            .map(|r| r.all("Ustrd").map(|u| u.text().to_owned()).collect())
-            .unwrap_or_default(),
-        requested_execution_date: None,
-    };
-    if let Some(pi) = pmt {
-        ct.debtor = ct.debtor.or_else(|| pi.debtor.clone());
-        ct.debtor_account = ct.debtor_account.or_else(|| pi.debtor_account.clone());
-        ct.debtor_agent = ct.debtor_agent.or_else(|| pi.debtor_agent.clone());
-        ct.charge_bearer = ct.charge_bearer.or_else(|| pi.charge_bearer.clone());
-        ct.requested_execution_date = pi.requested_execution_date;
-    }
-    ct
-}
-
 pub(crate) fn group_status(ex: &mut Ex<'_>, n: N<'_>) -> GroupStatus {
     GroupStatus {
         original_message_id: n.string(&["OrgnlMsgId"]).unwrap_or_default(),

@@ -5,6 +5,7 @@
 use crate::error::{Error, ErrorKind, Errors, ERRORS_MAX};
 use crate::model::{self, AppHeader, Ex, GroupHeader, MessageFamily, MessageKind, Transaction};
 use crate::schema::{self, Schema, TypeDef, ANY};
+use crate::stream::{CtBuild, Leaf, Plan, NO_PLAN};
 use crate::tree::{Tree, NONE};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::PrefixDeclaration;
@@ -161,8 +162,12 @@ struct Frame {
     /// Where this element's child occurrence counts start in `MessageReader::counts`.
     counts_at: u32,
     last_pos: usize,
+    /// 0: no tree; 1, 2: `trees[tree - 1]`; [`STREAM`]: a credit transfer built while
+    /// streaming (no tree, elements counted).
     tree: u8,
     node: u32,
+    /// Node of the credit transfer plan ([`NO_PLAN`]: not read).
+    plan: u16,
     leaf: bool,
     /// The children of a complex type (set by `push_frame`).
     children: &'static [schema::Child],
@@ -183,6 +188,7 @@ impl Frame {
             last_pos: 0,
             tree: 0,
             node: NONE,
+            plan: NO_PLAN,
             leaf: false,
             children: &[],
             choice: false,
@@ -190,6 +196,9 @@ impl Frame {
         }
     }
 }
+
+/// `Frame::tree` of a credit transfer built while streaming.
+const STREAM: u8 = 3;
 
 #[derive(Debug, Clone, Copy)]
 struct FamilyDef {
@@ -280,6 +289,13 @@ pub struct MessageReader<R: BufRead> {
     doc_done: bool,
     // units
     trees: [Tree; 2],
+    /// The credit transfer being read (pacs.008, pain.001), and its element count.
+    ctb: CtBuild,
+    stream_elements: usize,
+    plan: &'static Plan,
+    /// By plan node: the parent's children (address of the schema's slice) and the plan
+    /// node of each of them, so a child's plan node is found by its position.
+    plan_cache: Vec<(usize, Vec<u16>)>,
     pmt: Option<Arc<model::PaymentInfo>>,
     pmt_count: u64,
     pmt_sum: Decimal,
@@ -355,6 +371,10 @@ impl<R: BufRead> MessageReader<R> {
             group_done: false,
             doc_done: false,
             trees: [Tree::default(), Tree::default()],
+            ctb: CtBuild::default(),
+            stream_elements: 0,
+            plan: Plan::ct(),
+            plan_cache: vec![(0, vec![]); Plan::ct().len()],
             pmt: None,
             pmt_count: 0,
             pmt_sum: Decimal::ZERO,
@@ -1161,7 +1181,10 @@ impl<R: BufRead> MessageReader<R> {
             Role::Message => {
                 let fam = fam.expect("document has a family");
                 let base = self.path[..path_len].to_owned();
-                if fam.records.contains(&child.name) {
+                if fam.records.contains(&child.name) && fam.family == MessageFamily::Pacs008 {
+                    f.role = Role::Record;
+                    self.stream_start(&mut f);
+                } else if fam.records.contains(&child.name) {
                     f.role = Role::Record;
                     f.tree = 2;
                     self.trees[1].clear();
@@ -1198,6 +1221,11 @@ impl<R: BufRead> MessageReader<R> {
                 {
                     self.record_in_container_start();
                     f.role = Role::Record;
+                    if fam.family == MessageFamily::Pain001 {
+                        self.stream_start(&mut f);
+                        self.push_frame(f);
+                        return;
+                    }
                     f.tree = 2;
                     self.trees[1].clear();
                     self.trees[1].base = self.path[..path_len].to_owned();
@@ -1205,6 +1233,35 @@ impl<R: BufRead> MessageReader<R> {
                 } else {
                     f.tree = ptree;
                     f.node = self.add_node(ptree, pnode, child.name, occ);
+                }
+            }
+            _ if ptree == STREAM => {
+                f.tree = STREAM;
+                self.stream_elements += 1;
+                if self.stream_elements > MAX_UNIT_ELEMENTS {
+                    self.err(ErrorKind::Limit {
+                        limit: "MAX_UNIT_ELEMENTS",
+                        max: MAX_UNIT_ELEMENTS,
+                    });
+                }
+                let pplan = self.frames[pi].plan;
+                if pplan != NO_PLAN {
+                    let cache = &mut self.plan_cache[pplan as usize];
+                    let key = children.as_ptr() as usize;
+                    if cache.0 != key {
+                        let plan = self.plan;
+                        *cache = (
+                            key,
+                            children.iter().map(|c| plan.child(pplan, c.name)).collect(),
+                        );
+                    }
+                    f.plan = cache.1[pos];
+                    if f.plan != NO_PLAN {
+                        self.ctb.open(self.plan.f(f.plan));
+                    }
+                }
+                if child.name == "SplmtryData" || child.name == "Sgntr" {
+                    f.tree = 0;
                 }
             }
             _ => {
@@ -1223,6 +1280,14 @@ impl<R: BufRead> MessageReader<R> {
             self.ccy = ccy;
         }
         self.push_frame(f);
+    }
+
+    /// A credit transfer starts: built while streaming, without a tree.
+    fn stream_start(&mut self, f: &mut Frame) {
+        f.tree = STREAM;
+        f.plan = 0;
+        self.ctb.reset();
+        self.stream_elements = 1;
     }
 
     fn add_node(&mut self, tree: u8, parent: u32, name: &'static str, occ: u32) -> u32 {
@@ -1268,9 +1333,13 @@ impl<R: BufRead> MessageReader<R> {
                         }
                         Ok(()) => true,
                     };
-                    self.store_text(d, &text, None);
-                    if ok && s.iban {
-                        self.mark_iban(d);
+                    if self.frames[d].plan != NO_PLAN {
+                        self.stream_leaf(d, &text, None, None, ok && s.iban);
+                    } else {
+                        self.store_text(d, &text, None);
+                        if ok && s.iban {
+                            self.mark_iban(d);
+                        }
                     }
                     self.text = text;
                 }
@@ -1293,9 +1362,13 @@ impl<R: BufRead> MessageReader<R> {
                             }
                         }
                     }
-                    self.store_text(d, &text, ccy.as_deref());
-                    if let Some(a) = amount {
-                        self.store_amount(d, a);
+                    if self.frames[d].plan != NO_PLAN {
+                        self.stream_leaf(d, &text, ccy.as_deref(), amount, false);
+                    } else {
+                        self.store_text(d, &text, ccy.as_deref());
+                        if let Some(a) = amount {
+                            self.store_amount(d, a);
+                        }
                     }
                     self.text = text;
                 }
@@ -1370,6 +1443,25 @@ impl<R: BufRead> MessageReader<R> {
         let pl = self.frames[d].path_len;
         self.path.truncate(pl);
         self.counts.truncate(self.frames[d].counts_at as usize);
+    }
+
+    fn stream_leaf(
+        &mut self,
+        d: usize,
+        text: &str,
+        ccy: Option<&str>,
+        amount: Option<crate::types::Amount>,
+        iban_ok: bool,
+    ) {
+        let f = self.plan.f(self.frames[d].plan);
+        let leaf = Leaf {
+            text,
+            ccy,
+            amount,
+            iban_ok,
+            path: &self.path,
+        };
+        self.ctb.leaf(f, &leaf);
     }
 
     fn store_text(&mut self, d: usize, text: &str, ccy: Option<&str>) {
@@ -1546,18 +1638,25 @@ impl<R: BufRead> MessageReader<R> {
         let index = self.count;
         let mut errs = std::mem::take(&mut self.errs);
         let mut tx = None;
-        if let Some(root) = self.trees[1].root() {
+        if matches!(fam, MessageFamily::Pacs008 | MessageFamily::Pain001) {
+            // built while streaming; its conversion errors come after the schema errors
+            let ct = self.ctb.finish(index, self.pmt.as_ref());
+            for e in self.ctb.errs.drain(..) {
+                if !errs.iter().any(|x| x.path == e.path) {
+                    errs.push(e);
+                }
+            }
+            if let Some(a) = ct.amount() {
+                self.sum += a.value();
+                self.pmt_sum += a.value();
+            }
+            self.pmt_count += 1;
+            tx = Some(Transaction::CreditTransfer(ct));
+        } else if let Some(root) = self.trees[1].root() {
             let mut ex = Ex { errs: &mut errs };
             tx = match (fam, root.name()) {
-                (MessageFamily::Pacs008 | MessageFamily::Pain001, _) => {
-                    let ct = model::credit_transfer(&mut ex, root, index, self.pmt.as_ref());
-                    if let Some(a) = ct.amount() {
-                        self.sum += a.value();
-                        self.pmt_sum += a.value();
-                    }
-                    self.pmt_count += 1;
-                    Some(Transaction::CreditTransfer(ct))
-                }
+                // built while streaming (above)
+                (MessageFamily::Pacs008 | MessageFamily::Pain001, _) => None,
                 (MessageFamily::Pacs002 | MessageFamily::Pain002, "OrgnlGrpInfAndSts") => {
                     self.count -= 1;
                     let g = model::group_status(&mut ex, root);
