@@ -5,7 +5,7 @@
 use crate::error::{Error, ErrorKind, Errors, ERRORS_MAX};
 use crate::model::{self, AppHeader, Ex, GroupHeader, MessageFamily, MessageKind, Transaction};
 use crate::schema::{self, Schema, TypeDef, ANY};
-use crate::stream::{CtBuild, Leaf, Plan, NO_PLAN};
+use crate::stream::{Checked, CtBuild, Leaf, Plan, NO_PLAN};
 use crate::tree::{Tree, NONE};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::PrefixDeclaration;
@@ -1334,7 +1334,12 @@ impl<R: BufRead> MessageReader<R> {
                         Ok(()) => true,
                     };
                     if self.frames[d].plan != NO_PLAN {
-                        self.stream_leaf(d, &text, None, None, ok && s.iban);
+                        let checked = Checked {
+                            iban: ok && s.iban,
+                            bic: ok && s.bic,
+                            uetr: ok && s.uetr,
+                        };
+                        self.stream_leaf(d, &text, None, None, checked);
                     } else {
                         self.store_text(d, &text, None);
                         if ok && s.iban {
@@ -1348,11 +1353,22 @@ impl<R: BufRead> MessageReader<R> {
                     let ccy = self.ccy.take();
                     let mut ok = true;
                     let mut amount = None;
-                    if let TypeDef::Simple(s) = schema.ty(*base) {
-                        if let Err(k) = schema::check_simple(s, name, &text) {
-                            self.err(k);
+                    match schema.ty(*base) {
+                        // the usual amount type: its value parsed once for both checks
+                        TypeDef::Simple(s) if s.amount => {
+                            match schema::check_amount_once(s, ccy.as_deref(), &text) {
+                                Ok(a) => amount = a,
+                                Err((_, k)) => self.err(k),
+                            }
                             ok = false;
                         }
+                        TypeDef::Simple(s) => {
+                            if let Err(k) = schema::check_simple(s, name, &text) {
+                                self.err(k);
+                                ok = false;
+                            }
+                        }
+                        _ => {}
                     }
                     if let (true, Some(c)) = (ok, &ccy) {
                         if crate::types::CurrencyCode::new(c).is_ok() {
@@ -1363,7 +1379,8 @@ impl<R: BufRead> MessageReader<R> {
                         }
                     }
                     if self.frames[d].plan != NO_PLAN {
-                        self.stream_leaf(d, &text, ccy.as_deref(), amount, false);
+                        let checked = Checked::default();
+                        self.stream_leaf(d, &text, ccy.as_deref(), amount, checked);
                     } else {
                         self.store_text(d, &text, ccy.as_deref());
                         if let Some(a) = amount {
@@ -1451,14 +1468,14 @@ impl<R: BufRead> MessageReader<R> {
         text: &str,
         ccy: Option<&str>,
         amount: Option<crate::types::Amount>,
-        iban_ok: bool,
+        checked: Checked,
     ) {
         let f = self.plan.f(self.frames[d].plan);
         let leaf = Leaf {
             text,
             ccy,
             amount,
-            iban_ok,
+            checked,
             path: &self.path,
         };
         self.ctb.leaf(f, &leaf);

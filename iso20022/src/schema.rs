@@ -101,7 +101,23 @@ pub(crate) struct Simple {
     pub iban: bool,
     /// A currency code type (checked against ISO 4217).
     pub currency: bool,
+    /// Its pattern implies [`crate::types::Bic`]'s rule: a value that passed needs no
+    /// second check in the typed layer.
+    pub bic: bool,
+    /// Its pattern is [`crate::types::Uetr`]'s rule.
+    pub uetr: bool,
+    /// A decimal with the facets [`crate::types::Amount::parse`] applies (totalDigits 18,
+    /// fractionDigits 5, minInclusive 0): its parsed value is the amount's.
+    pub amount: bool,
 }
+
+/// Schema patterns whose matches satisfy [`crate::types::Bic::new`] (Dec-2014 and older).
+const BIC_PATTERNS: &[&str] = &[
+    "[A-Z0-9]{4,4}[A-Z]{2,2}[A-Z0-9]{2,2}([A-Z0-9]{3,3}){0,1}",
+    "[A-Z]{6,6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3,3}){0,1}",
+];
+/// The schema pattern equal to [`crate::types::Uetr::new`]'s rule.
+const UETR_PATTERN: &str = "[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}";
 
 #[derive(Debug)]
 pub(crate) enum TypeDef {
@@ -246,7 +262,16 @@ impl Schema {
                                 Pattern::compile(p).unwrap_or_else(|e| panic!("{id}: {e}")),
                             )
                         })
-                        .collect();
+                        .collect::<Vec<_>>();
+                    let only = |ps: &[&str]| patterns.len() == 1 && ps.contains(&patterns[0].0);
+                    let (bic, uetr) = (only(BIC_PATTERNS), only(&[UETR_PATTERN]));
+                    let (total, fraction, min_zero) = (num(l[7]), num(l[8]), l[9] == "0");
+                    let amount = base == Base::Decimal
+                        && total == Some(18)
+                        && fraction == Some(5)
+                        && min_zero
+                        && patterns.is_empty()
+                        && l[6].is_empty();
                     types.push(TypeDef::Simple(Simple {
                         name: l[1],
                         base,
@@ -254,11 +279,14 @@ impl Schema {
                         max_len: num(l[4]),
                         patterns,
                         enums: l[6].split('|').filter(|e| !e.is_empty()).collect(),
-                        total: num(l[7]),
-                        fraction: num(l[8]),
-                        min_zero: l[9] == "0",
+                        total,
+                        fraction,
+                        min_zero,
                         iban: l[1].starts_with("IBAN"),
                         currency: l[1].contains("CurrencyCode"),
+                        bic,
+                        uetr,
+                        amount,
                     }));
                 }
                 "v" => {
@@ -456,6 +484,34 @@ pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), 
 /// Checks an amount's decimals against its currency (after each part passed its own type).
 pub(crate) fn check_amount(ccy: &str, value: &str) -> Result<Amount, ErrorKind> {
     Amount::parse(ccy, value.trim_matches(is_xml_ws))
+}
+
+/// [`check_simple`] of an amount's value whose type has the facets of
+/// [`Simple::amount`], then [`check_amount`] with its currency (if a valid code), parsing
+/// the decimal once: `Ok(None)` where `check_amount` would not run.
+pub(crate) fn check_amount_once(
+    s: &Simple,
+    ccy: Option<&str>,
+    text: &str,
+) -> Result<Option<Amount>, (bool, ErrorKind)> {
+    debug_assert!(s.amount);
+    let t = text.trim_matches(is_xml_ws);
+    let v = parse_decimal(t, s.total, s.fraction, s.min_zero).map_err(|e| {
+        (
+            false,
+            match e {
+                ErrorKind::Invalid { rule, value } => ErrorKind::Invalid {
+                    rule: format!("{}: {rule}", s.name),
+                    value,
+                },
+                e => e,
+            },
+        )
+    })?;
+    match ccy.map(CurrencyCode::new) {
+        Some(Ok(c)) => Amount::new(c, v).map(Some).map_err(|e| (true, e)),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -243,6 +243,17 @@ fn set<T>(slot: &mut Option<T>, v: impl FnOnce() -> Option<T>) {
     }
 }
 
+/// Rules of the typed layer that a value passed by passing its schema type.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Checked {
+    /// IBAN pattern and mod-97.
+    pub iban: bool,
+    /// [`Bic::new`].
+    pub bic: bool,
+    /// [`Uetr::new`].
+    pub uetr: bool,
+}
+
 /// What the reader knows about a leaf it checked.
 pub(crate) struct Leaf<'a> {
     /// The element's text as read (untrimmed).
@@ -251,8 +262,8 @@ pub(crate) struct Leaf<'a> {
     pub ccy: Option<&'a str>,
     /// The amount the reader parsed and checked.
     pub amount: Option<Amount>,
-    /// The reader checked this IBAN (pattern and mod-97).
-    pub iban_ok: bool,
+    /// What the reader's check of the value already guarantees.
+    pub checked: Checked,
     /// Path of the element, for conversion errors.
     pub path: &'a str,
 }
@@ -338,7 +349,11 @@ impl CtBuild {
             F::TxId => set(&mut self.ct.transaction_id, owned),
             F::Uetr => {
                 if self.ct.uetr.is_none() {
-                    self.ct.uetr = self.conv(l, Uetr::new);
+                    self.ct.uetr = if l.checked.uetr {
+                        Some(Uetr::checked(l.text))
+                    } else {
+                        self.conv(l, Uetr::new)
+                    };
                 }
             }
             F::IntrBkSttlmAmt => {
@@ -365,7 +380,7 @@ impl CtBuild {
             }
             F::AgentBic(a) => {
                 if self.agent_mut(a).bic.is_none() {
-                    let b = self.conv(l, Bic::new);
+                    let b = self.bic(l);
                     self.agent_mut(a).bic = b;
                 }
             }
@@ -376,7 +391,7 @@ impl CtBuild {
             F::PartyNm(p) => set(&mut self.party(p).name, owned),
             F::PartyBic(p) => {
                 if self.party(p).bic.is_none() {
-                    let b = self.conv(l, Bic::new);
+                    let b = self.bic(l);
                     self.party(p).bic = b;
                 }
             }
@@ -386,7 +401,7 @@ impl CtBuild {
             F::PartyCtryOfRes(p) => set(&mut self.ctry_of_res[p as usize], owned),
             F::AcctIban(p) => {
                 if self.accounts[p as usize].id.is_none() && !self.accounts[p as usize].failed {
-                    let id = if l.iban_ok {
+                    let id = if l.checked.iban {
                         Some(Iban::checked(l.text))
                     } else {
                         self.conv(l, Iban::new)
@@ -413,6 +428,15 @@ impl CtBuild {
                 }
             }
             F::AcctNm(p) => set(&mut self.accounts[p as usize].name, owned),
+        }
+    }
+
+    fn bic(&mut self, l: &Leaf<'_>) -> Option<Bic> {
+        if l.checked.bic {
+            // the schema pattern admits no whitespace: the text is the trimmed text
+            Some(Bic::checked(l.text))
+        } else {
+            self.conv(l, Bic::new)
         }
     }
 

@@ -66,6 +66,11 @@ impl Bic {
             Err(invalid("BIC pattern", s))
         }
     }
+    /// A value the reader already matched against a schema BIC pattern (both of which
+    /// imply this type's rule).
+    pub(crate) fn checked(s: &str) -> Self {
+        Bic(s.to_owned())
+    }
     /// The BIC.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -163,6 +168,11 @@ impl Uetr {
         } else {
             Err(invalid("UETR must be a lowercase UUID v4", s))
         }
+    }
+    /// A value the reader already matched against the schema's UUIDv4 pattern (this
+    /// type's rule).
+    pub(crate) fn checked(s: &str) -> Self {
+        Uetr(s.to_owned())
     }
     /// The UETR.
     pub fn as_str(&self) -> &str {

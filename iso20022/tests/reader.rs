@@ -469,6 +469,15 @@ fn limits_are_enforced_and_named() {
     let many = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)])
         .replace("<GrpHdr>", &format!("<GrpHdr{attrs}>"));
     check(&many, &["MAX_ATTRIBUTES"]);
+    // elements per transaction, counted without a tree for credit transfers
+    let big = pacs008("1", "", &[tx("E1", "1", "EUR", GOOD_IBAN)]).replace(
+        "</CdtTrfTxInf>",
+        &format!(
+            "<RmtInf>{}</RmtInf></CdtTrfTxInf>",
+            "<Ustrd>x</Ustrd>".repeat(MAX_UNIT_ELEMENTS)
+        ),
+    );
+    check(&big, &["CdtTrfTxInf[1]/RmtInf/Ustrd[", "MAX_UNIT_ELEMENTS"]);
 }
 
 #[test]
