@@ -158,10 +158,11 @@ struct Frame {
     schema: Option<&'static Schema>,
     name: &'static str,
     ty: u32,
-    path_len: usize,
+    /// Length of `MessageReader::segs` (the path) before this element.
+    path_len: u32,
     /// Where this element's child occurrence counts start in `MessageReader::counts`.
     counts_at: u32,
-    last_pos: usize,
+    last_pos: u32,
     /// 0: no tree; 1, 2: `trees[tree - 1]`; [`STREAM`]: a credit transfer built while
     /// streaming (no tree, elements counted).
     tree: u8,
@@ -273,7 +274,11 @@ pub struct MessageReader<R: BufRead> {
     /// Occurrence counts of the children of every open element, innermost last.
     counts: Vec<u32>,
     depth: usize,
-    path: String,
+    /// The path of the current element, one segment per step; rendered only when
+    /// needed (errors, unit bases).
+    segs: Vec<Seg>,
+    /// Names of the segments that are not schema names (skipped, unknown elements).
+    side: String,
     text: String,
     ccy: Option<String>,
     phase: Phase,
@@ -315,7 +320,7 @@ impl<R: BufRead> std::fmt::Debug for MessageReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageReader")
             .field("kind", &self.kind)
-            .field("path", &self.path)
+            .field("path", &self.path())
             .finish_non_exhaustive()
     }
 }
@@ -357,7 +362,8 @@ impl<R: BufRead> MessageReader<R> {
             frames: Vec::new(),
             counts: Vec::new(),
             depth: 0,
-            path: String::new(),
+            segs: Vec::with_capacity(MAX_DEPTH),
+            side: String::new(),
             text: String::new(),
             ccy: None,
             phase: Phase::Running,
@@ -436,7 +442,7 @@ impl<R: BufRead> MessageReader<R> {
     // errors
 
     fn err(&mut self, kind: ErrorKind) {
-        let p = self.path.clone();
+        let p = self.path();
         self.err_at(p, kind);
     }
 
@@ -470,6 +476,45 @@ impl<R: BufRead> MessageReader<R> {
         if !self.errs.is_empty() && (!self.collect_all || self.phase == Phase::Done) {
             let e = std::mem::take(&mut self.errs);
             self.out.push_back(Err(Errors(e)));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // the path
+
+    /// The path of the current element.
+    fn path(&self) -> String {
+        render(&self.segs, &self.side)
+    }
+
+    #[inline]
+    fn push_seg(&mut self, name: &'static str, occ: u32) {
+        self.segs.push(Seg {
+            name: SegName::Static(name),
+            occ,
+        });
+    }
+
+    /// A segment whose name is not a schema name (kept in `side`).
+    fn push_seg_side(&mut self, name: &str) {
+        let a = self.side.len() as u32;
+        self.side.push_str(name);
+        self.segs.push(Seg {
+            name: SegName::Side(a, self.side.len() as u32),
+            occ: 0,
+        });
+    }
+
+    #[inline]
+    fn truncate_segs(&mut self, n: usize) {
+        if let Some(cut) = self.segs.get(n..) {
+            if let Some(a) = cut.iter().find_map(|s| match s.name {
+                SegName::Side(a, _) => Some(a),
+                SegName::Static(_) => None,
+            }) {
+                self.side.truncate(a as usize);
+            }
+            self.segs.truncate(n);
         }
     }
 
@@ -755,7 +800,7 @@ impl<R: BufRead> MessageReader<R> {
     fn child_by_bytes(&self, local: &[u8]) -> Option<usize> {
         let p = &self.frames[self.depth - 1];
         let children = p.children;
-        let from = p.last_pos.min(children.len());
+        let from = (p.last_pos as usize).min(children.len());
         let hit = |c: &schema::Child| same_bytes(c.name.as_bytes(), local) && c.ty != ANY;
         children[from..]
             .iter()
@@ -869,7 +914,7 @@ impl<R: BufRead> MessageReader<R> {
             return;
         }
         self.text.clear();
-        let path_len = self.path.len();
+        let path_len = self.segs.len() as u32;
         let parent_role = if self.depth == 0 {
             Role::Wrapper
         } else if self.frames[self.depth - 1].schema.is_none()
@@ -882,8 +927,7 @@ impl<R: BufRead> MessageReader<R> {
         match parent_role {
             Role::Wrapper => self.start_outside(local, ns, path_len),
             Role::Skip => {
-                self.path.push('/');
-                self.path.push_str(local);
+                self.push_seg_side(local);
                 let mut f = Frame::blank();
                 f.role = Role::Skip;
                 f.path_len = path_len;
@@ -893,7 +937,7 @@ impl<R: BufRead> MessageReader<R> {
         }
     }
 
-    fn start_outside(&mut self, local: &str, ns: Ns, path_len: usize) {
+    fn start_outside(&mut self, local: &str, ns: Ns, path_len: u32) {
         let ns_str = match &ns {
             Ns::None => "",
             Ns::Expected => "",
@@ -917,8 +961,7 @@ impl<R: BufRead> MessageReader<R> {
                     } else {
                         supported_messages().join(", ")
                     };
-                    self.path.push('/');
-                    self.path.push_str(local);
+                    self.push_seg_side(local);
                     self.err(ErrorKind::Unsupported {
                         found: what,
                         supported,
@@ -926,9 +969,8 @@ impl<R: BufRead> MessageReader<R> {
                     return;
                 }
             };
-            self.path.clear();
-            self.path.push('/');
-            self.path.push_str(local);
+            self.truncate_segs(0);
+            self.push_seg(if is_head { "AppHdr" } else { "Document" }, 0);
             f.path_len = 0;
             f.schema = Some(schema);
             f.name = schema.root;
@@ -996,8 +1038,7 @@ impl<R: BufRead> MessageReader<R> {
             return;
         }
         if ns_str.starts_with(ISO_NS) {
-            self.path.push('/');
-            self.path.push_str(local);
+            self.push_seg_side(local);
             self.err(ErrorKind::Unsupported {
                 found: format!("root element {local} in {ns_str}"),
                 supported: supported_messages().join(", "),
@@ -1022,7 +1063,7 @@ impl<R: BufRead> MessageReader<R> {
         ns: Ns,
         ccy: Option<String>,
         bad_attr: Option<String>,
-        path_len: usize,
+        path_len: u32,
     ) {
         let pi = self.depth - 1;
         let (schema, pleaf, children, pchoice) = {
@@ -1037,8 +1078,7 @@ impl<R: BufRead> MessageReader<R> {
         let children = match children {
             c if !pleaf => c,
             _ => {
-                self.path.push('/');
-                self.path.push_str(local);
+                self.push_seg_side(local);
                 self.err(ErrorKind::UnexpectedElement(format!(
                     "{local} (inside a simple value)"
                 )));
@@ -1051,7 +1091,7 @@ impl<R: BufRead> MessageReader<R> {
             hint
         } else if in_ns {
             // children come in sequence order: look from the last one seen first
-            let from = self.frames[pi].last_pos;
+            let from = self.frames[pi].last_pos as usize;
             let hit = |c: &&crate::schema::Child| crate::tree::same(c.name, local) && c.ty != ANY;
             children[from..]
                 .iter()
@@ -1078,8 +1118,7 @@ impl<R: BufRead> MessageReader<R> {
                             uri => uri == ns_str,
                         }
                 });
-                self.path.push('/');
-                self.path.push_str(local);
+                self.push_seg_side(local);
                 match any {
                     Some(i) => {
                         self.counts[self.frames[pi].counts_at as usize + i] += 1;
@@ -1103,12 +1142,8 @@ impl<R: BufRead> MessageReader<R> {
             *c += 1;
             *c
         };
-        self.path.push('/');
-        self.path.push_str(child.name);
         let occ = if child.max > 1 { count } else { 0 };
-        if occ > 0 {
-            push_index(&mut self.path, occ);
-        }
+        self.push_seg(child.name, occ);
         if count > child.max {
             self.err(ErrorKind::TooManyOccurrences {
                 element: child.name.into(),
@@ -1116,7 +1151,7 @@ impl<R: BufRead> MessageReader<R> {
             });
         }
         if !pchoice {
-            let last = self.frames[pi].last_pos;
+            let last = self.frames[pi].last_pos as usize;
             if pos < last {
                 let before = children[last].name;
                 self.err(ErrorKind::OutOfOrder {
@@ -1124,7 +1159,7 @@ impl<R: BufRead> MessageReader<R> {
                     before: before.into(),
                 });
             } else {
-                self.frames[pi].last_pos = pos;
+                self.frames[pi].last_pos = pos as u32;
             }
         }
         let leaf = !child.complex;
@@ -1180,7 +1215,7 @@ impl<R: BufRead> MessageReader<R> {
             Role::Document => f.role = Role::Message,
             Role::Message => {
                 let fam = fam.expect("document has a family");
-                let base = self.path[..path_len].to_owned();
+                let base = render(&self.segs[..path_len as usize], &self.side);
                 if fam.records.contains(&child.name) && fam.family == MessageFamily::Pacs008 {
                     f.role = Role::Record;
                     self.stream_start(&mut f);
@@ -1228,7 +1263,7 @@ impl<R: BufRead> MessageReader<R> {
                     }
                     f.tree = 2;
                     self.trees[1].clear();
-                    self.trees[1].base = self.path[..path_len].to_owned();
+                    self.trees[1].base = render(&self.segs[..path_len as usize], &self.side);
                     f.node = self.trees[1].add(NONE, child.name, occ);
                 } else {
                     f.tree = ptree;
@@ -1305,7 +1340,7 @@ impl<R: BufRead> MessageReader<R> {
         t.add(parent, name, occ)
     }
 
-    fn skip_frame(&mut self, path_len: usize) {
+    fn skip_frame(&mut self, path_len: u32) {
         let mut f = Frame::blank();
         f.role = Role::Skip;
         f.path_len = path_len;
@@ -1458,7 +1493,7 @@ impl<R: BufRead> MessageReader<R> {
             _ => {}
         }
         let pl = self.frames[d].path_len;
-        self.path.truncate(pl);
+        self.truncate_segs(pl as usize);
         self.counts.truncate(self.frames[d].counts_at as usize);
     }
 
@@ -1476,7 +1511,10 @@ impl<R: BufRead> MessageReader<R> {
             ccy,
             amount,
             checked,
-            path: &self.path,
+            path: PathRef {
+                segs: &self.segs,
+                side: &self.side,
+            },
         };
         self.ctb.leaf(f, &leaf);
     }
@@ -1550,7 +1588,7 @@ impl<R: BufRead> MessageReader<R> {
         self.pmt = None;
         self.pmt_count = 0;
         self.pmt_sum = Decimal::ZERO;
-        self.pmt_path = self.path.clone();
+        self.pmt_path = self.path();
         self.stmt_emitted = false;
         self.stmt_id.clear();
     }
@@ -1726,7 +1764,7 @@ impl<R: BufRead> MessageReader<R> {
             Some(f) => f.family,
             None => return,
         };
-        let base = self.path.clone();
+        let base = self.path();
         let g = self.group.clone().unwrap_or_default();
         match fam {
             MessageFamily::Pacs008 | MessageFamily::Pain001 | MessageFamily::Pacs004 => {
@@ -1783,6 +1821,49 @@ fn push_index(path: &mut String, mut n: u32) {
     path.push('[');
     path.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
     path.push(']');
+}
+
+/// Name of one path segment: a schema name, or a range of `MessageReader::side`.
+#[derive(Debug, Clone, Copy)]
+enum SegName {
+    Static(&'static str),
+    Side(u32, u32),
+}
+
+/// One step of the path of the current element: `/name` and `[occ]` if `occ > 0`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seg {
+    name: SegName,
+    occ: u32,
+}
+
+/// The path of an element, rendered only when needed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PathRef<'a> {
+    segs: &'a [Seg],
+    side: &'a str,
+}
+
+impl PathRef<'_> {
+    pub(crate) fn render(&self) -> String {
+        render(self.segs, self.side)
+    }
+}
+
+/// `/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[3]/...` from its segments.
+fn render(segs: &[Seg], side: &str) -> String {
+    let mut p = String::new();
+    for s in segs {
+        p.push('/');
+        match s.name {
+            SegName::Static(n) => p.push_str(n),
+            SegName::Side(a, b) => p.push_str(&side[a as usize..b as usize]),
+        }
+        if s.occ > 0 {
+            push_index(&mut p, s.occ);
+        }
+    }
+    p
 }
 
 fn is_ws(c: char) -> bool {

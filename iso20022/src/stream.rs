@@ -265,7 +265,7 @@ pub(crate) struct Leaf<'a> {
     /// What the reader's check of the value already guarantees.
     pub checked: Checked,
     /// Path of the element, for conversion errors.
-    pub path: &'a str,
+    pub path: crate::reader::PathRef<'a>,
 }
 
 impl CtBuild {
@@ -277,7 +277,7 @@ impl CtBuild {
         self.rmt_seen = 0;
     }
 
-    fn fail(&mut self, path: &str, k: ErrorKind) {
+    fn fail(&mut self, path: String, k: ErrorKind) {
         if !self.errs.iter().any(|e| e.path == path) {
             self.errs.push(Error::new(path, k));
         }
@@ -287,7 +287,7 @@ impl CtBuild {
         match f(trim_ws(l.text)) {
             Ok(v) => Some(v),
             Err(k) => {
-                self.fail(l.path, k);
+                self.fail(l.path.render(), k);
                 None
             }
         }
