@@ -113,18 +113,21 @@ impl Iban {
             return Err(invalid("IBAN pattern", s));
         }
         // mod 97 of the rearranged number, reduced only when the accumulator grows large
-        let mut rem: u64 = 0;
-        for &c in b[4..].iter().chain(&b[..4]) {
-            rem = match c {
+        // (two loops rather than a chained iterator, which compiles to a slower loop)
+        let step = |rem: u64, c: u8| {
+            let rem = match c {
                 b'0'..=b'9' => rem * 10 + u64::from(c - b'0'),
                 b'A'..=b'Z' => rem * 100 + u64::from(c - b'A') + 10,
                 _ => rem * 100 + u64::from(c - b'a') + 10,
             };
             if rem >= 1 << 50 {
-                rem %= 97;
+                rem % 97
+            } else {
+                rem
             }
-        }
-        let rem = rem % 97;
+        };
+        let rem = b[4..].iter().fold(0, |r, &c| step(r, c));
+        let rem = b[..4].iter().fold(rem, |r, &c| step(r, c)) % 97;
         if rem != 1 {
             return Err(invalid("IBAN mod-97 check digits", s));
         }
