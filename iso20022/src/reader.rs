@@ -314,6 +314,9 @@ pub struct MessageReader<R: BufRead> {
     errs: Vec<Error>,
     total_errors: usize,
     out: VecDeque<Result<Transaction, Errors>>,
+    /// Index of a credit transfer complete in `ctb`, to be yielded before anything in
+    /// `out` (set only when `out` is empty): it is moved once, into the caller's value.
+    ct_ready: Option<u64>,
 }
 
 impl<R: BufRead> std::fmt::Debug for MessageReader<R> {
@@ -393,11 +396,16 @@ impl<R: BufRead> MessageReader<R> {
             errs: Vec::new(),
             total_errors: 0,
             out: VecDeque::new(),
+            ct_ready: None,
         }
     }
 
     pub(crate) fn read_header(&mut self) {
-        while self.phase == Phase::Running && !self.group_done && self.out.is_empty() {
+        while self.phase == Phase::Running
+            && !self.group_done
+            && self.out.is_empty()
+            && self.ct_ready.is_none()
+        {
             self.step();
         }
     }
@@ -425,6 +433,10 @@ impl<R: BufRead> MessageReader<R> {
     /// (malformed XML, limit) the stream ends.
     pub fn next_transaction(&mut self) -> Option<Result<Transaction, Errors>> {
         loop {
+            if let Some(index) = self.ct_ready.take() {
+                let ct = self.ctb.finish(index, self.pmt.as_ref());
+                return Some(Ok(Transaction::CreditTransfer(ct)));
+            }
             if let Some(x) = self.out.pop_front() {
                 return Some(x);
             }
@@ -1693,20 +1705,21 @@ impl<R: BufRead> MessageReader<R> {
         let index = self.count;
         let mut errs = std::mem::take(&mut self.errs);
         let mut tx = None;
+        let mut ct_done = false;
         if matches!(fam, MessageFamily::Pacs008 | MessageFamily::Pain001) {
             // built while streaming; its conversion errors come after the schema errors
-            let ct = self.ctb.finish(index, self.pmt.as_ref());
+            // (`finish` adds none: it runs when the transfer is yielded)
             for e in self.ctb.errs.drain(..) {
                 if !errs.iter().any(|x| x.path == e.path) {
                     errs.push(e);
                 }
             }
-            if let Some(a) = ct.amount() {
+            if let Some(a) = self.ctb.ct.amount() {
                 self.sum += a.value();
                 self.pmt_sum += a.value();
             }
             self.pmt_count += 1;
-            tx = Some(Transaction::CreditTransfer(ct));
+            ct_done = true;
         } else if let Some(root) = self.trees[1].root() {
             let mut ex = Ex { errs: &mut errs };
             tx = match (fam, root.name()) {
@@ -1749,7 +1762,12 @@ impl<R: BufRead> MessageReader<R> {
         }
         self.trees[1].clear();
         if errs.is_empty() {
-            if let Some(tx) = tx {
+            if ct_done && self.out.is_empty() {
+                self.ct_ready = Some(index);
+            } else if ct_done {
+                let ct = self.ctb.finish(index, self.pmt.as_ref());
+                self.out.push_back(Ok(Transaction::CreditTransfer(ct)));
+            } else if let Some(tx) = tx {
                 self.out.push_back(Ok(tx));
             }
             self.errs = errs;
