@@ -3,8 +3,6 @@
 //! Glue only: configuration, the database (embedded by default), and the
 //! commands. The ledger's rules live in the `ledger` crate.
 
-mod database;
-
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,7 +15,9 @@ use ledger::model::{
 use ledger::{ApplyCommand, Ledger, LedgerError, LedgerOptions, OpenAccount};
 use rust_decimal::Decimal;
 
-use crate::database::Database;
+use ledger_api::database::Database;
+use ledger_api::grpc::auth::Tokens;
+use ledger_api::server::{self, ServerConfig};
 
 /// A double-entry payments ledger with exactly-once processing.
 ///
@@ -44,6 +44,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the gRPC API (ledger.v1.LedgerService, health, reflection).
+    ///
+    /// Example: `LEDGER_TOKENS='bank-a=0123456789abcdef0123' ledger serve`
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     ///
     /// Example: `ledger migrate`
@@ -53,6 +57,34 @@ enum Command {
     ///
     /// Example: `ledger demo`
     Demo,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: std::net::SocketAddr,
+    /// Client tokens, `client_id=token` separated by commas (never logged).
+    #[arg(long, env = "LEDGER_TOKENS", hide_env_values = true)]
+    tokens: Option<String>,
+    /// A file of `client_id=token` lines, instead of --tokens.
+    #[arg(long, env = "LEDGER_TOKENS_FILE")]
+    tokens_file: Option<PathBuf>,
+    /// PEM certificate chain; with --tls-key, serve over TLS.
+    #[arg(long, env = "LEDGER_TLS_CERTIFICATE", requires = "tls_key")]
+    tls_certificate: Option<PathBuf>,
+    /// PEM private key of --tls-certificate.
+    #[arg(long, env = "LEDGER_TLS_KEY", requires = "tls_certificate")]
+    tls_key: Option<PathBuf>,
+    /// Largest request accepted, in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    request_size_max_bytes: usize,
+    /// Longest a request may run, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    request_timeout_ms: u64,
+    /// Database connections (and so concurrent transactions).
+    #[arg(long, default_value_t = 16)]
+    pool_size_max: usize,
 }
 
 #[tokio::main]
@@ -67,7 +99,15 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let database = Database::open(cli.database_url.as_deref(), cli.data_dir.clone()).await?;
     println!("database: {}", database.description);
-    let ledger = Ledger::connect(database.config.clone(), LedgerOptions::default())?;
+    let options = match &cli.command {
+        Command::Serve(args) => LedgerOptions {
+            pool_size_max: args.pool_size_max,
+            statement_timeout_ms: args.request_timeout_ms,
+            ..LedgerOptions::default()
+        },
+        _ => LedgerOptions::default(),
+    };
+    let ledger = Ledger::connect(database.config.clone(), options)?;
     let result = run(&cli.command, &ledger).await;
     drop(ledger);
     database.close().await?;
@@ -87,7 +127,29 @@ async fn run(command: &Command, ledger: &Ledger) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => demo(ledger).await,
+        Command::Serve(args) => serve(args, ledger).await,
     }
+}
+
+async fn serve(args: &ServeArgs, ledger: &Ledger) -> anyhow::Result<()> {
+    let token_text = match (&args.tokens, &args.tokens_file) {
+        (Some(tokens), _) => tokens.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the tokens file {}", path.display()))?,
+        (None, None) => String::new(),
+    };
+    let tokens = Tokens::parse(&token_text).map_err(anyhow::Error::msg)?;
+    let config = ServerConfig {
+        tokens,
+        tls_certificate_path: args.tls_certificate.clone(),
+        tls_key_path: args.tls_key.clone(),
+        request_size_max_bytes: args.request_size_max_bytes,
+        request_timeout_ms: args.request_timeout_ms,
+        ..ServerConfig::default()
+    };
+    let (listener, address) = server::bind(args.listen).await?;
+    println!("serving ledger.v1.LedgerService on {address}");
+    server::serve(listener, ledger.clone(), config, server::shutdown_signal()).await
 }
 
 async fn open_or_get(ledger: &Ledger, request: OpenAccount) -> anyhow::Result<Account> {
@@ -142,19 +204,20 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
         }),
         reason: None,
     };
-    let command = ApplyCommand {
-        client_id: ClientId::parse("demo")?,
-        idempotency_key: IdempotencyKey::parse(&format!("demo-{run_id}"))?,
-        fingerprint: message.fingerprint(),
-        message,
-    };
+    let command = ApplyCommand::new(
+        ClientId::parse("demo")?,
+        IdempotencyKey::parse(&format!("demo-{run_id}"))?,
+        vec![message],
+    );
     for attempt in ["first attempt", "same key again"] {
         let response = ledger.apply(&command).await?;
         println!(
             "apply {} ({attempt}): outcome {}, state {}, replay {}",
-            command.message.business_key,
-            response.receipt.outcome.code(),
-            response.receipt.state.map_or("-", |state| state.as_str()),
+            command.messages[0].business_key,
+            response.receipts[0].outcome.code(),
+            response.receipts[0]
+                .state
+                .map_or("-", |state| state.as_str()),
             response.replay
         );
     }

@@ -22,7 +22,10 @@ use crate::model::{
     Currency, DecisionInput, IdempotencyKey, OverdraftRule, PartySide, Payment, PaymentId,
     PaymentMessage, PaymentState, RejectionReason, RequestFingerprint, ResolvedSides, TransferId,
 };
-use crate::store::{self, StoreError, StoredReason, StoredReceipt, Transfer};
+use crate::store::{
+    self, FeedPosition, OutboxRow, StoreError, StoredReason, StoredReceipt, StoredResponse,
+    Transfer,
+};
 
 /// Limits and knobs, each with its unit in its name.
 #[derive(Debug, Clone)]
@@ -40,6 +43,8 @@ pub struct LedgerOptions {
     pub retry_backoff_max_ms: u64,
     /// Largest batch [`Ledger::apply_batch`] accepts.
     pub batch_size_max: usize,
+    /// Most messages one [`ApplyCommand`] may carry.
+    pub messages_per_command_max: usize,
     /// Largest page [`Ledger::list_transfers`] returns.
     pub page_size_max: usize,
     #[doc(hidden)]
@@ -56,6 +61,7 @@ impl Default for LedgerOptions {
             retry_backoff_initial_ms: 2,
             retry_backoff_max_ms: 250,
             batch_size_max: 1_000,
+            messages_per_command_max: 10_000,
             page_size_max: 1_000,
             fault_injection: FaultInjection::default(),
         }
@@ -81,8 +87,9 @@ fn take_one(counter: &AtomicU32) -> bool {
         .is_ok()
 }
 
-/// A request to apply one payment message, exactly once per
-/// `(client_id, idempotency_key)`.
+/// A request to apply payment messages (the transactions of one ISO 20022
+/// message, or one of them), exactly once per `(client_id, idempotency_key)`.
+/// Each message gets its own outcome; the request's answer is stored whole.
 #[derive(Debug, Clone)]
 pub struct ApplyCommand {
     pub client_id: ClientId,
@@ -90,7 +97,23 @@ pub struct ApplyCommand {
     /// SHA-256 of the canonical request; a reused key with another
     /// fingerprint is refused.
     pub fingerprint: RequestFingerprint,
-    pub message: PaymentMessage,
+    pub messages: Vec<PaymentMessage>,
+}
+
+impl ApplyCommand {
+    /// A command whose fingerprint covers every message, in order.
+    pub fn new(
+        client_id: ClientId,
+        idempotency_key: IdempotencyKey,
+        messages: Vec<PaymentMessage>,
+    ) -> ApplyCommand {
+        ApplyCommand {
+            fingerprint: PaymentMessage::fingerprint_of_all(&messages),
+            client_id,
+            idempotency_key,
+            messages,
+        }
+    }
 }
 
 /// What applying a message did, as stored under its idempotency key.
@@ -106,7 +129,8 @@ pub struct Receipt {
 /// The answer to an [`ApplyCommand`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyResponse {
-    pub receipt: Receipt,
+    /// One per message, in the command's order.
+    pub receipts: Vec<Receipt>,
     /// The stored response: identical, byte for byte, for every replay.
     pub response_bytes: Vec<u8>,
     /// Whether this answer is a replay of an earlier attempt's stored response.
@@ -520,6 +544,26 @@ impl Ledger {
         })
     }
 
+    /// Whether the database answers (health checks).
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        read_transaction!(self, |tx| async { store::ping(&tx).await })
+    }
+
+    /// Confirmations after `after`, oldest first, at most `limit`: each
+    /// confirmation once, in an order in which no later read finds one
+    /// before a position already returned (see `migrations/V2`).
+    pub async fn confirmations_after(
+        &self,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, LedgerError> {
+        let limit = limit.clamp(1, self.options.page_size_max) as i64;
+        // READ COMMITTED: the snapshot, and so the horizon, is the statement's own.
+        run_transaction!(self, IsolationLevel::ReadCommitted, true, |tx| async {
+            store::select_outbox_after(&tx, after, limit).await
+        })
+    }
+
     /// Deletes idempotency records older than `older_than` (semantics §1:
     /// kept at least 24 h). Returns how many were deleted.
     pub async fn prune_idempotency_records(
@@ -563,6 +607,19 @@ impl Ledger {
         }
         if commands.is_empty() {
             return Ok(Vec::new());
+        }
+        let messages_max = self.options.messages_per_command_max;
+        if let Some(command) = commands
+            .iter()
+            .find(|command| command.messages.is_empty() || command.messages.len() > messages_max)
+        {
+            return Err(LedgerError::InvalidInput {
+                field: "messages",
+                detail: format!(
+                    "a command carries {} messages; between 1 and {messages_max} are accepted",
+                    command.messages.len()
+                ),
+            });
         }
         // Bounded: each unknown commit outcome is resolved by a lookup, and a
         // transaction found not committed is run again at most this often.
@@ -638,9 +695,9 @@ impl Ledger {
             if record.request_fingerprint != command.fingerprint {
                 return Ok(None);
             }
-            let receipt = decode_receipt(&record.response).map_err(LedgerError::Internal)?;
+            let receipts = decode_receipts(&record.response).map_err(LedgerError::Internal)?;
             responses.push(Ok(ApplyResponse {
-                receipt,
+                receipts,
                 response_bytes: record.response,
                 replay: false,
             }));
@@ -649,7 +706,8 @@ impl Ledger {
     }
 }
 
-/// Applies one command inside an open transaction: read, decide (pure), write.
+/// Applies one command inside an open transaction: the idempotency check,
+/// then each message, then the stored response.
 async fn apply_in(tx: &Transaction<'_>, command: &ApplyCommand) -> Result<ItemResult, StoreError> {
     if let Some(record) =
         store::select_idempotency_record(tx, &command.client_id, &command.idempotency_key).await?
@@ -657,14 +715,48 @@ async fn apply_in(tx: &Transaction<'_>, command: &ApplyCommand) -> Result<ItemRe
         if record.request_fingerprint != command.fingerprint {
             return Ok(ItemResult::KeyReused);
         }
-        let receipt = decode_receipt(&record.response)?;
+        let receipts = decode_receipts(&record.response)?;
         return Ok(ItemResult::Response(ApplyResponse {
-            receipt,
+            receipts,
             response_bytes: record.response,
             replay: true,
         }));
     }
-    let message = &command.message;
+    let mut receipts = Vec::with_capacity(command.messages.len());
+    for message in &command.messages {
+        receipts.push(apply_message(tx, command, message).await?);
+    }
+    let response_bytes = encode_receipts(&receipts);
+    // A transient refusal is not stored: a retry under the same key is a
+    // clean first attempt (messages applied meanwhile answer as duplicates).
+    let transient = receipts.iter().any(
+        |receipt| matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient()),
+    );
+    if !transient {
+        store::insert_idempotency_record(
+            tx,
+            &command.client_id,
+            &command.idempotency_key,
+            &store::IdempotencyRecord {
+                request_fingerprint: command.fingerprint,
+                response: response_bytes.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok(ItemResult::Response(ApplyResponse {
+        receipts,
+        response_bytes,
+        replay: false,
+    }))
+}
+
+/// Applies one message: read, decide (pure), write.
+async fn apply_message(
+    tx: &Transaction<'_>,
+    command: &ApplyCommand,
+    message: &PaymentMessage,
+) -> Result<Receipt, StoreError> {
     let payment =
         store::select_payment_by_business_key_for_update(tx, &message.business_key).await?;
     let message_sides = match &message.instruction {
@@ -801,25 +893,7 @@ async fn apply_in(tx: &Transaction<'_>, command: &ApplyCommand) -> Result<ItemRe
             .await?;
         }
     }
-    let response_bytes = encode_receipt(&receipt);
-    let transient = matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient());
-    if !transient {
-        store::insert_idempotency_record(
-            tx,
-            &command.client_id,
-            &command.idempotency_key,
-            &store::IdempotencyRecord {
-                request_fingerprint: command.fingerprint,
-                response: response_bytes.clone(),
-            },
-        )
-        .await?;
-    }
-    Ok(ItemResult::Response(ApplyResponse {
-        receipt,
-        response_bytes,
-        replay: false,
-    }))
+    Ok(receipt)
 }
 
 /// Semantics §5: a side is its own account when the ledger holds it, else the
@@ -868,7 +942,14 @@ async fn resolve_side(
     Ok(Err(looked_for))
 }
 
-fn encode_receipt(receipt: &Receipt) -> Vec<u8> {
+fn encode_receipts(receipts: &[Receipt]) -> Vec<u8> {
+    let stored = StoredResponse {
+        receipts: receipts.iter().map(stored_receipt).collect(),
+    };
+    serde_json::to_vec(&stored).expect("a response serializes")
+}
+
+fn stored_receipt(receipt: &Receipt) -> StoredReceipt {
     let reason = match &receipt.outcome {
         Outcome::Rejected(reason) => Some(StoredReason {
             code: reason.code().to_owned(),
@@ -895,23 +976,33 @@ fn encode_receipt(receipt: &Receipt) -> Vec<u8> {
         }),
         _ => None,
     };
-    let stored = StoredReceipt {
+    StoredReceipt {
         outcome: receipt.outcome.code().to_owned(),
         reason,
         business_key: receipt.business_key.canonical(),
         payment_id: receipt.payment_id.map(|id| id.0),
         state: receipt.state.map(|state| state.as_str().to_owned()),
-    };
-    serde_json::to_vec(&stored).expect("a receipt serializes")
+    }
 }
 
-fn decode_receipt(bytes: &[u8]) -> Result<Receipt, StoreError> {
+fn decode_receipts(bytes: &[u8]) -> Result<Vec<Receipt>, StoreError> {
+    let stored: StoredResponse =
+        serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt {
+            table: "idempotency_records",
+            detail: error.to_string(),
+        })?;
+    stored
+        .receipts
+        .into_iter()
+        .map(receipt_from_stored)
+        .collect()
+}
+
+fn receipt_from_stored(stored: StoredReceipt) -> Result<Receipt, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "idempotency_records",
         detail,
     };
-    let stored: StoredReceipt =
-        serde_json::from_slice(bytes).map_err(|error| corrupt(error.to_string()))?;
     let state = |value: &Option<String>| -> Result<Option<PaymentState>, StoreError> {
         value
             .as_deref()

@@ -288,23 +288,7 @@ const PAYMENT_COLUMNS: &str =
 /// The business key is stored in its canonical text; the model's parsers
 /// re-read it so a hand-edited row is caught.
 pub(crate) fn business_key_from_canonical(canonical: &str) -> Result<BusinessKey, StoreError> {
-    let bad = || corrupt("payments", format!("business key {canonical:?}"));
-    if let Some(uetr) = canonical.strip_prefix("uetr:") {
-        return BusinessKey::uetr(uetr).map_err(|_| bad());
-    }
-    let mut rest = canonical.strip_prefix("ref:").ok_or_else(bad)?;
-    let mut parts = Vec::with_capacity(3);
-    for _ in 0..3 {
-        let (length, tail) = rest.split_once(':').ok_or_else(bad)?;
-        let length: usize = length.parse().map_err(|_| bad())?;
-        let part = tail.get(..length).ok_or_else(bad)?;
-        parts.push(part);
-        rest = &tail[length..];
-    }
-    if !rest.is_empty() {
-        return Err(bad());
-    }
-    BusinessKey::reference(parts[0], parts[1], parts[2]).map_err(|_| bad())
+    BusinessKey::from_canonical(canonical).map_err(|error| corrupt("payments", error))
 }
 
 fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
@@ -656,6 +640,12 @@ pub async fn delete_idempotency_records_before(
 
 // ------------------------------------------------------ stored responses
 
+/// The stored answer to one command: a receipt per message.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredResponse {
+    pub receipts: Vec<StoredReceipt>,
+}
+
 /// The serializable counterpart of [`crate::Receipt`], private to the store:
 /// its bytes are what replays return. Field order and names are part of the
 /// stored format; add fields only with defaults.
@@ -680,4 +670,82 @@ pub(crate) struct StoredReason {
     pub current_state: Option<String>,
     #[serde(default)]
     pub requested_state: Option<String>,
+}
+
+// ------------------------------------------------------ confirmations feed
+
+/// A position in the confirmations feed: after the row `outbox_id` of the
+/// transaction `transaction_id` (both zero: the start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct FeedPosition {
+    pub transaction_id: i64,
+    pub outbox_id: i64,
+}
+
+/// One outbox row, as the confirmations feed delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub position: FeedPosition,
+    pub outbox_id: i64,
+    pub message_id: String,
+    pub payment_id: PaymentId,
+    pub business_key: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub status_code: String,
+    pub reason_code: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub created_at: SystemTime,
+}
+
+/// Rows after `after`, in commit-safe order, written only by transactions
+/// older than every transaction still running, so no row can later appear
+/// before one returned here.
+pub async fn select_outbox_after(
+    tx: &Transaction<'_>,
+    after: FeedPosition,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let rows = query(
+        tx,
+        "SELECT o.transaction_id::TEXT::BIGINT AS transaction_id, o.outbox_id, o.message_id, \
+                o.payment_id, p.business_key, o.from_state, o.to_state, o.status_code, \
+                o.reason_code, p.amount_minor, p.currency, o.created_at \
+         FROM outbox o JOIN payments p USING (payment_id) \
+         WHERE (o.transaction_id, o.outbox_id) > ($1::BIGINT::TEXT::xid8, $2) \
+           AND o.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY o.transaction_id, o.outbox_id LIMIT $3",
+        &[&after.transaction_id, &after.outbox_id, &limit],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let position = FeedPosition {
+                transaction_id: row.get("transaction_id"),
+                outbox_id: row.get("outbox_id"),
+            };
+            OutboxRow {
+                position,
+                outbox_id: position.outbox_id,
+                message_id: row.get("message_id"),
+                payment_id: PaymentId(row.get("payment_id")),
+                business_key: row.get("business_key"),
+                from_state: row.get("from_state"),
+                to_state: row.get("to_state"),
+                status_code: row.get("status_code"),
+                reason_code: row.get("reason_code"),
+                amount_minor: row.get("amount_minor"),
+                currency: row.get::<_, String>("currency"),
+                created_at: row.get("created_at"),
+            }
+        })
+        .collect())
+}
+
+/// A round trip to the database, for health checks.
+pub async fn ping(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    query_one(tx, "SELECT 1", &[]).await?;
+    Ok(())
 }

@@ -258,11 +258,10 @@ pub mod fixtures {
     }
 
     pub fn command(client: &str, idempotency_key: &str, message: PaymentMessage) -> ApplyCommand {
-        ApplyCommand {
-            client_id: ClientId::parse(client).unwrap(),
-            idempotency_key: IdempotencyKey::parse(idempotency_key).unwrap(),
-            fingerprint: message.fingerprint(),
-            message,
-        }
+        ApplyCommand::new(
+            ClientId::parse(client).unwrap(),
+            IdempotencyKey::parse(idempotency_key).unwrap(),
+            vec![message],
+        )
     }
 }

@@ -64,12 +64,12 @@ async fn a_settled_payment_posts_once_and_its_replay_returns_the_first_response(
     let first = db.ledger.apply(&command).await.unwrap();
     let replay = db.ledger.apply(&command).await.unwrap();
 
-    assert_eq!(first.receipt.outcome, Outcome::Applied);
-    assert_eq!(first.receipt.state, Some(Settled));
+    assert_eq!(first.receipts[0].outcome, Outcome::Applied);
+    assert_eq!(first.receipts[0].state, Some(Settled));
     assert!(!first.replay);
     assert!(replay.replay);
     assert_eq!(replay.response_bytes, first.response_bytes);
-    assert_eq!(replay.receipt, first.receipt);
+    assert_eq!(replay.receipts[0], first.receipts[0]);
     assert_eq!(balances_of(&db, "BOB").await, [0, 1250, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 1250]);
     let client = db.client().await;
@@ -135,7 +135,7 @@ async fn idempotency_keys_are_scoped_by_client() {
         .await
         .unwrap();
     assert!(!a.replay && !b.replay);
-    assert_ne!(a.receipt.payment_id, b.receipt.payment_id);
+    assert_ne!(a.receipts[0].payment_id, b.receipts[0].payment_id);
     assert_eq!(balances_of(&db, "BOB").await, [0, 3, 0, 0]);
 }
 
@@ -154,8 +154,11 @@ async fn a_business_duplicate_under_a_new_key_names_the_existing_payment_and_pos
         .await
         .unwrap();
 
-    assert_eq!(outcome(&duplicate.receipt), "DUPLICATE");
-    assert_eq!(duplicate.receipt.payment_id, first.receipt.payment_id);
+    assert_eq!(outcome(&duplicate.receipts[0]), "DUPLICATE");
+    assert_eq!(
+        duplicate.receipts[0].payment_id,
+        first.receipts[0].payment_id
+    );
     assert!(!duplicate.replay);
     assert_eq!(balances_of(&db, "BOB").await, [0, 500, 0, 0]);
 }
@@ -181,7 +184,7 @@ async fn a_business_duplicate_with_other_content_is_refused_and_flagged_for_the_
         .await
         .unwrap();
     assert_eq!(
-        conflicting.receipt.outcome,
+        conflicting.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::BusinessKeyConflict)
     );
     let client = db.client().await;
@@ -215,32 +218,32 @@ async fn a_payment_moves_through_pending_settled_and_returned_posting_each_diffe
         }
     };
     let pending = apply("k1", transfer("P1", Pending, eur(700), "BOB", "CLEARING")).await;
-    assert_eq!(pending.receipt.state, Some(Pending));
+    assert_eq!(pending.receipts[0].state, Some(Pending));
     assert_eq!(balances_of(&db, "BOB").await, [700, 0, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 700, 0]);
 
     let settled = apply("k2", status("P1", Settled)).await;
-    assert_eq!(outcome(&settled.receipt), "APPLIED");
+    assert_eq!(outcome(&settled.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "BOB").await, [0, 700, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 700]);
 
     let late_pending = apply("k3", status("P1", Pending)).await;
-    assert_eq!(outcome(&late_pending.receipt), "ALREADY_APPLIED");
+    assert_eq!(outcome(&late_pending.receipts[0]), "ALREADY_APPLIED");
 
     let returned = apply("k4", status("P1", Returned)).await;
-    assert_eq!(returned.receipt.state, Some(Returned));
+    assert_eq!(returned.receipts[0].state, Some(Returned));
     assert_eq!(balances_of(&db, "BOB").await, [0, 700, 0, 700]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 700, 0, 700]);
 
     let contradicting = apply("k5", status("P1", Rejected)).await;
     assert_eq!(
-        contradicting.receipt.outcome,
+        contradicting.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::StateConflict {
             current: Returned,
             requested: Rejected
         })
     );
-    let payment_id = returned.receipt.payment_id.unwrap();
+    let payment_id = returned.receipts[0].payment_id.unwrap();
     let kinds: Vec<_> = db
         .ledger
         .list_transfers_of_payment(payment_id)
@@ -276,7 +279,7 @@ async fn a_rejected_pending_payment_releases_its_reservation() {
         .apply(&command("c", "k3", status("P1", Settled)))
         .await
         .unwrap();
-    assert_eq!(outcome(&settle.receipt), "REJECTED");
+    assert_eq!(outcome(&settle.receipts[0]), "REJECTED");
     assert_sound(&db).await;
 }
 
@@ -287,7 +290,7 @@ async fn a_status_for_an_unknown_payment_is_refused_as_retryable_and_applies_onc
     let early = command("c", "status-1", status("P1", Settled));
     let refused = db.ledger.apply(&early).await.unwrap();
     assert_eq!(
-        refused.receipt.outcome,
+        refused.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::OriginalNotFound)
     );
     assert_eq!(
@@ -304,7 +307,7 @@ async fn a_status_for_an_unknown_payment_is_refused_as_retryable_and_applies_onc
         .await
         .unwrap();
     let retried = db.ledger.apply(&early).await.unwrap();
-    assert_eq!(outcome(&retried.receipt), "APPLIED");
+    assert_eq!(outcome(&retried.receipts[0]), "APPLIED");
     assert!(!retried.replay);
     assert_eq!(balances_of(&db, "BOB").await, [0, 5, 0, 0]);
 }
@@ -321,7 +324,7 @@ async fn an_overdraft_on_an_account_that_forbids_it_is_refused_stored_and_posts_
         .unwrap()
         .unwrap();
     assert_eq!(
-        refused.receipt.outcome,
+        refused.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::InsufficientFunds {
             account_id: alice.account_id
         })
@@ -351,7 +354,7 @@ async fn an_overdraft_on_an_account_that_forbids_it_is_refused_stored_and_posts_
         ))
         .await
         .unwrap();
-    assert_eq!(outcome(&paid.receipt), "APPLIED");
+    assert_eq!(outcome(&paid.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "ALICE").await, [0, 1, 0, 1]);
     // The schema refuses an overdraft even behind the ledger's back.
     let sneaky = db
@@ -385,11 +388,11 @@ async fn unknown_accounts_and_currency_mismatches_are_refused_with_their_reason(
         .await
         .unwrap();
     let Outcome::Rejected(RejectionReason::AccountNotFound { references }) =
-        &unknown.receipt.outcome
+        &unknown.receipts[0].outcome
     else {
         panic!(
             "expected ACCOUNT_NOT_FOUND, got {:?}",
-            unknown.receipt.outcome
+            unknown.receipts[0].outcome
         );
     };
     assert_eq!(references, &["account NOBODY", "clearing account in EUR"]);
@@ -404,7 +407,7 @@ async fn unknown_accounts_and_currency_mismatches_are_refused_with_their_reason(
         .await
         .unwrap();
     assert_eq!(
-        mismatch.receipt.outcome,
+        mismatch.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::CurrencyMismatch)
     );
     let client = db.client().await;
@@ -444,7 +447,7 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
     to_coba.instruction.as_mut().unwrap().creditor =
         agent_side(Some("DE89370400440532013000"), "COBADEFFXXX");
     let applied = db.ledger.apply(&command("c", "k1", to_coba)).await.unwrap();
-    assert_eq!(outcome(&applied.receipt), "APPLIED");
+    assert_eq!(outcome(&applied.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "NOSTRO-COBA").await, [0, 0, 0, 10]);
 
     // Unknown agent and no clearing account: refused, naming what was looked for.
@@ -456,7 +459,7 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
         .await
         .unwrap();
     assert_eq!(
-        refused.receipt.outcome,
+        refused.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::AccountNotFound {
             references: vec![
                 "settlement account of UNKNDEFFXXX in EUR".to_owned(),
@@ -475,7 +478,7 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
         .apply(&command("c", "k3", to_unknown))
         .await
         .unwrap();
-    assert_eq!(outcome(&applied.receipt), "APPLIED");
+    assert_eq!(outcome(&applied.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 10]);
 
     let missing = db

@@ -259,7 +259,7 @@ impl Model {
                 Expected::KeyReused
             };
         }
-        let message = &command.message;
+        let message = &command.messages[0];
         let business_key = message.business_key.canonical();
         let target = message.target_state;
         let outcome = match self.payments.get_mut(&business_key) {
@@ -347,16 +347,16 @@ fn implied_balances<'a>(
 fn observed(result: &Result<ApplyResponse, LedgerError>) -> Expected {
     match result {
         Ok(response)
-            if response.receipt.outcome.code() == "REJECTED"
+            if response.receipts[0].outcome.code() == "REJECTED"
                 && matches!(
-                    &response.receipt.outcome,
+                    &response.receipts[0].outcome,
                     ledger::model::Outcome::Rejected(reason) if reason.is_transient()
                 ) =>
         {
             Expected::OriginalNotFound
         }
-        Ok(response) if response.replay => Expected::Replay(response.receipt.outcome.code()),
-        Ok(response) => Expected::Fresh(response.receipt.outcome.code()),
+        Ok(response) if response.replay => Expected::Replay(response.receipts[0].outcome.code()),
+        Ok(response) => Expected::Fresh(response.receipts[0].outcome.code()),
         Err(LedgerError::IdempotencyKeyReused { .. }) => Expected::KeyReused,
         Err(error) => panic!("unexpected ledger error: {error:?}"),
     }

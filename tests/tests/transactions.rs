@@ -47,7 +47,7 @@ async fn sixteen_concurrent_duplicates_of_one_request_apply_it_exactly_once() {
         1,
         "exactly one attempt applied, the rest replayed"
     );
-    assert_eq!(first[0].receipt.outcome, Outcome::Applied);
+    assert_eq!(first[0].receipts[0].outcome, Outcome::Applied);
     assert!(responses
         .iter()
         .all(|response| response.response_bytes == first[0].response_bytes));
@@ -69,7 +69,7 @@ async fn concurrent_business_duplicates_under_different_keys_post_once() {
         .collect();
     let mut outcomes = Vec::new();
     for task in tasks {
-        outcomes.push(task.await.unwrap().unwrap().receipt.outcome.code());
+        outcomes.push(task.await.unwrap().unwrap().receipts[0].outcome.code());
     }
     outcomes.sort();
     assert_eq!(
@@ -99,7 +99,7 @@ async fn a_connection_lost_before_commit_is_resolved_by_lookup_and_applies_once(
 
     let response = db.ledger.apply(&command).await.unwrap();
 
-    assert_eq!(response.receipt.outcome, Outcome::Applied);
+    assert_eq!(response.receipts[0].outcome, Outcome::Applied);
     assert!(!response.replay);
     let fault = &db
         .ledger
@@ -130,7 +130,7 @@ async fn a_commit_whose_acknowledgement_is_lost_is_answered_from_the_stored_resp
 
     // The lookup found the committed record: the answer is the first
     // attempt's own stored response, not a second application.
-    assert_eq!(response.receipt.outcome, Outcome::Applied);
+    assert_eq!(response.receipts[0].outcome, Outcome::Applied);
     assert!(!response.replay);
     let replay = db.ledger.apply(&command).await.unwrap();
     assert!(replay.replay);
@@ -171,7 +171,7 @@ async fn a_cancelled_application_never_leaves_a_pooled_connection_inside_a_trans
     // The single pooled connection was inside a transaction when cancelled:
     // it must have been discarded, not handed to the next caller.
     let response = db.ledger.apply(&command).await.unwrap();
-    assert_eq!(response.receipt.outcome, Outcome::Applied);
+    assert_eq!(response.receipts[0].outcome, Outcome::Applied);
     let idle_in_transaction: i64 = blocker
         .query_one(
             "SELECT COUNT(*) FROM pg_stat_activity \
@@ -213,7 +213,7 @@ async fn contention_that_outlasts_every_retry_is_a_retryable_error_and_writes_no
     assert_eq!(invariants::count(&blocker, "idempotency_records").await, 0);
     // The client retries with the same key and gets a clean first attempt.
     let retried = db.ledger.apply(&command).await.unwrap();
-    assert_eq!(retried.receipt.outcome, Outcome::Applied);
+    assert_eq!(retried.receipts[0].outcome, Outcome::Applied);
     assert!(!retried.replay);
 }
 
@@ -249,7 +249,7 @@ async fn a_batch_shares_one_transaction_while_each_command_keeps_its_own_outcome
         .map(|result| match result {
             Ok(response) => format!(
                 "{}{}",
-                response.receipt.outcome.code(),
+                response.receipts[0].outcome.code(),
                 if response.replay { " (replay)" } else { "" }
             ),
             Err(error) => format!("error: {error}"),

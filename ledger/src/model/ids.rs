@@ -31,6 +31,8 @@ pub enum IdError {
     BicPattern { what: &'static str, value: String },
     #[error("{what} is not a valid UUID")]
     Uuid { what: &'static str },
+    #[error("{value:?} is not a canonical business key (uetr:<uuid> or ref:<len>:<originator><len>:<instruction><len>:<end-to-end>)")]
+    Canonical { value: String },
 }
 
 fn printable_ascii(what: &'static str, value: &str, length_max: usize) -> Result<(), IdError> {
@@ -219,6 +221,29 @@ impl BusinessKey {
         })
     }
 
+    /// Parses the text [`BusinessKey::canonical`] produces.
+    pub fn from_canonical(canonical: &str) -> Result<BusinessKey, IdError> {
+        let bad = || IdError::Canonical {
+            value: canonical.chars().take(64).collect(),
+        };
+        if let Some(uetr) = canonical.strip_prefix("uetr:") {
+            return BusinessKey::uetr(uetr);
+        }
+        let mut rest = canonical.strip_prefix("ref:").ok_or_else(bad)?;
+        let mut parts = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let (length, tail) = rest.split_once(':').ok_or_else(bad)?;
+            let length: usize = length.parse().map_err(|_| bad())?;
+            let part = tail.get(..length).ok_or_else(bad)?;
+            parts.push(part);
+            rest = &tail[length..];
+        }
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        BusinessKey::reference(parts[0], parts[1], parts[2])
+    }
+
     /// The canonical text stored in the database's unique column. Components
     /// are length-prefixed, so no choice of ids can make two keys collide.
     pub fn canonical(&self) -> String {
@@ -364,7 +389,25 @@ mod tests {
         let a = BusinessKey::reference("AB", "C", "D").unwrap();
         let b = BusinessKey::reference("A", "BC", "D").unwrap();
         assert_ne!(a.canonical(), b.canonical());
+        for key in [&a, &b] {
+            assert_eq!(&BusinessKey::from_canonical(&key.canonical()).unwrap(), key);
+        }
+        for bad in [
+            "",
+            "ref:",
+            "ref:2:AB1:C1:",
+            "ref:2:AB1:C1:DX",
+            "ref:9:AB1:C1:D",
+            "uetr:x",
+            "xyz",
+        ] {
+            assert!(BusinessKey::from_canonical(bad).is_err(), "{bad}");
+        }
         let uetr = BusinessKey::uetr("eb6305c9-1f7f-49de-aed0-16487c27b42d").unwrap();
+        assert_eq!(
+            BusinessKey::from_canonical(&uetr.canonical()).unwrap(),
+            uetr
+        );
         assert_eq!(
             uetr.canonical(),
             "uetr:eb6305c9-1f7f-49de-aed0-16487c27b42d"

@@ -135,7 +135,19 @@ impl PaymentMessage {
     /// The fingerprint of applying this message (semantics §1): SHA-256 over
     /// a canonical, length-prefixed encoding of every field.
     pub fn fingerprint(&self) -> RequestFingerprint {
-        let mut canonical = Vec::with_capacity(256);
+        PaymentMessage::fingerprint_of_all(std::slice::from_ref(self))
+    }
+
+    /// The fingerprint of applying `messages` together, in this order.
+    pub fn fingerprint_of_all(messages: &[PaymentMessage]) -> RequestFingerprint {
+        let mut canonical = Vec::with_capacity(256 * messages.len());
+        for message in messages {
+            message.write_canonical(&mut canonical);
+        }
+        RequestFingerprint::of("ledger.ApplyPaymentMessages", &canonical)
+    }
+
+    fn write_canonical(&self, canonical: &mut Vec<u8>) {
         // Absent fields are written as NUL, which no present field can hold
         // (references, BICs and reason codes refuse control characters).
         const ABSENT: &str = "\u{0}";
@@ -161,7 +173,6 @@ impl PaymentMessage {
             }
         }
         field(self.reason.as_ref().map_or(ABSENT, ReasonCode::as_str));
-        RequestFingerprint::of("ledger.ApplyPaymentMessage", &canonical)
     }
 }
 

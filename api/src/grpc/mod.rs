@@ -1,0 +1,599 @@
+//! The gRPC service `ledger.v1.LedgerService`: tonic types stay here and are
+//! converted to and from domain types by hand.
+
+pub mod auth;
+pub mod errors;
+
+use std::pin::Pin;
+use std::time::{Duration, UNIX_EPOCH};
+
+use iso20022::MessageReader;
+use ledger::model::{
+    AccountId, AccountReference, Amount, Bic, BusinessKey, Currency, IdempotencyKey, Outcome,
+    OverdraftRule, PaymentId, PaymentState, TransferId,
+};
+use ledger::{ApplyCommand, FeedPosition, Ledger, OpenAccount, OutboxRow};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use errors::ApiError;
+
+/// Generated from `proto/ledger/v1/ledger.proto`.
+pub mod proto {
+    #![allow(clippy::all, missing_docs, missing_debug_implementations)]
+    tonic::include_proto!("ledger.v1");
+
+    /// The encoded descriptor set, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/ledger_descriptor.bin"));
+}
+
+use proto::ledger_service_server::LedgerService;
+
+/// Limits of the service, each with its unit.
+#[derive(Debug, Clone)]
+pub struct ServiceLimits {
+    /// Most transactions one submitted document may carry.
+    pub transactions_per_request_max: usize,
+    /// Largest page of ListTransfers.
+    pub page_size_max: u32,
+    /// How often a confirmation stream with nothing new looks again.
+    pub stream_poll_interval_ms: u64,
+    /// Confirmations buffered per stream before the reader waits for the client.
+    pub stream_buffer_max: usize,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> ServiceLimits {
+        ServiceLimits {
+            transactions_per_request_max: 10_000,
+            page_size_max: 1_000,
+            stream_poll_interval_ms: 100,
+            stream_buffer_max: 256,
+        }
+    }
+}
+
+/// The service: a ledger, its limits, and the signal that ends open streams
+/// when the server shuts down (a graceful shutdown waits for every response
+/// to finish, and a confirmation stream otherwise never does).
+#[derive(Debug, Clone)]
+pub struct Service {
+    ledger: Ledger,
+    limits: ServiceLimits,
+    shutting_down: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Service {
+    pub fn new(
+        ledger: Ledger,
+        limits: ServiceLimits,
+        shutting_down: tokio::sync::watch::Receiver<bool>,
+    ) -> Service {
+        Service {
+            ledger,
+            limits,
+            shutting_down,
+        }
+    }
+}
+
+fn state_to_proto(state: Option<PaymentState>) -> proto::PaymentState {
+    match state {
+        None => proto::PaymentState::Unspecified,
+        Some(PaymentState::Pending) => proto::PaymentState::Pending,
+        Some(PaymentState::Settled) => proto::PaymentState::Settled,
+        Some(PaymentState::Rejected) => proto::PaymentState::Rejected,
+        Some(PaymentState::Returned) => proto::PaymentState::Returned,
+    }
+}
+
+fn money(amount: Amount) -> proto::Money {
+    proto::Money {
+        currency: amount.currency().code().to_owned(),
+        units: amount.to_decimal().to_string(),
+    }
+}
+
+fn units(currency: Currency, minor_units: i64) -> String {
+    Amount::from_minor_units(currency, minor_units)
+        .map(|amount| amount.to_decimal().to_string())
+        .unwrap_or_else(|_| minor_units.to_string())
+}
+
+fn account_to_proto(account: ledger::model::Account) -> proto::Account {
+    let currency = account.currency;
+    proto::Account {
+        account_id: account.account_id.0,
+        external_reference: account.external_reference.as_str().to_owned(),
+        currency: currency.code().to_owned(),
+        overdraft: match account.overdraft {
+            OverdraftRule::DebitsMustNotExceedCredits => {
+                proto::OverdraftRule::DebitsMustNotExceedCredits
+            }
+            OverdraftRule::Unrestricted => proto::OverdraftRule::Unrestricted,
+        } as i32,
+        debits_pending: units(currency, account.balances.debits_pending),
+        debits_posted: units(currency, account.balances.debits_posted),
+        credits_pending: units(currency, account.balances.credits_pending),
+        credits_posted: units(currency, account.balances.credits_posted),
+    }
+}
+
+/// The idempotency key: the request field, else the `idempotency-key`
+/// metadata entry; both given must agree.
+fn idempotency_key(
+    field: &str,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<IdempotencyKey, ApiError> {
+    let from_metadata = match metadata.get("idempotency-key") {
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::invalid(
+                "idempotency-key",
+                "the metadata value is not printable ASCII",
+            )
+        })?),
+        None => None,
+    };
+    let key = match (field, from_metadata) {
+        ("", None) => {
+            return Err(ApiError::invalid(
+                "idempotency_key",
+                "missing: set the idempotency_key field or the idempotency-key metadata",
+            ))
+        }
+        ("", Some(metadata)) => metadata,
+        (field, None) => field,
+        (field, Some(metadata)) if field == metadata => field,
+        (_, Some(_)) => {
+            return Err(ApiError::invalid(
+                "idempotency_key",
+                "the field and the idempotency-key metadata differ",
+            ))
+        }
+    };
+    IdempotencyKey::parse(key)
+        .map_err(|error| ApiError::invalid("idempotency_key", error.to_string()))
+}
+
+fn document_errors(errors: iso20022::Errors) -> ApiError {
+    let violations: Vec<(String, String)> = errors
+        .iter()
+        .map(|error| (error.path.clone(), error.kind.to_string()))
+        .collect();
+    ApiError::InvalidArgument {
+        message: format!(
+            "the document is not valid ISO 20022 ({} problems)",
+            violations.len()
+        ),
+        violations,
+    }
+}
+
+/// Reads and converts a submitted document: one domain message per
+/// transaction, with its position, or every problem found.
+fn read_document(
+    document: &[u8],
+    transactions_max: usize,
+) -> Result<Vec<(u32, ledger::model::PaymentMessage)>, ApiError> {
+    let mut reader = MessageReader::new(document).map_err(document_errors)?;
+    let kind = reader.kind();
+    if !convert::is_payment_message(&kind) {
+        return Err(ApiError::invalid(
+            "document",
+            format!(
+                "{} is not a payment message; submit pacs.008, pain.001, pacs.002 or pacs.004",
+                kind.id
+            ),
+        ));
+    }
+    let group = reader.group_header().clone();
+    let mut messages = Vec::new();
+    let mut parse_errors = Vec::new();
+    let mut violations = Vec::new();
+    let mut position: u32 = 0;
+    while let Some(item) = reader.next_transaction() {
+        match item {
+            Err(errors) => parse_errors.extend(errors),
+            Ok(transaction) => match convert::payment_message(&kind, &group, &transaction) {
+                Ok(Some(message)) => {
+                    messages.push((position, message));
+                    position += 1;
+                }
+                Ok(None) => {}
+                Err(errors) => {
+                    position += 1;
+                    violations.extend(
+                        errors
+                            .into_iter()
+                            .map(|error| (error.path, error.description)),
+                    );
+                }
+            },
+        }
+        if messages.len() > transactions_max {
+            return Err(ApiError::invalid(
+                "document",
+                format!("more than {transactions_max} transactions in one request"),
+            ));
+        }
+    }
+    if !parse_errors.is_empty() {
+        return Err(document_errors(iso20022::Errors(parse_errors)));
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::InvalidArgument {
+            message: format!(
+                "{} transactions cannot be applied as they are",
+                violations.len()
+            ),
+            violations,
+        });
+    }
+    if messages.is_empty() {
+        return Err(ApiError::invalid(
+            "document",
+            "no transaction asserts a payment state",
+        ));
+    }
+    Ok(messages)
+}
+
+/// A confirmations cursor: `<transaction id>.<outbox id>`.
+fn parse_cursor(cursor: &str) -> Result<FeedPosition, ApiError> {
+    if cursor.is_empty() {
+        return Ok(FeedPosition::default());
+    }
+    let invalid = || ApiError::invalid("cursor", "not a cursor this service issued");
+    let (transaction_id, outbox_id) = cursor.split_once('.').ok_or_else(invalid)?;
+    Ok(FeedPosition {
+        transaction_id: transaction_id.parse().map_err(|_| invalid())?,
+        outbox_id: outbox_id.parse().map_err(|_| invalid())?,
+    })
+}
+
+fn format_cursor(position: FeedPosition) -> String {
+    format!("{}.{}", position.transaction_id, position.outbox_id)
+}
+
+fn confirmation(row: OutboxRow) -> proto::Confirmation {
+    proto::Confirmation {
+        cursor: format_cursor(row.position),
+        message_id: row.message_id,
+        payment_id: row.payment_id.0,
+        business_key: row.business_key,
+        state: state_to_proto(PaymentState::parse(&row.to_state)) as i32,
+        status_code: row.status_code,
+        reason_code: row.reason_code.unwrap_or_default(),
+        document: Vec::new(),
+    }
+}
+
+type ConfirmationStream = Pin<Box<dyn Stream<Item = Result<proto::Confirmation, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl LedgerService for Service {
+    async fn submit_payment(
+        &self,
+        request: Request<proto::SubmitPaymentRequest>,
+    ) -> Result<Response<proto::SubmitPaymentResponse>, Status> {
+        let client_id = auth::client_of(&request)?;
+        let key = idempotency_key(&request.get_ref().idempotency_key, request.metadata())?;
+        let positioned = read_document(
+            &request.get_ref().document,
+            self.limits.transactions_per_request_max,
+        )?;
+        let (positions, messages): (Vec<u32>, Vec<_>) = positioned.into_iter().unzip();
+        let span = tracing::info_span!(
+            "submit_payment",
+            client_id = client_id.as_str(),
+            idempotency_key = key.as_str(),
+            business_keys = %messages
+                .iter()
+                .take(10)
+                .map(|message| message.business_key.canonical())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        let _entered = span.enter();
+        let command = ApplyCommand::new(client_id, key, messages);
+        drop(_entered);
+        let response = self.ledger.apply(&command).await.map_err(errors::status)?;
+        let results = response
+            .receipts
+            .iter()
+            .zip(positions)
+            .map(|(receipt, index)| {
+                let (outcome, reason_code, reason_message) = match &receipt.outcome {
+                    Outcome::Applied => (proto::Outcome::Applied, String::new(), String::new()),
+                    Outcome::AlreadyApplied => {
+                        (proto::Outcome::AlreadyApplied, String::new(), String::new())
+                    }
+                    Outcome::Duplicate => (proto::Outcome::Duplicate, String::new(), String::new()),
+                    Outcome::Rejected(reason) => (
+                        proto::Outcome::Rejected,
+                        reason.code().to_owned(),
+                        reason.message(),
+                    ),
+                };
+                proto::TransactionResult {
+                    index,
+                    payment_id: receipt.payment_id.map_or(0, |id| id.0),
+                    business_key: receipt.business_key.canonical(),
+                    outcome: outcome as i32,
+                    reason_code,
+                    reason_message,
+                    state: state_to_proto(receipt.state) as i32,
+                }
+            })
+            .collect();
+        Ok(Response::new(proto::SubmitPaymentResponse {
+            results,
+            replay: response.replay,
+        }))
+    }
+
+    async fn get_payment(
+        &self,
+        request: Request<proto::GetPaymentRequest>,
+    ) -> Result<Response<proto::Payment>, Status> {
+        auth::client_of(&request)?;
+        let payment = match &request.get_ref().key {
+            Some(proto::get_payment_request::Key::PaymentId(id)) => self
+                .ledger
+                .get_payment(PaymentId(*id))
+                .await
+                .map_err(errors::status)?,
+            Some(proto::get_payment_request::Key::BusinessKey(text)) => {
+                let key = BusinessKey::from_canonical(text)
+                    .map_err(|error| ApiError::invalid("business_key", error.to_string()))?;
+                self.ledger
+                    .get_payment_by_business_key(&key)
+                    .await
+                    .map_err(errors::status)?
+            }
+            None => return Err(ApiError::invalid("key", "give payment_id or business_key").into()),
+        };
+        let payment = payment.ok_or_else(|| ApiError::NotFound("no such payment".to_owned()))?;
+        Ok(Response::new(proto::Payment {
+            payment_id: payment.payment_id.0,
+            business_key: payment.business_key.canonical(),
+            state: state_to_proto(Some(payment.state)) as i32,
+            amount: Some(money(payment.amount)),
+            debit_account_id: payment.debit_account_id.0,
+            credit_account_id: payment.credit_account_id.0,
+        }))
+    }
+
+    async fn open_account(
+        &self,
+        request: Request<proto::OpenAccountRequest>,
+    ) -> Result<Response<proto::Account>, Status> {
+        auth::client_of(&request)?;
+        let body = request.get_ref();
+        let mut violations = Vec::new();
+        let reference = AccountReference::parse(&body.external_reference)
+            .map_err(|error| violations.push(("external_reference".to_owned(), error.to_string())))
+            .ok();
+        let currency = Currency::parse(&body.currency)
+            .map_err(|error| violations.push(("currency".to_owned(), error.to_string())))
+            .ok();
+        let overdraft = match proto::OverdraftRule::try_from(body.overdraft) {
+            Ok(proto::OverdraftRule::DebitsMustNotExceedCredits) => {
+                Some(OverdraftRule::DebitsMustNotExceedCredits)
+            }
+            Ok(proto::OverdraftRule::Unrestricted) => Some(OverdraftRule::Unrestricted),
+            _ => {
+                violations.push((
+                    "overdraft".to_owned(),
+                    "choose an overdraft rule".to_owned(),
+                ));
+                None
+            }
+        };
+        let (Some(external_reference), Some(currency), Some(overdraft)) =
+            (reference, currency, overdraft)
+        else {
+            return Err(ApiError::InvalidArgument {
+                message: "invalid account".to_owned(),
+                violations,
+            }
+            .into());
+        };
+        let account = self
+            .ledger
+            .open_account(&OpenAccount {
+                external_reference,
+                currency,
+                overdraft,
+            })
+            .await
+            .map_err(errors::status)?;
+        Ok(Response::new(account_to_proto(account)))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<proto::GetAccountRequest>,
+    ) -> Result<Response<proto::Account>, Status> {
+        auth::client_of(&request)?;
+        let account = match &request.get_ref().key {
+            Some(proto::get_account_request::Key::AccountId(id)) => self
+                .ledger
+                .get_account_by_id(AccountId(*id))
+                .await
+                .map_err(errors::status)?,
+            Some(proto::get_account_request::Key::ExternalReference(text)) => {
+                let reference = AccountReference::parse(text)
+                    .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
+                self.ledger
+                    .get_account(&reference)
+                    .await
+                    .map_err(errors::status)?
+            }
+            None => {
+                return Err(
+                    ApiError::invalid("key", "give account_id or external_reference").into(),
+                )
+            }
+        };
+        let account = account.ok_or_else(|| ApiError::NotFound("no such account".to_owned()))?;
+        Ok(Response::new(account_to_proto(account)))
+    }
+
+    async fn list_transfers(
+        &self,
+        request: Request<proto::ListTransfersRequest>,
+    ) -> Result<Response<proto::ListTransfersResponse>, Status> {
+        auth::client_of(&request)?;
+        let body = request.get_ref();
+        let page_size = match body.page_size {
+            0 => 100,
+            size if size > self.limits.page_size_max => {
+                return Err(ApiError::invalid(
+                    "page_size",
+                    format!("at most {}", self.limits.page_size_max),
+                )
+                .into())
+            }
+            size => size,
+        };
+        let after = match body.page_token.as_str() {
+            "" => None,
+            token => Some(TransferId(token.parse().map_err(|_| {
+                ApiError::invalid("page_token", "not a page token this service issued")
+            })?)),
+        };
+        let transfers = self
+            .ledger
+            .list_transfers(AccountId(body.account_id), after, page_size as usize)
+            .await
+            .map_err(errors::status)?;
+        let next_page_token = match transfers.last() {
+            Some(last) if transfers.len() == page_size as usize => last.transfer_id.0.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(proto::ListTransfersResponse {
+            transfers: transfers
+                .into_iter()
+                .map(|transfer| proto::Transfer {
+                    transfer_id: transfer.transfer_id.0,
+                    payment_id: transfer.payment_id.0,
+                    kind: transfer.kind.as_str().to_owned(),
+                    debit_account_id: transfer.debit_account_id.0,
+                    credit_account_id: transfer.credit_account_id.0,
+                    amount: Some(money(transfer.amount)),
+                    created_at_unix_seconds: transfer
+                        .created_at
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |since| since.as_secs() as i64),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn set_settlement_account(
+        &self,
+        request: Request<proto::SetSettlementAccountRequest>,
+    ) -> Result<Response<proto::AccountMapping>, Status> {
+        auth::client_of(&request)?;
+        let body = request.get_ref();
+        let agent = Bic::parse(&body.agent_bic)
+            .map_err(|error| ApiError::invalid("agent_bic", error.to_string()))?;
+        let reference = AccountReference::parse(&body.external_reference)
+            .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
+        self.ledger
+            .set_settlement_account(&agent, &reference)
+            .await
+            .map_err(errors::status)?;
+        self.mapping(Some(agent), &reference).await
+    }
+
+    async fn set_clearing_account(
+        &self,
+        request: Request<proto::SetClearingAccountRequest>,
+    ) -> Result<Response<proto::AccountMapping>, Status> {
+        auth::client_of(&request)?;
+        let reference = AccountReference::parse(&request.get_ref().external_reference)
+            .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
+        self.ledger
+            .set_clearing_account(&reference)
+            .await
+            .map_err(errors::status)?;
+        self.mapping(None, &reference).await
+    }
+
+    type StreamConfirmationsStream = ConfirmationStream;
+
+    async fn stream_confirmations(
+        &self,
+        request: Request<proto::StreamConfirmationsRequest>,
+    ) -> Result<Response<ConfirmationStream>, Status> {
+        auth::client_of(&request)?;
+        let mut position = parse_cursor(&request.get_ref().cursor)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(self.limits.stream_buffer_max);
+        let ledger = self.ledger.clone();
+        let poll_interval = Duration::from_millis(self.limits.stream_poll_interval_ms);
+        let page = self.limits.stream_buffer_max;
+        let mut shutting_down = self.shutting_down.clone();
+        tokio::spawn(async move {
+            loop {
+                if *shutting_down.borrow() {
+                    let _ = sender
+                        .send(Err(Status::unavailable(
+                            "the server is shutting down; resume from your last cursor",
+                        )))
+                        .await;
+                    return;
+                }
+                let rows = match ledger.confirmations_after(position, page).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        let _ = sender.send(Err(errors::status(error))).await;
+                        return;
+                    }
+                };
+                let caught_up = rows.len() < page;
+                for row in rows {
+                    position = row.position;
+                    if sender.send(Ok(confirmation(row))).await.is_err() {
+                        return; // The client went away.
+                    }
+                }
+                if caught_up {
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll_interval) => {}
+                        _ = shutting_down.changed() => {}
+                        _ = sender.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+}
+
+impl Service {
+    async fn mapping(
+        &self,
+        agent: Option<Bic>,
+        reference: &AccountReference,
+    ) -> Result<Response<proto::AccountMapping>, Status> {
+        let account = self
+            .ledger
+            .get_account(reference)
+            .await
+            .map_err(errors::status)?
+            .ok_or_else(|| ApiError::NotFound(format!("no account with reference {reference}")))?;
+        Ok(Response::new(proto::AccountMapping {
+            agent_bic: agent.map(|bic| bic.as_str().to_owned()).unwrap_or_default(),
+            currency: account.currency.code().to_owned(),
+            account_id: account.account_id.0,
+            external_reference: account.external_reference.as_str().to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,187 @@
+//! The gRPC server: the ledger service behind bearer-token auth, with health,
+//! reflection, limits, TLS when configured, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use ledger::Ledger;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+use crate::grpc::auth::Tokens;
+use crate::grpc::proto::ledger_service_server::LedgerServiceServer;
+use crate::grpc::{proto, Service, ServiceLimits};
+
+/// What the server needs besides the ledger. Units in the names.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub tokens: Tokens,
+    /// PEM certificate chain and key; TLS (rustls) when both are set.
+    pub tls_certificate_path: Option<PathBuf>,
+    pub tls_key_path: Option<PathBuf>,
+    /// Largest request accepted (the submitted document and its envelope).
+    pub request_size_max_bytes: usize,
+    /// Requests served at once per connection; more are refused, not queued.
+    pub concurrent_requests_per_connection_max: usize,
+    /// Longest a request may run (a shorter grpc-timeout from the client wins).
+    pub request_timeout_ms: u64,
+    /// How often the health check asks the database.
+    pub health_check_interval_ms: u64,
+    pub limits: ServiceLimits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            tokens: Tokens::default(),
+            tls_certificate_path: None,
+            tls_key_path: None,
+            request_size_max_bytes: 4 * 1024 * 1024,
+            concurrent_requests_per_connection_max: 64,
+            request_timeout_ms: 30_000,
+            health_check_interval_ms: 1_000,
+            limits: ServiceLimits::default(),
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting and
+/// lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    ledger: Ledger,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !config.tokens.is_empty(),
+        "no client tokens configured (LEDGER_TOKENS or --tokens-file): every call would be refused"
+    );
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<LedgerServiceServer<Service>>()
+        .await;
+    let health_task = tokio::spawn(watch_database(
+        ledger.clone(),
+        health_reporter.clone(),
+        Duration::from_millis(config.health_check_interval_ms),
+    ));
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let tokens = config.tokens.clone();
+    let (shutting_down_sender, shutting_down) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        // Ends the open confirmation streams, so in-flight calls can finish.
+        let _ = shutting_down_sender.send(true);
+    };
+    let ledger_service = InterceptedService::new(
+        LedgerServiceServer::new(Service::new(ledger, config.limits.clone(), shutting_down))
+            .max_decoding_message_size(config.request_size_max_bytes),
+        move |request| tokens.authenticate(request),
+    );
+    let mut builder = Server::builder()
+        .concurrency_limit_per_connection(config.concurrent_requests_per_connection_max)
+        .load_shed(true)
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .trace_fn(|request| {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            tracing::info_span!("grpc", path = %request.uri().path(), request_id)
+        });
+    if let (Some(certificate), Some(key)) = (&config.tls_certificate_path, &config.tls_key_path) {
+        let identity = Identity::from_pem(
+            std::fs::read(certificate)
+                .with_context(|| format!("reading {}", certificate.display()))?,
+            std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
+        );
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .context("configuring TLS")?;
+    }
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving ledger.v1.LedgerService");
+    let result = builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ledger_service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    health_task.abort();
+    health_reporter
+        .set_not_serving::<LedgerServiceServer<Service>>()
+        .await;
+    result.context("serving gRPC")
+}
+
+/// Reports NOT_SERVING while the database does not answer.
+async fn watch_database(
+    ledger: Ledger,
+    reporter: tonic_health::server::HealthReporter,
+    interval: Duration,
+) {
+    let mut last = ServingStatus::Serving;
+    loop {
+        tokio::time::sleep(interval).await;
+        let status = match ledger.ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(error) => {
+                tracing::warn!(%error, "health check: database unreachable");
+                ServingStatus::NotServing
+            }
+        };
+        if status != last {
+            reporter
+                .set_service_status(
+                    <LedgerServiceServer<Service> as tonic::server::NamedService>::NAME,
+                    status,
+                )
+                .await;
+            reporter.set_service_status("", status).await;
+            last = status;
+        }
+    }
+}
+
+/// Binds `address` (port 0 picks a free port) and returns the listener and
+/// the address it got.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

@@ -1,0 +1,502 @@
+//! Guards issue 4: the gRPC API end to end, over TCP, with a real tonic
+//! client against a real database.
+
+use std::time::Duration;
+
+use ledger::model::OverdraftRule;
+use ledger_api::grpc::auth::Tokens;
+use ledger_api::grpc::proto::ledger_service_client::LedgerServiceClient;
+use ledger_api::grpc::proto::{self, Outcome, PaymentState};
+use ledger_api::server::{self, ServerConfig};
+use ledger_system_tests::fixtures::open;
+use ledger_system_tests::TestDatabase;
+use tokio::sync::oneshot;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_types::StatusExt;
+
+const TOKEN_A: &str = "token-a-0123456789abcdef";
+const TOKEN_B: &str = "token-b-0123456789abcdef";
+const DEBTOR_IBAN: &str = "DE89370400440532013000";
+const CREDITOR_IBAN: &str = "FR1420041010050500013M02606";
+
+struct TestServer {
+    /// Keeps the database (and its pool) alive as long as the server.
+    _database: TestDatabase,
+    address: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let db = TestDatabase::with_defaults().await;
+        for (reference, overdraft) in [
+            (DEBTOR_IBAN, OverdraftRule::Unrestricted),
+            (CREDITOR_IBAN, OverdraftRule::DebitsMustNotExceedCredits),
+        ] {
+            db.ledger
+                .open_account(&open(reference, "EUR", overdraft))
+                .await
+                .unwrap();
+        }
+        let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let config = ServerConfig {
+            tokens: Tokens::parse(&format!("bank-a={TOKEN_A},bank-b={TOKEN_B}")).unwrap(),
+            health_check_interval_ms: 50,
+            ..ServerConfig::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, db.ledger.clone(), config, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            _database: db,
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn channel(&self) -> Channel {
+        for _ in 0..50 {
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.address))
+                .unwrap()
+                .connect()
+                .await
+            {
+                return channel;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the server did not come up");
+    }
+
+    async fn client(&self) -> LedgerServiceClient<Channel> {
+        LedgerServiceClient::new(self.channel().await)
+    }
+
+    async fn shut_down(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn authed<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// A pacs.008.001.08 with one transaction per (end-to-end id, amount).
+fn pacs008(message_id: &str, transactions: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = String::new();
+    for (index, (end_to_end_id, amount)) in transactions.iter().enumerate() {
+        body.push_str(&format!(
+            "<CdtTrfTxInf><PmtId><InstrId>I-{message_id}-{index}</InstrId><EndToEndId>{end_to_end_id}</EndToEndId></PmtId>\
+             <IntrBkSttlmAmt Ccy=\"EUR\">{amount}</IntrBkSttlmAmt><IntrBkSttlmDt>2026-11-27</IntrBkSttlmDt><ChrgBr>SHAR</ChrgBr>\
+             <InstgAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></InstgAgt>\
+             <InstdAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></InstdAgt>\
+             <Dbtr><Nm>Debtor</Nm></Dbtr><DbtrAcct><Id><IBAN>{DEBTOR_IBAN}</IBAN></Id></DbtrAcct>\
+             <DbtrAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></DbtrAgt>\
+             <CdtrAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></CdtrAgt>\
+             <Cdtr><Nm>Creditor</Nm></Cdtr><CdtrAcct><Id><IBAN>{CREDITOR_IBAN}</IBAN></Id></CdtrAcct></CdtTrfTxInf>"
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08\"><FIToFICstmrCdtTrf>\
+         <GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-27T10:00:00Z</CreDtTm><NbOfTxs>{}</NbOfTxs>\
+         <SttlmInf><SttlmMtd>INDA</SttlmMtd></SttlmInf></GrpHdr>{body}</FIToFICstmrCdtTrf></Document>",
+        transactions.len()
+    )
+    .into_bytes()
+}
+
+fn submit(token: &str, key: &str, document: Vec<u8>) -> Request<proto::SubmitPaymentRequest> {
+    authed(
+        token,
+        proto::SubmitPaymentRequest {
+            document,
+            idempotency_key: key.to_owned(),
+        },
+    )
+}
+
+fn outcomes(response: &proto::SubmitPaymentResponse) -> Vec<(Outcome, String)> {
+    response
+        .results
+        .iter()
+        .map(|result| (result.outcome(), result.reason_code.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_submitted_pacs008_is_applied_once_and_its_replay_is_the_same_answer() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let document = pacs008("MSG-1", &[("E2E-1", "10.00"), ("E2E-2", "5.25")]);
+
+    let first = client
+        .submit_payment(submit(TOKEN_A, "k-1", document.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let replay = client
+        .submit_payment(submit(TOKEN_A, "k-1", document))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(!first.replay);
+    assert!(replay.replay);
+    assert_eq!(first.results, replay.results);
+    assert_eq!(
+        outcomes(&first),
+        [
+            (Outcome::Applied, String::new()),
+            (Outcome::Applied, String::new())
+        ]
+    );
+    assert_eq!(first.results[1].index, 1);
+    assert_eq!(first.results[0].state(), PaymentState::Settled);
+    let account = client
+        .get_account(authed(
+            TOKEN_A,
+            proto::GetAccountRequest {
+                key: Some(proto::get_account_request::Key::ExternalReference(
+                    CREDITOR_IBAN.to_owned(),
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(account.credits_posted, "15.25");
+    let payment = client
+        .get_payment(authed(
+            TOKEN_A,
+            proto::GetPaymentRequest {
+                key: Some(proto::get_payment_request::Key::BusinessKey(
+                    first.results[0].business_key.clone(),
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(payment.payment_id, first.results[0].payment_id);
+    assert_eq!(payment.amount.unwrap().units, "10.00");
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_reused_key_with_another_request_is_already_exists_with_its_reason() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .submit_payment(submit(
+            TOKEN_A,
+            "k-1",
+            pacs008("MSG-1", &[("E2E-1", "1.00")]),
+        ))
+        .await
+        .unwrap();
+    let status = client
+        .submit_payment(submit(
+            TOKEN_A,
+            "k-1",
+            pacs008("MSG-2", &[("E2E-2", "1.00")]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    let info = status.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(info.domain, "ledger.v1");
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn idempotency_keys_of_two_clients_never_meet() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let a = client
+        .submit_payment(submit(
+            TOKEN_A,
+            "same",
+            pacs008("MSG-A", &[("E2E-A", "1.00")]),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let b = client
+        .submit_payment(submit(
+            TOKEN_B,
+            "same",
+            pacs008("MSG-B", &[("E2E-B", "2.00")]),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!a.replay && !b.replay);
+    assert_ne!(a.results[0].payment_id, b.results[0].payment_id);
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_duplicates_over_the_wire_apply_once() {
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let document = pacs008("MSG-RACE", &[("E2E-RACE", "3.00")]);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let mut client = LedgerServiceClient::new(channel.clone());
+            let document = document.clone();
+            tokio::spawn(async move {
+                client
+                    .submit_payment(submit(TOKEN_A, "race", document))
+                    .await
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    let mut results = Vec::new();
+    for task in tasks {
+        let response = task.await.unwrap().unwrap().into_inner();
+        fresh += usize::from(!response.replay);
+        results.push(response.results);
+    }
+    assert_eq!(fresh, 1);
+    assert!(results.iter().all(|result| *result == results[0]));
+    assert_eq!(results[0][0].outcome(), Outcome::Applied);
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_refused_transaction_is_an_outcome_and_the_call_succeeds() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    // The creditor account forbids overdraft: paying from it needs funds.
+    let mut reversed = String::from_utf8(pacs008("MSG-R", &[("E2E-R", "1.00")])).unwrap();
+    reversed = reversed
+        .replace(DEBTOR_IBAN, "SWAP")
+        .replace(CREDITOR_IBAN, DEBTOR_IBAN)
+        .replace("SWAP", CREDITOR_IBAN);
+    let response = client
+        .submit_payment(submit(TOKEN_A, "k", reversed.into_bytes()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.results[0].outcome(), Outcome::Rejected);
+    assert_eq!(response.results[0].reason_code, "INSUFFICIENT_FUNDS");
+    assert!(!response.results[0].reason_message.is_empty());
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn invalid_documents_name_every_bad_field_in_a_bad_request() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let broken = String::from_utf8(pacs008("MSG-X", &[("E2E-1", "1.001"), ("E2E-2", "2.00")]))
+        .unwrap()
+        .replace(CREDITOR_IBAN, "FR0000000000000000000000000");
+    let status = client
+        .submit_payment(submit(TOKEN_A, "k", broken.into_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let bad_request = status.get_details_bad_request().expect("a BadRequest");
+    let fields: Vec<&str> = bad_request
+        .field_violations
+        .iter()
+        .map(|violation| violation.field.as_str())
+        .collect();
+    assert!(
+        fields
+            .iter()
+            .any(|field| field.contains("CdtTrfTxInf[1]/IntrBkSttlmAmt")),
+        "{fields:?}"
+    );
+    assert!(
+        fields
+            .iter()
+            .any(|field| field.contains("CdtTrfTxInf[2]/CdtrAcct")),
+        "{fields:?}"
+    );
+    // Hostile input is refused the same way, never crashes the server.
+    let hostile = b"<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x \"y\">]><Document/>".to_vec();
+    let status = client
+        .submit_payment(submit(TOKEN_A, "k2", hostile))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn calls_without_a_known_token_or_key_are_refused_with_their_code() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let document = pacs008("MSG-1", &[("E2E-1", "1.00")]);
+    let anonymous = client
+        .submit_payment(Request::new(proto::SubmitPaymentRequest {
+            document: document.clone(),
+            idempotency_key: "k".to_owned(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let wrong = client
+        .submit_payment(submit("not-a-known-token-at-all", "k", document.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    let keyless = client
+        .submit_payment(submit(TOKEN_A, "", document.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(keyless.code(), Code::InvalidArgument);
+    let too_long = client
+        .submit_payment(submit(TOKEN_A, &"k".repeat(256), document.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(too_long.code(), Code::InvalidArgument);
+    // The metadata entry works too; a disagreeing field is refused.
+    let mut by_metadata = submit(TOKEN_A, "", document.clone());
+    by_metadata
+        .metadata_mut()
+        .insert("idempotency-key", "meta-key".parse().unwrap());
+    assert!(client.submit_payment(by_metadata).await.is_ok());
+    let mut disagreeing = submit(TOKEN_A, "field-key", document);
+    disagreeing
+        .metadata_mut()
+        .insert("idempotency-key", "meta-key".parse().unwrap());
+    assert_eq!(
+        client.submit_payment(disagreeing).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_confirmation_stream_resumes_from_its_cursor_and_misses_nothing() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .submit_payment(submit(
+            TOKEN_A,
+            "k1",
+            pacs008("MSG-1", &[("E2E-1", "1.00"), ("E2E-2", "2.00")]),
+        ))
+        .await
+        .unwrap();
+    let mut stream = client
+        .stream_confirmations(authed(
+            TOKEN_A,
+            proto::StreamConfirmationsRequest {
+                cursor: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.status_code, "ACSC");
+    drop(stream); // disconnect after one confirmation
+
+    client
+        .submit_payment(submit(
+            TOKEN_A,
+            "k2",
+            pacs008("MSG-2", &[("E2E-3", "3.00")]),
+        ))
+        .await
+        .unwrap();
+    let mut resumed = client
+        .stream_confirmations(authed(
+            TOKEN_A,
+            proto::StreamConfirmationsRequest {
+                cursor: first.cursor.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = vec![first.message_id.clone()];
+    for _ in 0..2 {
+        let next = tokio::time::timeout(Duration::from_secs(10), resumed.next())
+            .await
+            .expect("the stream delivers")
+            .unwrap()
+            .unwrap();
+        seen.push(next.message_id);
+    }
+    let mut sorted = seen.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 3, "three distinct confirmations: {seen:?}");
+    // The stream stays open for new ones.
+    client
+        .submit_payment(submit(
+            TOKEN_A,
+            "k3",
+            pacs008("MSG-3", &[("E2E-4", "4.00")]),
+        ))
+        .await
+        .unwrap();
+    let live = tokio::time::timeout(Duration::from_secs(10), resumed.next())
+        .await
+        .expect("a live confirmation arrives")
+        .unwrap()
+        .unwrap();
+    assert!(!seen.contains(&live.message_id));
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn health_reports_serving_and_reflection_lists_the_service() {
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "ledger.v1.LedgerService".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list
+        .service
+        .iter()
+        .map(|service| service.name.as_str())
+        .collect();
+    assert!(names.contains(&"ledger.v1.LedgerService"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+    server.shut_down().await;
+}
