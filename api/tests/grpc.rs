@@ -31,6 +31,10 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
+        TestServer::start_with(ServerConfig::default()).await
+    }
+
+    async fn start_with(config: ServerConfig) -> TestServer {
         let db = TestDatabase::with_defaults().await;
         for (reference, overdraft) in [
             (DEBTOR_IBAN, OverdraftRule::Unrestricted),
@@ -45,7 +49,7 @@ impl TestServer {
         let config = ServerConfig {
             tokens: Tokens::parse(&format!("bank-a={TOKEN_A},bank-b={TOKEN_B}")).unwrap(),
             health_check_interval_ms: 50,
-            ..ServerConfig::default()
+            ..config
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, db.ledger.clone(), config, async {
@@ -498,5 +502,27 @@ async fn health_reports_serving_and_reflection_lists_the_service() {
         .collect();
     assert!(names.contains(&"ledger.v1.LedgerService"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_request_over_the_size_limit_is_refused_before_it_is_read() {
+    let server = TestServer::start_with(ServerConfig {
+        request_size_max_bytes: 2_048,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    let big: Vec<(String, String)> = (0..20)
+        .map(|index| (format!("E2E-{index}"), "1.00".to_owned()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = big.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let status = client
+        .submit_payment(submit(TOKEN_A, "big", pacs008("MSG-BIG", &pairs)))
+        .await
+        .unwrap_err();
+    // tonic's code for a message over the decoding limit.
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("too large"));
     server.shut_down().await;
 }

@@ -4,8 +4,10 @@
 //! Table of contents:
 //! - `apply`: applying messages, refusals, replays, account mapping (issue 2).
 //! - `transactions`: concurrency, commit loss, pool hygiene (issue 2).
+//! - `confirmations`: the outbox feed in commit order (issue 4).
 //! - `exactly_once`: property tests of the exactly-once contract (issue 2).
 
 mod apply;
+mod confirmations;
 mod exactly_once;
 mod transactions;

@@ -272,3 +272,42 @@ async fn a_batch_shares_one_transaction_while_each_command_keeps_its_own_outcome
         Err(LedgerError::InvalidInput { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_command_with_several_messages_stores_one_answer_unless_one_is_transient() {
+    let db = two_accounts(LedgerOptions::default()).await;
+    let client = ledger::model::ClientId::parse("c").unwrap();
+    let key = |text: &str| ledger::model::IdempotencyKey::parse(text).unwrap();
+    let two = ledger::ApplyCommand::new(
+        client.clone(),
+        key("both"),
+        vec![
+            transfer("P1", PaymentState::Settled, eur(1), "BOB", "CLEARING"),
+            transfer("P2", PaymentState::Settled, eur(2), "BOB", "CLEARING"),
+        ],
+    );
+    let first = db.ledger.apply(&two).await.unwrap();
+    let replay = db.ledger.apply(&two).await.unwrap();
+    assert_eq!(first.receipts.len(), 2);
+    assert!(replay.replay);
+    assert_eq!(replay.response_bytes, first.response_bytes);
+
+    // One message waits for its original: nothing is stored, the other
+    // applies, and a retry under the same key answers both.
+    let waiting = ledger::ApplyCommand::new(
+        client,
+        key("waiting"),
+        vec![
+            status("P3", PaymentState::Settled),
+            transfer("P4", PaymentState::Settled, eur(4), "BOB", "CLEARING"),
+        ],
+    );
+    let refused = db.ledger.apply(&waiting).await.unwrap();
+    let codes: Vec<_> = refused.receipts.iter().map(|r| r.outcome.code()).collect();
+    assert_eq!(codes, ["REJECTED", "APPLIED"]);
+    let retried = db.ledger.apply(&waiting).await.unwrap();
+    assert!(!retried.replay);
+    let codes: Vec<_> = retried.receipts.iter().map(|r| r.outcome.code()).collect();
+    assert_eq!(codes, ["REJECTED", "DUPLICATE"]);
+    assert_eq!(invariants::count(&db.client().await, "transfers").await, 3);
+}
