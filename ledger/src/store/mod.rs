@@ -5,6 +5,8 @@
 //! break the database on purpose excepted). Functions here neither begin nor
 //! commit transactions; [`crate::Ledger`] does, explicitly SERIALIZABLE.
 
+pub mod audit;
+
 use std::time::SystemTime;
 
 use deadpool_postgres::Transaction;
