@@ -410,6 +410,19 @@ async fn a_confirmation_stream_resumes_from_its_cursor_and_misses_nothing() {
         .into_inner();
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(first.status_code, "ACSC");
+    // The confirmation is a pacs.002 naming the submitted document.
+    let report = iso20022::parse_document(&first.document).expect("a valid pacs.002");
+    assert_eq!(report.kind.id, "pacs.002.001.10");
+    let Some(iso20022::Transaction::TransactionStatus(status)) = report
+        .transactions
+        .iter()
+        .find(|item| matches!(item, iso20022::Transaction::TransactionStatus(_)))
+    else {
+        panic!("a transaction status");
+    };
+    assert_eq!(status.status.as_deref(), Some("ACSC"));
+    assert_eq!(status.original_end_to_end_id.as_deref(), Some("E2E-1"));
+    assert_eq!(status.original_message_id.as_deref(), Some("MSG-1"));
     drop(stream); // disconnect after one confirmation
 
     client

@@ -18,7 +18,7 @@ use tokio_postgres::IsolationLevel;
 use crate::error::LedgerError;
 use crate::model::Outcome;
 use crate::model::{
-    decide, Account, AccountId, AccountReference, AccountSnapshot, Bic, BusinessKey, ClientId,
+    decide, Account, AccountId, DocumentOrigin, AccountReference, AccountSnapshot, Bic, BusinessKey, ClientId,
     Currency, DecisionInput, IdempotencyKey, OverdraftRule, PartySide, Payment, PaymentId,
     PaymentMessage, PaymentState, RejectionReason, RequestFingerprint, ResolvedSides, TransferId,
 };
@@ -98,9 +98,28 @@ pub struct ApplyCommand {
     /// fingerprint is refused.
     pub fingerprint: RequestFingerprint,
     pub messages: Vec<PaymentMessage>,
+    /// The document the messages came in, named by the confirmations.
+    pub origin: Option<DocumentOrigin>,
 }
 
 impl ApplyCommand {
+    /// Names the document the messages came in; the fingerprint covers it.
+    pub fn with_origin(mut self, origin: DocumentOrigin) -> ApplyCommand {
+        let messages = PaymentMessage::fingerprint_of_all(&self.messages);
+        let mut canonical = Vec::with_capacity(128);
+        for part in [
+            messages.as_bytes().as_slice(),
+            origin.message_id.as_bytes(),
+            origin.message_name_id.as_bytes(),
+        ] {
+            canonical.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            canonical.extend_from_slice(part);
+        }
+        self.fingerprint = RequestFingerprint::of("ledger.ApplyDocument", &canonical);
+        self.origin = Some(origin);
+        self
+    }
+
     /// A command whose fingerprint covers every message, in order.
     pub fn new(
         client_id: ClientId,
@@ -112,6 +131,7 @@ impl ApplyCommand {
             client_id,
             idempotency_key,
             messages,
+            origin: None,
         }
     }
 }
@@ -871,6 +891,7 @@ async fn apply_message(
                 from: change.from,
                 to: change.to,
                 reason: message.reason.as_ref(),
+                origin: command.origin.as_ref(),
             },
         )
         .await?;

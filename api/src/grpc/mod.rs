@@ -9,8 +9,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use iso20022::MessageReader;
 use ledger::model::{
-    AccountId, AccountReference, Amount, Bic, BusinessKey, Currency, IdempotencyKey, Outcome,
-    OverdraftRule, PaymentId, PaymentState, TransferId,
+    AccountId, AccountReference, Amount, Bic, BusinessKey, Currency, DocumentOrigin,
+    IdempotencyKey, Outcome, OverdraftRule, PaymentId, PaymentState, TransferId,
 };
 use ledger::{ApplyCommand, FeedPosition, Ledger, OpenAccount, OutboxRow};
 use tokio_stream::Stream;
@@ -173,10 +173,14 @@ fn document_errors(errors: iso20022::Errors) -> ApiError {
 
 /// Reads and converts a submitted document: one domain message per
 /// transaction, with its position, or every problem found.
-fn read_document(
-    document: &[u8],
-    transactions_max: usize,
-) -> Result<Vec<(u32, ledger::model::PaymentMessage)>, ApiError> {
+/// A submitted document, read: its transactions as ledger messages with
+/// their positions, and where it came from.
+struct ReadDocument {
+    messages: Vec<(u32, ledger::model::PaymentMessage)>,
+    origin: DocumentOrigin,
+}
+
+fn read_document(document: &[u8], transactions_max: usize) -> Result<ReadDocument, ApiError> {
     let mut reader = MessageReader::new(document).map_err(document_errors)?;
     let kind = reader.kind();
     if !convert::is_payment_message(&kind) {
@@ -237,7 +241,13 @@ fn read_document(
             "no transaction asserts a payment state",
         ));
     }
-    Ok(messages)
+    Ok(ReadDocument {
+        messages,
+        origin: DocumentOrigin {
+            message_id: group.message_id.clone(),
+            message_name_id: kind.id.to_owned(),
+        },
+    })
 }
 
 /// A confirmations cursor: `<transaction id>.<outbox id>`.
@@ -258,7 +268,9 @@ fn format_cursor(position: FeedPosition) -> String {
 }
 
 fn confirmation(row: OutboxRow) -> proto::Confirmation {
+    let document = crate::confirmation::pacs002(&row).unwrap_or_default();
     proto::Confirmation {
+        document,
         cursor: format_cursor(row.position),
         message_id: row.message_id,
         payment_id: row.payment_id.0,
@@ -266,7 +278,6 @@ fn confirmation(row: OutboxRow) -> proto::Confirmation {
         state: state_to_proto(PaymentState::parse(&row.to_state)) as i32,
         status_code: row.status_code,
         reason_code: row.reason_code.unwrap_or_default(),
-        document: Vec::new(),
     }
 }
 
@@ -280,11 +291,11 @@ impl LedgerService for Service {
     ) -> Result<Response<proto::SubmitPaymentResponse>, Status> {
         let client_id = auth::client_of(&request)?;
         let key = idempotency_key(&request.get_ref().idempotency_key, request.metadata())?;
-        let positioned = read_document(
+        let read = read_document(
             &request.get_ref().document,
             self.limits.transactions_per_request_max,
         )?;
-        let (positions, messages): (Vec<u32>, Vec<_>) = positioned.into_iter().unzip();
+        let (positions, messages): (Vec<u32>, Vec<_>) = read.messages.into_iter().unzip();
         let span = tracing::info_span!(
             "submit_payment",
             client_id = client_id.as_str(),
@@ -297,7 +308,7 @@ impl LedgerService for Service {
                 .join(" "),
         );
         let _entered = span.enter();
-        let command = ApplyCommand::new(client_id, key, messages);
+        let command = ApplyCommand::new(client_id, key, messages).with_origin(read.origin);
         drop(_entered);
         let response = self.ledger.apply(&command).await.map_err(errors::status)?;
         let results = response

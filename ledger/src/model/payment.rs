@@ -176,6 +176,16 @@ impl PaymentMessage {
     }
 }
 
+/// The ISO 20022 message a request came in, so that confirmations can name
+/// it (pacs.002 `OrgnlGrpInf`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentOrigin {
+    /// `GrpHdr/MsgId`.
+    pub message_id: String,
+    /// The message definition, e.g. `pacs.008.001.08`.
+    pub message_name_id: String,
+}
+
 /// A payment as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {

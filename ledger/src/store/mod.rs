@@ -16,7 +16,7 @@ use tokio_postgres::Row;
 
 use crate::model::{
     Account, AccountId, AccountReference, AccountSnapshot, Amount, Balances, Bic, BusinessKey,
-    ClientId, Currency, IdempotencyKey, OverdraftRule, Payment, PaymentId, PaymentState,
+    ClientId, Currency, DocumentOrigin, IdempotencyKey, OverdraftRule, Payment, PaymentId, PaymentState,
     PlannedTransfer, ReasonCode, RejectionReason, RequestFingerprint, TransferId, TransferKind,
 };
 
@@ -494,6 +494,8 @@ struct OutboxPayload<'a> {
     reason: Option<&'a str>,
     amount_minor: i64,
     currency: &'a str,
+    origin_message_id: Option<&'a str>,
+    origin_message_name_id: Option<&'a str>,
 }
 
 /// One outbox row for one state change.
@@ -503,6 +505,7 @@ pub struct NewOutboxRow<'a> {
     pub from: Option<PaymentState>,
     pub to: PaymentState,
     pub reason: Option<&'a ReasonCode>,
+    pub origin: Option<&'a DocumentOrigin>,
 }
 
 pub async fn insert_outbox_row(
@@ -520,6 +523,8 @@ pub async fn insert_outbox_row(
         reason: row.reason.map(ReasonCode::as_str),
         amount_minor: row.payment.amount.minor_units(),
         currency: row.payment.amount.currency().code(),
+        origin_message_id: row.origin.map(|origin| origin.message_id.as_str()),
+        origin_message_name_id: row.origin.map(|origin| origin.message_name_id.as_str()),
     };
     let payload = serde_json::to_value(&payload).expect("the payload serializes");
     let inserted = query_one(
@@ -699,6 +704,8 @@ pub struct OutboxRow {
     pub amount_minor: i64,
     pub currency: String,
     pub created_at: SystemTime,
+    /// The document whose application made this change, when known.
+    pub origin: Option<DocumentOrigin>,
 }
 
 /// Rows after `after`, in commit-safe order, written only by transactions
@@ -713,7 +720,9 @@ pub async fn select_outbox_after(
         tx,
         "SELECT o.transaction_id::TEXT::BIGINT AS transaction_id, o.outbox_id, o.message_id, \
                 o.payment_id, p.business_key, o.from_state, o.to_state, o.status_code, \
-                o.reason_code, p.amount_minor, p.currency, o.created_at \
+                o.reason_code, p.amount_minor, p.currency, o.created_at, \
+                o.payload->>'origin_message_id' AS origin_message_id, \
+                o.payload->>'origin_message_name_id' AS origin_message_name_id \
          FROM outbox o JOIN payments p USING (payment_id) \
          WHERE (o.transaction_id, o.outbox_id) > ($1::BIGINT::TEXT::xid8, $2) \
            AND o.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
@@ -741,6 +750,16 @@ pub async fn select_outbox_after(
                 amount_minor: row.get("amount_minor"),
                 currency: row.get::<_, String>("currency"),
                 created_at: row.get("created_at"),
+                origin: match (
+                    row.get::<_, Option<String>>("origin_message_id"),
+                    row.get::<_, Option<String>>("origin_message_name_id"),
+                ) {
+                    (Some(message_id), Some(message_name_id)) => Some(DocumentOrigin {
+                        message_id,
+                        message_name_id,
+                    }),
+                    _ => None,
+                },
             }
         })
         .collect())
