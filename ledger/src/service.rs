@@ -18,9 +18,10 @@ use tokio_postgres::IsolationLevel;
 use crate::error::LedgerError;
 use crate::model::Outcome;
 use crate::model::{
-    decide, Account, AccountId, DocumentOrigin, AccountReference, AccountSnapshot, Bic, BusinessKey, ClientId,
-    Currency, DecisionInput, IdempotencyKey, OverdraftRule, PartySide, Payment, PaymentId,
-    PaymentMessage, PaymentState, RejectionReason, RequestFingerprint, ResolvedSides, TransferId,
+    decide, Account, AccountId, AccountReference, AccountSnapshot, Bic, BusinessKey, ClientId,
+    Currency, DecisionInput, DocumentOrigin, IdempotencyKey, OverdraftRule, PartySide, Payment,
+    PaymentId, PaymentMessage, PaymentState, RejectionReason, RequestFingerprint, ResolvedSides,
+    TransferId,
 };
 use crate::store::{
     self, FeedPosition, OutboxRow, StoreError, StoredReason, StoredReceipt, StoredResponse,

@@ -15,7 +15,7 @@ pub use ids::{
 };
 pub use money::{Amount, Currency, MoneyError};
 pub use payment::{
-    decide, ConfirmationStatus, Decision, DecisionInput, DocumentOrigin, Outcome, PartySide, Payment,
-    PaymentInstruction, PaymentMessage, PaymentState, PlannedTransfer, RejectionReason,
+    decide, ConfirmationStatus, Decision, DecisionInput, DocumentOrigin, Outcome, PartySide,
+    Payment, PaymentInstruction, PaymentMessage, PaymentState, PlannedTransfer, RejectionReason,
     ResolvedSides, StateChange, TransferKind,
 };

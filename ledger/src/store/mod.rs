@@ -16,8 +16,9 @@ use tokio_postgres::Row;
 
 use crate::model::{
     Account, AccountId, AccountReference, AccountSnapshot, Amount, Balances, Bic, BusinessKey,
-    ClientId, Currency, DocumentOrigin, IdempotencyKey, OverdraftRule, Payment, PaymentId, PaymentState,
-    PlannedTransfer, ReasonCode, RejectionReason, RequestFingerprint, TransferId, TransferKind,
+    ClientId, Currency, DocumentOrigin, IdempotencyKey, OverdraftRule, Payment, PaymentId,
+    PaymentState, PlannedTransfer, ReasonCode, RejectionReason, RequestFingerprint, TransferId,
+    TransferKind,
 };
 
 /// Errors of the store layer: the ledger decides what is retried.
