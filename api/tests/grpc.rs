@@ -539,3 +539,67 @@ async fn a_request_over_the_size_limit_is_refused_before_it_is_read() {
     assert!(status.message().contains("too large"));
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn payments_are_listed_a_page_at_a_time_and_filtered_by_state() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .submit_payment(submit(
+            TOKEN_A,
+            "k",
+            pacs008(
+                "MSG-L",
+                &[("E2E-1", "1.00"), ("E2E-2", "2.00"), ("E2E-3", "3.00")],
+            ),
+        ))
+        .await
+        .unwrap();
+    let list = |page_token: String, state: PaymentState| {
+        authed(
+            TOKEN_A,
+            proto::ListPaymentsRequest {
+                state: state as i32,
+                account_id: 0,
+                page_size: 2,
+                page_token,
+            },
+        )
+    };
+    let first = client
+        .list_payments(list(String::new(), PaymentState::Unspecified))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.payments.len(), 2);
+    assert!(!first.next_page_token.is_empty());
+    let second = client
+        .list_payments(list(
+            first.next_page_token.clone(),
+            PaymentState::Unspecified,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.payments.len(), 1);
+    assert!(second.next_page_token.is_empty());
+    let amounts: Vec<String> = first
+        .payments
+        .iter()
+        .chain(&second.payments)
+        .map(|payment| payment.amount.clone().unwrap().units)
+        .collect();
+    assert_eq!(amounts, ["1.00", "2.00", "3.00"]);
+    let rejected = client
+        .list_payments(list(String::new(), PaymentState::Rejected))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rejected.payments.is_empty());
+    let bad_token = client
+        .list_payments(list("x".to_owned(), PaymentState::Unspecified))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_token.code(), Code::InvalidArgument);
+    server.shut_down().await;
+}

@@ -556,6 +556,21 @@ impl Ledger {
         })
     }
 
+    /// Payments after `after`, oldest first, at most `limit` (itself at most
+    /// `page_size_max`), optionally only in `state` and touching `account_id`.
+    pub async fn list_payments(
+        &self,
+        state: Option<PaymentState>,
+        account_id: Option<AccountId>,
+        after: Option<PaymentId>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, LedgerError> {
+        let limit = limit.clamp(1, self.options.page_size_max) as i64;
+        read_transaction!(self, |tx| async {
+            store::select_payments(&tx, state, account_id, after, limit).await
+        })
+    }
+
     pub async fn get_payment_by_business_key(
         &self,
         business_key: &BusinessKey,

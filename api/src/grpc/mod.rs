@@ -102,6 +102,30 @@ fn units(currency: Currency, minor_units: i64) -> String {
         .unwrap_or_else(|_| minor_units.to_string())
 }
 
+fn payment_to_proto(payment: ledger::model::Payment) -> proto::Payment {
+    proto::Payment {
+        payment_id: payment.payment_id.0,
+        business_key: payment.business_key.canonical(),
+        state: state_to_proto(Some(payment.state)) as i32,
+        amount: Some(money(payment.amount)),
+        debit_account_id: payment.debit_account_id.0,
+        credit_account_id: payment.credit_account_id.0,
+    }
+}
+
+/// A page token this service issued: the last row's id, in decimal.
+fn parse_page_token(token: &str) -> Result<Option<i64>, ApiError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid("page_token", "not a page token this service issued"))
+}
+
 fn account_to_proto(account: ledger::model::Account) -> proto::Account {
     let currency = account.currency;
     proto::Account {
@@ -367,13 +391,38 @@ impl LedgerService for Service {
             None => return Err(ApiError::invalid("key", "give payment_id or business_key").into()),
         };
         let payment = payment.ok_or_else(|| ApiError::NotFound("no such payment".to_owned()))?;
-        Ok(Response::new(proto::Payment {
-            payment_id: payment.payment_id.0,
-            business_key: payment.business_key.canonical(),
-            state: state_to_proto(Some(payment.state)) as i32,
-            amount: Some(money(payment.amount)),
-            debit_account_id: payment.debit_account_id.0,
-            credit_account_id: payment.credit_account_id.0,
+        Ok(Response::new(payment_to_proto(payment)))
+    }
+
+    async fn list_payments(
+        &self,
+        request: Request<proto::ListPaymentsRequest>,
+    ) -> Result<Response<proto::ListPaymentsResponse>, Status> {
+        auth::client_of(&request)?;
+        let body = request.get_ref();
+        let page_size = self.page_size(body.page_size)?;
+        let state = match proto::PaymentState::try_from(body.state) {
+            Ok(proto::PaymentState::Unspecified) => None,
+            Ok(proto::PaymentState::Pending) => Some(PaymentState::Pending),
+            Ok(proto::PaymentState::Settled) => Some(PaymentState::Settled),
+            Ok(proto::PaymentState::Rejected) => Some(PaymentState::Rejected),
+            Ok(proto::PaymentState::Returned) => Some(PaymentState::Returned),
+            Err(_) => return Err(ApiError::invalid("state", "unknown payment state").into()),
+        };
+        let account_id = (body.account_id != 0).then_some(AccountId(body.account_id));
+        let after = parse_page_token(&body.page_token)?.map(PaymentId);
+        let payments = self
+            .ledger
+            .list_payments(state, account_id, after, page_size as usize)
+            .await
+            .map_err(errors::status)?;
+        let next_page_token = match payments.last() {
+            Some(last) if payments.len() == page_size as usize => last.payment_id.0.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(proto::ListPaymentsResponse {
+            payments: payments.into_iter().map(payment_to_proto).collect(),
+            next_page_token,
         }))
     }
 
@@ -459,23 +508,8 @@ impl LedgerService for Service {
     ) -> Result<Response<proto::ListTransfersResponse>, Status> {
         auth::client_of(&request)?;
         let body = request.get_ref();
-        let page_size = match body.page_size {
-            0 => 100,
-            size if size > self.limits.page_size_max => {
-                return Err(ApiError::invalid(
-                    "page_size",
-                    format!("at most {}", self.limits.page_size_max),
-                )
-                .into())
-            }
-            size => size,
-        };
-        let after = match body.page_token.as_str() {
-            "" => None,
-            token => Some(TransferId(token.parse().map_err(|_| {
-                ApiError::invalid("page_token", "not a page token this service issued")
-            })?)),
-        };
+        let page_size = self.page_size(body.page_size)?;
+        let after = parse_page_token(&body.page_token)?.map(TransferId);
         let transfers = self
             .ledger
             .list_transfers(AccountId(body.account_id), after, page_size as usize)
@@ -589,6 +623,18 @@ impl LedgerService for Service {
 }
 
 impl Service {
+    /// The page size asked for: 0 means 100; more than the maximum is refused.
+    fn page_size(&self, asked: u32) -> Result<u32, ApiError> {
+        match asked {
+            0 => Ok(100),
+            size if size > self.limits.page_size_max => Err(ApiError::invalid(
+                "page_size",
+                format!("at most {}", self.limits.page_size_max),
+            )),
+            size => Ok(size),
+        }
+    }
+
     async fn mapping(
         &self,
         agent: Option<Bic>,

@@ -337,6 +337,36 @@ pub async fn select_payment_by_id(
     row.as_ref().map(payment_from_row).transpose()
 }
 
+/// Payments after `after` (keyset pagination), oldest first, optionally only
+/// in `state` and only touching `account_id`.
+pub async fn select_payments(
+    tx: &Transaction<'_>,
+    state: Option<PaymentState>,
+    account_id: Option<AccountId>,
+    after: Option<PaymentId>,
+    limit: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments \
+         WHERE ($1::TEXT IS NULL OR state = $1) \
+           AND ($2::BIGINT IS NULL OR debit_account_id = $2 OR credit_account_id = $2) \
+           AND payment_id > $3 \
+         ORDER BY payment_id LIMIT $4"
+    );
+    let rows = query(
+        tx,
+        &sql,
+        &[
+            &state.map(PaymentState::as_str),
+            &account_id.map(|id| id.0),
+            &after.map_or(0, |id| id.0),
+            &limit,
+        ],
+    )
+    .await?;
+    rows.iter().map(payment_from_row).collect()
+}
+
 /// The fields of a new payment row.
 #[derive(Debug)]
 pub struct NewPayment<'a> {

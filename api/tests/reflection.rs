@@ -1,0 +1,208 @@
+//! Guards issue 4: an outside tool with no generated client discovers the
+//! API through server reflection alone and calls it with dynamic messages.
+
+use std::time::Duration;
+
+use ledger_api::grpc::auth::Tokens;
+use ledger_api::server::{self, ServerConfig};
+use ledger_system_tests::TestDatabase;
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
+use tokio_stream::StreamExt;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+const TOKEN: &str = "reflection-client-token-0001";
+
+/// A codec for messages known only at run time.
+struct DynamicCodec {
+    output: MessageDescriptor,
+}
+
+struct DynamicEncoder;
+struct DynamicDecoder(MessageDescriptor);
+
+impl Encoder for DynamicEncoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+    fn encode(&mut self, item: DynamicMessage, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(buf)
+            .map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
+impl Decoder for DynamicDecoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
+        DynamicMessage::decode(self.0.clone(), buf)
+            .map(Some)
+            .map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
+impl Codec for DynamicCodec {
+    type Encode = DynamicMessage;
+    type Decode = DynamicMessage;
+    type Encoder = DynamicEncoder;
+    type Decoder = DynamicDecoder;
+    fn encoder(&mut self) -> DynamicEncoder {
+        DynamicEncoder
+    }
+    fn decoder(&mut self) -> DynamicDecoder {
+        DynamicDecoder(self.output.clone())
+    }
+}
+
+async fn reflect(channel: Channel, request: MessageRequest) -> MessageResponse {
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    responses
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+}
+
+async fn call(
+    channel: Channel,
+    pool: &DescriptorPool,
+    method_name: &str,
+    fields: &[(&str, Value)],
+) -> DynamicMessage {
+    let service = pool.get_service_by_name("ledger.v1.LedgerService").unwrap();
+    let method = service
+        .methods()
+        .find(|method| method.name() == method_name)
+        .unwrap();
+    let mut input = DynamicMessage::new(method.input());
+    for (name, value) in fields {
+        input.try_set_field_by_name(name, value.clone()).unwrap();
+    }
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path =
+        PathAndQuery::try_from(format!("/{}/{}", service.full_name(), method.name())).unwrap();
+    let mut request = Request::new(input);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    grpc.unary(
+        request,
+        path,
+        DynamicCodec {
+            output: method.output(),
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+#[tokio::test]
+async fn a_client_without_generated_code_discovers_and_calls_the_api_through_reflection() {
+    let db = TestDatabase::with_defaults().await;
+    let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = ServerConfig {
+        tokens: Tokens::parse(&format!("tool={TOKEN}")).unwrap(),
+        ..ServerConfig::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server_task = tokio::spawn(server::serve(listener, db.ledger.clone(), config, async {
+        let _ = stopped.await;
+    }));
+    let mut channel = None;
+    for _ in 0..50 {
+        if let Ok(connected) = Channel::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            channel = Some(connected);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let channel = channel.expect("the server came up");
+
+    // Discover: list services, then fetch the file that defines ours.
+    let MessageResponse::ListServicesResponse(list) =
+        reflect(channel.clone(), MessageRequest::ListServices(String::new())).await
+    else {
+        panic!("expected a service list");
+    };
+    assert!(list
+        .service
+        .iter()
+        .any(|service| service.name == "ledger.v1.LedgerService"));
+    let MessageResponse::FileDescriptorResponse(files) = reflect(
+        channel.clone(),
+        MessageRequest::FileContainingSymbol("ledger.v1.LedgerService".to_owned()),
+    )
+    .await
+    else {
+        panic!("expected file descriptors");
+    };
+    let mut pool = DescriptorPool::new();
+    for file in &files.file_descriptor_proto {
+        pool.decode_file_descriptor_proto(file.as_slice()).unwrap();
+    }
+
+    // Call: open an account and read it back, with dynamic messages only.
+    let opened = call(
+        channel.clone(),
+        &pool,
+        "OpenAccount",
+        &[
+            (
+                "external_reference",
+                Value::String("GB29NWBK60161331926819".to_owned()),
+            ),
+            ("currency", Value::String("GBP".to_owned())),
+            ("overdraft", Value::EnumNumber(2)),
+        ],
+    )
+    .await;
+    let account_id = opened
+        .get_field_by_name("account_id")
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert!(account_id > 0);
+    let read = call(
+        channel,
+        &pool,
+        "GetAccount",
+        &[("account_id", Value::I64(account_id))],
+    )
+    .await;
+    assert_eq!(
+        read.get_field_by_name("external_reference")
+            .unwrap()
+            .as_str(),
+        Some("GB29NWBK60161331926819")
+    );
+    assert_eq!(
+        read.get_field_by_name("credits_posted").unwrap().as_str(),
+        Some("0.00")
+    );
+
+    stop.send(()).unwrap();
+    server_task.await.unwrap().unwrap();
+}
