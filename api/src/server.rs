@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// How often the health check asks the database.
     pub health_check_interval_ms: u64,
+    /// After a shutdown signal, how long in-flight requests (and connections
+    /// that stay open) may take before the server stops anyway.
+    pub shutdown_grace_ms: u64,
     pub limits: ServiceLimits,
 }
 
@@ -46,6 +49,7 @@ impl Default for ServerConfig {
             concurrent_requests_per_connection_max: 64,
             request_timeout_ms: 30_000,
             health_check_interval_ms: 1_000,
+            shutdown_grace_ms: 10_000,
             limits: ServiceLimits::default(),
         }
     }
@@ -79,10 +83,16 @@ pub async fn serve(
         .context("building the reflection service")?;
     let tokens = config.tokens.clone();
     let (shutting_down_sender, shutting_down) = tokio::sync::watch::channel(false);
+    let mut grace_started = shutting_down.clone();
     let shutdown = async move {
         shutdown.await;
         // Ends the open confirmation streams, so in-flight calls can finish.
         let _ = shutting_down_sender.send(true);
+    };
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let grace_expired = async move {
+        let _ = grace_started.wait_for(|shutting_down| *shutting_down).await;
+        tokio::time::sleep(grace).await;
     };
     let ledger_service = InterceptedService::new(
         LedgerServiceServer::new(Service::new(ledger, config.limits.clone(), shutting_down))
@@ -114,12 +124,20 @@ pub async fn serve(
     }
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving ledger.v1.LedgerService");
-    let result = builder
+    let serving = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ledger_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    // Graceful, but bounded: clients that keep connections open do not hold
+    // the process forever.
+    let result = tokio::select! {
+        result = serving => result,
+        _ = grace_expired => {
+            tracing::warn!(grace_ms = config.shutdown_grace_ms, "shutdown grace period over: stopping");
+            Ok(())
+        }
+    };
     health_task.abort();
     health_reporter
         .set_not_serving::<LedgerServiceServer<Service>>()
