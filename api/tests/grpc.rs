@@ -603,3 +603,45 @@ async fn payments_are_listed_a_page_at_a_time_and_filtered_by_state() {
     assert_eq!(bad_token.code(), Code::InvalidArgument);
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn a_client_deadline_reaches_the_database_as_a_statement_timeout() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    // Hold the accounts' rows so the payment's transaction must wait.
+    let mut blocker = server._database.client().await;
+    let blocking = blocker.transaction().await.unwrap();
+    blocking
+        .execute("SELECT 1 FROM accounts FOR UPDATE", &[])
+        .await
+        .unwrap();
+
+    let mut request = submit(TOKEN_A, "deadline", pacs008("MSG-D", &[("E2E-D", "1.00")]));
+    request.set_timeout(Duration::from_millis(300));
+    let status = client.submit_payment(request).await.unwrap_err();
+    assert!(
+        matches!(
+            status.code(),
+            Code::DeadlineExceeded | Code::Unavailable | Code::Cancelled
+        ),
+        "{status:?}"
+    );
+    // Well before the server's own 30 s limit, nothing waits in the database any more.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let observer = server._database.client().await;
+    let waiting: i64 = observer
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        waiting, 0,
+        "the statement was cancelled at the client's deadline"
+    );
+    blocking.rollback().await.unwrap();
+    server.shut_down().await;
+}

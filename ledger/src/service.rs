@@ -618,7 +618,20 @@ impl Ledger {
 
     /// Applies one message exactly once per `(client_id, idempotency_key)`.
     pub async fn apply(&self, command: &ApplyCommand) -> Result<ApplyResponse, LedgerError> {
-        let mut results = self.apply_batch(std::slice::from_ref(command)).await?;
+        self.apply_within(command, None).await
+    }
+
+    /// [`Ledger::apply`] with a caller's deadline: every statement of the
+    /// transaction is limited to `time_left` (SET LOCAL statement_timeout),
+    /// when that is shorter than `statement_timeout_ms`.
+    pub async fn apply_within(
+        &self,
+        command: &ApplyCommand,
+        time_left: Option<Duration>,
+    ) -> Result<ApplyResponse, LedgerError> {
+        let mut results = self
+            .apply_batch_within(std::slice::from_ref(command), time_left)
+            .await?;
         assert_eq!(results.len(), 1);
         results.pop().expect("one result per command")
     }
@@ -631,6 +644,18 @@ impl Ledger {
         &self,
         commands: &[ApplyCommand],
     ) -> Result<Vec<Result<ApplyResponse, LedgerError>>, LedgerError> {
+        self.apply_batch_within(commands, None).await
+    }
+
+    /// [`Ledger::apply_batch`] with a caller's deadline (see [`Ledger::apply_within`]).
+    pub async fn apply_batch_within(
+        &self,
+        commands: &[ApplyCommand],
+        time_left: Option<Duration>,
+    ) -> Result<Vec<Result<ApplyResponse, LedgerError>>, LedgerError> {
+        let statement_timeout_ms = time_left
+            .map(|left| (left.as_millis() as u64).max(1))
+            .filter(|left_ms| *left_ms < self.options.statement_timeout_ms);
         if commands.len() > self.options.batch_size_max {
             return Err(LedgerError::InvalidInput {
                 field: "batch",
@@ -662,6 +687,9 @@ impl Ledger {
         const COMMIT_RESOLUTIONS_MAX: u32 = 3;
         for _ in 0..COMMIT_RESOLUTIONS_MAX {
             let attempt = in_transaction!(self, IsolationLevel::Serializable, false, |tx| async {
+                if let Some(timeout_ms) = statement_timeout_ms {
+                    store::set_local_statement_timeout(&tx, timeout_ms).await?;
+                }
                 let mut results = Vec::with_capacity(commands.len());
                 for command in commands {
                     results.push(apply_in(&tx, command).await?);

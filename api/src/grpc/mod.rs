@@ -274,6 +274,23 @@ fn read_document(document: &[u8], transactions_max: usize) -> Result<ReadDocumen
     })
 }
 
+/// The client's deadline, from the `grpc-timeout` header (`<digits><unit>`,
+/// units H, M, S, m, u, n), so that the database gives up when the client has.
+fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3_600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
 /// A confirmations cursor: `<transaction id>.<outbox id>`.
 fn parse_cursor(cursor: &str) -> Result<FeedPosition, ApiError> {
     if cursor.is_empty() {
@@ -334,7 +351,11 @@ impl LedgerService for Service {
         let _entered = span.enter();
         let command = ApplyCommand::new(client_id, key, messages).with_origin(read.origin);
         drop(_entered);
-        let response = self.ledger.apply(&command).await.map_err(errors::status)?;
+        let response = self
+            .ledger
+            .apply_within(&command, grpc_timeout(request.metadata()))
+            .await
+            .map_err(errors::status)?;
         let results = response
             .receipts
             .iter()

@@ -796,6 +796,17 @@ pub async fn select_outbox_after(
         .collect())
 }
 
+/// Limits every further statement of this transaction to `timeout_ms`.
+pub async fn set_local_statement_timeout(
+    tx: &Transaction<'_>,
+    timeout_ms: u64,
+) -> Result<(), StoreError> {
+    // A number we formatted: safe to splice (SET takes no parameters).
+    tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
+        .await?;
+    Ok(())
+}
+
 /// A round trip to the database, for health checks.
 pub async fn ping(tx: &Transaction<'_>) -> Result<(), StoreError> {
     query_one(tx, "SELECT 1", &[]).await?;
