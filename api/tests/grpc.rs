@@ -645,3 +645,74 @@ async fn a_client_deadline_reaches_the_database_as_a_statement_timeout() {
     blocking.rollback().await.unwrap();
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn the_account_mapping_is_changed_and_read_through_the_api() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let settlement = client
+        .set_settlement_account(authed(
+            TOKEN_A,
+            proto::SetSettlementAccountRequest {
+                agent_bic: "BNPAFRPPXXX".to_owned(),
+                external_reference: CREDITOR_IBAN.to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(settlement.currency, "EUR");
+    client
+        .set_clearing_account(authed(
+            TOKEN_A,
+            proto::SetClearingAccountRequest {
+                external_reference: DEBTOR_IBAN.to_owned(),
+            },
+        ))
+        .await
+        .unwrap();
+    let listed = client
+        .list_account_mappings(authed(TOKEN_A, proto::ListAccountMappingsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .mappings;
+    let summary: Vec<(String, String)> = listed
+        .iter()
+        .map(|mapping| {
+            (
+                mapping.agent_bic.clone(),
+                mapping.external_reference.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("BNPAFRPPXXX".to_owned(), CREDITOR_IBAN.to_owned()),
+            (String::new(), DEBTOR_IBAN.to_owned())
+        ]
+    );
+    let unknown = client
+        .set_clearing_account(authed(
+            TOKEN_A,
+            proto::SetClearingAccountRequest {
+                external_reference: "NO-SUCH-ACCOUNT".to_owned(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let bad_bic = client
+        .set_settlement_account(authed(
+            TOKEN_A,
+            proto::SetSettlementAccountRequest {
+                agent_bic: "not a bic".to_owned(),
+                external_reference: CREDITOR_IBAN.to_owned(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_bic.code(), Code::InvalidArgument);
+    server.shut_down().await;
+}

@@ -24,8 +24,8 @@ use crate::model::{
     TransferId,
 };
 use crate::store::{
-    self, FeedPosition, OutboxRow, StoreError, StoredReason, StoredReceipt, StoredResponse,
-    Transfer,
+    self, AccountMapping, FeedPosition, OutboxRow, StoreError, StoredReason, StoredReceipt,
+    StoredResponse, Transfer,
 };
 
 /// Limits and knobs, each with its unit in its name.
@@ -523,6 +523,13 @@ impl Ledger {
             .ok_or_else(|| LedgerError::AccountNotFound {
                 reference: reference.clone(),
             })
+    }
+
+    /// The account mapping of semantics §5: settlement and clearing accounts.
+    pub async fn account_mappings(&self) -> Result<Vec<AccountMapping>, LedgerError> {
+        read_transaction!(self, |tx| async {
+            store::select_account_mappings(&tx).await
+        })
     }
 
     /// Transfers touching the account, oldest first, after `after`, at most

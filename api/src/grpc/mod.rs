@@ -591,6 +591,32 @@ impl LedgerService for Service {
         self.mapping(None, &reference).await
     }
 
+    async fn list_account_mappings(
+        &self,
+        request: Request<proto::ListAccountMappingsRequest>,
+    ) -> Result<Response<proto::ListAccountMappingsResponse>, Status> {
+        auth::client_of(&request)?;
+        let mappings = self
+            .ledger
+            .account_mappings()
+            .await
+            .map_err(errors::status)?;
+        Ok(Response::new(proto::ListAccountMappingsResponse {
+            mappings: mappings
+                .into_iter()
+                .map(|mapping| proto::AccountMapping {
+                    agent_bic: mapping
+                        .agent
+                        .map(|bic| bic.as_str().to_owned())
+                        .unwrap_or_default(),
+                    currency: mapping.account.currency.code().to_owned(),
+                    account_id: mapping.account.account_id.0,
+                    external_reference: mapping.account.external_reference.as_str().to_owned(),
+                })
+                .collect(),
+        }))
+    }
+
     type StreamConfirmationsStream = ConfirmationStream;
 
     async fn stream_confirmations(

@@ -283,6 +283,44 @@ pub async fn select_clearing_account_id(
     Ok(row.map(|row| AccountId(row.get(0))))
 }
 
+/// One entry of the account mapping: `agent` is `None` for a clearing account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountMapping {
+    pub agent: Option<Bic>,
+    pub account: Account,
+}
+
+/// The whole account mapping (small: one row per agent and currency).
+pub async fn select_account_mappings(
+    tx: &Transaction<'_>,
+) -> Result<Vec<AccountMapping>, StoreError> {
+    let columns = ACCOUNT_COLUMNS
+        .split(", ")
+        .map(|column| format!("a.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT m.agent_bic, {columns} FROM ( \
+           SELECT agent_bic, account_id FROM settlement_accounts \
+           UNION ALL SELECT NULL, account_id FROM clearing_accounts) m \
+         JOIN accounts a USING (account_id) \
+         ORDER BY m.agent_bic NULLS LAST, a.currency"
+    );
+    let rows = query(tx, &sql, &[]).await?;
+    rows.iter()
+        .map(|row| {
+            let agent = row
+                .get::<_, Option<String>>("agent_bic")
+                .map(|bic| Bic::parse(&bic).map_err(|error| corrupt("settlement_accounts", error)))
+                .transpose()?;
+            Ok(AccountMapping {
+                agent,
+                account: account_from_row(row)?,
+            })
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------- payments
 
 const PAYMENT_COLUMNS: &str =
