@@ -775,6 +775,38 @@ impl Ledger {
         }
         Ok(Some(responses))
     }
+
+    // ---------------------------------------------- reconciliation audit (issue 5)
+
+    /// Runs the reconciliation audit (`crate::audit`) in one SERIALIZABLE READ
+    /// ONLY DEFERRABLE transaction: PostgreSQL waits for a snapshot that no
+    /// concurrent serializable writer can invalidate, so the audit sees one
+    /// consistent ledger during live traffic and never fails to serialize (no
+    /// retries). It writes nothing and ends with ROLLBACK.
+    pub(crate) async fn audit_in_snapshot(
+        &self,
+        statements: &[crate::audit::StatementInput],
+    ) -> Result<crate::audit::AuditReport, LedgerError> {
+        let mut session = self.checkout().await?;
+        let client = session
+            .client
+            .as_mut()
+            .expect("a fresh session holds a client");
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::Serializable)
+            .read_only(true)
+            .deferrable(true)
+            .start()
+            .await
+            .map_err(StoreError::from)?;
+        let report = crate::audit::collect(&tx, statements).await;
+        let ended = tx.rollback().await.map_err(StoreError::from);
+        session.clean = ended.is_ok();
+        let report = report?;
+        ended?;
+        Ok(report)
+    }
 }
 
 /// Applies one command inside an open transaction: the idempotency check,

@@ -3,11 +3,13 @@
 //!
 //! Table of contents:
 //! - `apply`: applying messages, refusals, replays, account mapping (issue 2).
+//! - `audit`: the reconciliation audit finds each break, and none under load (issue 5).
 //! - `transactions`: concurrency, commit loss, pool hygiene (issue 2).
 //! - `confirmations`: the outbox feed in commit order (issue 4).
 //! - `exactly_once`: property tests of the exactly-once contract (issue 2).
 
 mod apply;
+mod audit;
 mod confirmations;
 mod exactly_once;
 mod transactions;

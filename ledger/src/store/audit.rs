@@ -1,1 +1,420 @@
 //! The reconciliation audit's SQL (issue 5): set-based queries over the ledger tables.
+//!
+//! Each function runs one statement in the open transaction it is given (the
+//! audit's SERIALIZABLE READ ONLY DEFERRABLE snapshot) and returns plain rows.
+//! The checks of `docs/semantics.md` §6 items 1-5 each scan their tables once
+//! and return only the rows that are wrong, at most `limit` of them; the
+//! statement comparison (item 6) reads one account's booked transfers over a
+//! period, by the transfers' account indexes.
+//!
+//! Sums are returned as text (`NUMERIC::TEXT`) and parsed into `i128`: a
+//! corrupt table may hold sums no `BIGINT` can.
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+
+use super::{corrupt, query, query_one, StoreError};
+use crate::model::AccountId;
+
+/// The kinds of transfer that move posted (booked) balances: what a bank
+/// statement lists. `PENDING` and `VOID_PENDING` only move pending balances.
+const BOOKED_KINDS: &str = "('POSTED', 'POST_PENDING', 'REVERSAL')";
+
+fn big(row: &Row, column: &str) -> Result<i128, StoreError> {
+    let text: String = row.get(column);
+    text.parse()
+        .map_err(|_| corrupt("audit", format!("{column} = {text:?} is not an integer")))
+}
+
+/// How much the audit looked at, and when (the snapshot's time).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableCounts {
+    /// `now()` of the audit's transaction, UTC, RFC 3339.
+    pub as_of: String,
+    pub accounts: i64,
+    pub payments: i64,
+    pub transfers: i64,
+    pub outbox_rows: i64,
+    pub conflicts: i64,
+}
+
+pub async fn select_table_counts(tx: &Transaction<'_>) -> Result<TableCounts, StoreError> {
+    let row = query_one(
+        tx,
+        "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS as_of, \
+         (SELECT count(*) FROM accounts) AS accounts, \
+         (SELECT count(*) FROM payments) AS payments, \
+         (SELECT count(*) FROM transfers) AS transfers, \
+         (SELECT count(*) FROM outbox) AS outbox_rows, \
+         (SELECT count(*) FROM payment_conflicts) AS conflicts",
+        &[],
+    )
+    .await?;
+    Ok(TableCounts {
+        as_of: row.get("as_of"),
+        accounts: row.get("accounts"),
+        payments: row.get("payments"),
+        transfers: row.get("transfers"),
+        outbox_rows: row.get("outbox_rows"),
+        conflicts: row.get("conflicts"),
+    })
+}
+
+/// Semantics §6.1: a currency whose stored debits and credits differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrialBalanceRow {
+    pub currency: String,
+    pub debits_pending: i128,
+    pub credits_pending: i128,
+    pub debits_posted: i128,
+    pub credits_posted: i128,
+}
+
+pub async fn select_trial_balance_differences(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<TrialBalanceRow>, StoreError> {
+    let rows = query(
+        tx,
+        "SELECT currency::TEXT AS currency, \
+           SUM(debits_pending)::TEXT AS debits_pending, SUM(credits_pending)::TEXT AS credits_pending, \
+           SUM(debits_posted)::TEXT AS debits_posted, SUM(credits_posted)::TEXT AS credits_posted \
+         FROM accounts GROUP BY currency \
+         HAVING SUM(debits_posted) <> SUM(credits_posted) OR SUM(debits_pending) <> SUM(credits_pending) \
+         ORDER BY currency LIMIT $1",
+        &[&limit],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(TrialBalanceRow {
+                currency: row.get("currency"),
+                debits_pending: big(row, "debits_pending")?,
+                credits_pending: big(row, "credits_pending")?,
+                debits_posted: big(row, "debits_posted")?,
+                credits_posted: big(row, "credits_posted")?,
+            })
+        })
+        .collect()
+}
+
+/// Four balances in minor units: debits pending, debits posted, credits
+/// pending, credits posted.
+pub type BalanceColumns = [i128; 4];
+
+/// Semantics §6.2: an account whose stored balances differ from the sums of
+/// its transfers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceMismatchRow {
+    pub account_id: AccountId,
+    pub external_reference: String,
+    pub currency: String,
+    pub stored: BalanceColumns,
+    pub from_transfers: BalanceColumns,
+}
+
+pub async fn select_balance_mismatches(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<BalanceMismatchRow>, StoreError> {
+    // Each transfer moves its debit account's debit columns and its credit
+    // account's credit columns: PENDING grows pending, POST_PENDING moves
+    // pending to posted, VOID_PENDING shrinks pending, POSTED and REVERSAL
+    // grow posted. Grouped per side first, so each transfer is read once.
+    let rows = query(
+        tx,
+        "WITH sides AS ( \
+           SELECT debit_account_id AS account_id, \
+             SUM(CASE kind WHEN 'PENDING' THEN amount_minor \
+                 WHEN 'POST_PENDING' THEN -amount_minor WHEN 'VOID_PENDING' THEN -amount_minor \
+                 ELSE 0 END) AS debits_pending, \
+             SUM(CASE WHEN kind IN ('POSTED', 'POST_PENDING', 'REVERSAL') THEN amount_minor \
+                 ELSE 0 END) AS debits_posted, \
+             0::NUMERIC AS credits_pending, 0::NUMERIC AS credits_posted \
+           FROM transfers GROUP BY debit_account_id \
+           UNION ALL \
+           SELECT credit_account_id, 0, 0, \
+             SUM(CASE kind WHEN 'PENDING' THEN amount_minor \
+                 WHEN 'POST_PENDING' THEN -amount_minor WHEN 'VOID_PENDING' THEN -amount_minor \
+                 ELSE 0 END), \
+             SUM(CASE WHEN kind IN ('POSTED', 'POST_PENDING', 'REVERSAL') THEN amount_minor \
+                 ELSE 0 END) \
+           FROM transfers GROUP BY credit_account_id), \
+         sums AS ( \
+           SELECT account_id, SUM(debits_pending) AS debits_pending, \
+             SUM(debits_posted) AS debits_posted, SUM(credits_pending) AS credits_pending, \
+             SUM(credits_posted) AS credits_posted \
+           FROM sides GROUP BY account_id) \
+         SELECT a.account_id, a.external_reference, a.currency::TEXT AS currency, \
+           a.debits_pending::TEXT AS stored_debits_pending, a.debits_posted::TEXT AS stored_debits_posted, \
+           a.credits_pending::TEXT AS stored_credits_pending, a.credits_posted::TEXT AS stored_credits_posted, \
+           COALESCE(s.debits_pending, 0)::TEXT AS sum_debits_pending, \
+           COALESCE(s.debits_posted, 0)::TEXT AS sum_debits_posted, \
+           COALESCE(s.credits_pending, 0)::TEXT AS sum_credits_pending, \
+           COALESCE(s.credits_posted, 0)::TEXT AS sum_credits_posted \
+         FROM accounts a LEFT JOIN sums s USING (account_id) \
+         WHERE a.debits_pending <> COALESCE(s.debits_pending, 0) \
+            OR a.debits_posted <> COALESCE(s.debits_posted, 0) \
+            OR a.credits_pending <> COALESCE(s.credits_pending, 0) \
+            OR a.credits_posted <> COALESCE(s.credits_posted, 0) \
+         ORDER BY a.account_id LIMIT $1",
+        &[&limit],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(BalanceMismatchRow {
+                account_id: AccountId(row.get("account_id")),
+                external_reference: row.get("external_reference"),
+                currency: row.get("currency"),
+                stored: [
+                    big(row, "stored_debits_pending")?,
+                    big(row, "stored_debits_posted")?,
+                    big(row, "stored_credits_pending")?,
+                    big(row, "stored_credits_posted")?,
+                ],
+                from_transfers: [
+                    big(row, "sum_debits_pending")?,
+                    big(row, "sum_debits_posted")?,
+                    big(row, "sum_credits_pending")?,
+                    big(row, "sum_credits_posted")?,
+                ],
+            })
+        })
+        .collect()
+}
+
+/// Semantics §6.3: a payment whose transfers are not what its state implies
+/// (kinds, or a transfer's amount, currency or accounts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransfersStateRow {
+    pub payment_id: i64,
+    pub business_key: String,
+    pub state: String,
+    /// The kinds of its transfers, in the order they were posted.
+    pub kinds: String,
+    /// Whether every transfer carries the payment's amount, currency and
+    /// accounts (reversed for `REVERSAL`).
+    pub legs_match: bool,
+}
+
+pub async fn select_transfers_not_matching_state(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<TransfersStateRow>, StoreError> {
+    // The kinds each state allows (docs/semantics.md, "Moves and their
+    // postings"), sorted by kind, as a comma-separated list.
+    let rows = query(
+        tx,
+        "SELECT payment_id, business_key, state, kinds, legs_match FROM ( \
+           SELECT p.payment_id, p.business_key, p.state, \
+             COALESCE(string_agg(t.kind, ',' ORDER BY t.transfer_id), '') AS kinds, \
+             COALESCE(string_agg(t.kind, ',' ORDER BY t.kind), '') AS kinds_sorted, \
+             COALESCE(bool_and(t.amount_minor = p.amount_minor AND t.currency = p.currency AND \
+               CASE WHEN t.kind = 'REVERSAL' \
+                 THEN t.debit_account_id = p.credit_account_id AND t.credit_account_id = p.debit_account_id \
+                 ELSE t.debit_account_id = p.debit_account_id AND t.credit_account_id = p.credit_account_id \
+               END), TRUE) AS legs_match \
+           FROM payments p LEFT JOIN transfers t USING (payment_id) \
+           GROUP BY p.payment_id) AS per_payment \
+         WHERE NOT legs_match OR (state, kinds_sorted) NOT IN (VALUES \
+           ('PENDING', 'PENDING'), ('SETTLED', 'POSTED'), ('SETTLED', 'PENDING,POST_PENDING'), \
+           ('REJECTED', ''), ('REJECTED', 'PENDING,VOID_PENDING'), \
+           ('RETURNED', 'POSTED,REVERSAL'), ('RETURNED', 'PENDING,POST_PENDING,REVERSAL')) \
+         ORDER BY payment_id LIMIT $1",
+        &[&limit],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| TransfersStateRow {
+            payment_id: row.get("payment_id"),
+            business_key: row.get("business_key"),
+            state: row.get("state"),
+            kinds: row.get("kinds"),
+            legs_match: row.get("legs_match"),
+        })
+        .collect())
+}
+
+/// Semantics §6.4: a payment whose outbox rows are not exactly one per state
+/// change, or an outbox row that records no state change of its payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMismatchRow {
+    pub payment_id: i64,
+    pub business_key: String,
+    pub state: String,
+    /// The moves its outbox rows record, in order (`NONE->PENDING, PENDING->SETTLED`).
+    pub moves: String,
+    pub problem: String,
+}
+
+pub async fn select_outbox_mismatches(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<OutboxMismatchRow>, StoreError> {
+    // A payment's outbox rows, in the order they were written, must form one
+    // chain of allowed moves from NONE to its current state, and pass through
+    // PENDING exactly when a PENDING transfer was posted.
+    let rows = query(
+        tx,
+        "WITH chain AS ( \
+           SELECT payment_id, from_state, to_state, \
+             lag(to_state) OVER w AS previous_to_state, row_number() OVER w AS position \
+           FROM outbox WINDOW w AS (PARTITION BY payment_id ORDER BY outbox_id)), \
+         paths AS ( \
+           SELECT payment_id, \
+             string_agg(COALESCE(from_state, 'NONE') || '->' || to_state, ', ' ORDER BY position) AS moves, \
+             bool_and(from_state IS NOT DISTINCT FROM previous_to_state) AS linked, \
+             bool_and((COALESCE(from_state, 'NONE'), to_state) IN (VALUES \
+               ('NONE', 'PENDING'), ('NONE', 'SETTLED'), ('NONE', 'REJECTED'), \
+               ('PENDING', 'SETTLED'), ('PENDING', 'REJECTED'), ('PENDING', 'RETURNED'), \
+               ('SETTLED', 'RETURNED'))) AS moves_allowed, \
+             (array_agg(to_state ORDER BY position DESC))[1] AS last_to_state, \
+             bool_or(to_state = 'PENDING') AS visited_pending \
+           FROM chain GROUP BY payment_id), \
+         pending_transfers AS (SELECT DISTINCT payment_id FROM transfers WHERE kind = 'PENDING') \
+         SELECT p.payment_id, p.business_key, p.state, COALESCE(c.moves, '') AS moves, \
+           CASE WHEN c.payment_id IS NULL THEN 'no outbox row' \
+             WHEN NOT c.linked THEN 'the outbox rows do not form one chain of state changes' \
+             WHEN NOT c.moves_allowed THEN 'an outbox row records a move the state order does not allow' \
+             WHEN c.last_to_state <> p.state THEN 'the last outbox row does not end in the payment''s state' \
+             WHEN c.visited_pending THEN 'the outbox rows pass through PENDING but no PENDING transfer was posted' \
+             ELSE 'a PENDING transfer was posted but no outbox row records the move to PENDING' END AS problem \
+         FROM payments p LEFT JOIN paths c USING (payment_id) \
+           LEFT JOIN pending_transfers pt USING (payment_id) \
+         WHERE c.payment_id IS NULL OR NOT c.linked OR NOT c.moves_allowed \
+            OR c.last_to_state <> p.state OR c.visited_pending <> (pt.payment_id IS NOT NULL) \
+         ORDER BY p.payment_id LIMIT $1",
+        &[&limit],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| OutboxMismatchRow {
+            payment_id: row.get("payment_id"),
+            business_key: row.get("business_key"),
+            state: row.get("state"),
+            moves: row.get("moves"),
+            problem: row.get("problem"),
+        })
+        .collect())
+}
+
+/// Semantics §6.5: a business key held by more than one payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessKeyTwiceRow {
+    pub business_key: String,
+    pub payment_ids: Vec<i64>,
+}
+
+pub async fn select_business_keys_applied_twice(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<BusinessKeyTwiceRow>, StoreError> {
+    let rows = query(
+        tx,
+        "SELECT business_key, array_agg(payment_id ORDER BY payment_id) AS payment_ids \
+         FROM payments GROUP BY business_key HAVING count(*) > 1 \
+         ORDER BY business_key LIMIT $1",
+        &[&limit],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| BusinessKeyTwiceRow {
+            business_key: row.get("business_key"),
+            payment_ids: row.get("payment_ids"),
+        })
+        .collect())
+}
+
+/// A booked transfer of one account (semantics §6.6), as a statement entry
+/// of that account would show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookedTransferRow {
+    pub transfer_id: i64,
+    pub payment_id: i64,
+    pub business_key: String,
+    pub kind: String,
+    /// Whether the account is the transfer's debit account (money leaves it).
+    pub is_debit: bool,
+    pub currency: String,
+    pub amount_minor: i64,
+    /// `created_at` as a UTC date, `YYYY-MM-DD`: the ledger's booking and
+    /// value date.
+    pub booking_date: String,
+    /// Whether the booking date is within the requested period (rows up to
+    /// `margin_days` either side are returned as match candidates too).
+    pub in_period: bool,
+}
+
+/// Booked transfers (`POSTED`, `POST_PENDING`, `REVERSAL`) of the account
+/// from `from` to `to` (UTC dates, `YYYY-MM-DD`, inclusive), widened by
+/// `margin_days` either side, oldest first.
+pub async fn select_booked_transfers_of_account(
+    tx: &Transaction<'_>,
+    account_id: AccountId,
+    from: &str,
+    to: &str,
+    margin_days: i32,
+) -> Result<Vec<BookedTransferRow>, StoreError> {
+    let sql = format!(
+        "SELECT t.transfer_id, t.payment_id, p.business_key, t.kind, \
+           (t.debit_account_id = $1) AS is_debit, t.currency::TEXT AS currency, t.amount_minor, \
+           to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS booking_date, \
+           (t.created_at >= $2::TEXT::DATE AT TIME ZONE 'UTC' \
+             AND t.created_at < ($3::TEXT::DATE + 1) AT TIME ZONE 'UTC') AS in_period \
+         FROM transfers t JOIN payments p USING (payment_id) \
+         WHERE (t.debit_account_id = $1 OR t.credit_account_id = $1) \
+           AND t.kind IN {BOOKED_KINDS} \
+           AND t.created_at >= ($2::TEXT::DATE - $4::INT) AT TIME ZONE 'UTC' \
+           AND t.created_at < ($3::TEXT::DATE + 1 + $4::INT) AT TIME ZONE 'UTC' \
+         ORDER BY t.transfer_id"
+    );
+    let rows = query(tx, &sql, &[&account_id.0, &from, &to, &margin_days]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| BookedTransferRow {
+            transfer_id: row.get("transfer_id"),
+            payment_id: row.get("payment_id"),
+            business_key: row.get("business_key"),
+            kind: row.get("kind"),
+            is_debit: row.get("is_debit"),
+            currency: row.get("currency"),
+            amount_minor: row.get("amount_minor"),
+            booking_date: row.get("booking_date"),
+            in_period: row.get("in_period"),
+        })
+        .collect())
+}
+
+/// An account's booked balance (credits minus debits, posted) at the start
+/// of `from` and at the end of `to`, UTC, from its transfers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookedBalances {
+    pub opening: i128,
+    pub closing: i128,
+}
+
+pub async fn select_booked_balances(
+    tx: &Transaction<'_>,
+    account_id: AccountId,
+    from: &str,
+    to: &str,
+) -> Result<BookedBalances, StoreError> {
+    let sql = format!(
+        "SELECT \
+           COALESCE(SUM(CASE WHEN credit_account_id = $1 THEN amount_minor ELSE -amount_minor END) \
+             FILTER (WHERE created_at < $2::TEXT::DATE AT TIME ZONE 'UTC'), 0)::TEXT AS opening, \
+           COALESCE(SUM(CASE WHEN credit_account_id = $1 THEN amount_minor ELSE -amount_minor END) \
+             FILTER (WHERE created_at < ($3::TEXT::DATE + 1) AT TIME ZONE 'UTC'), 0)::TEXT AS closing \
+         FROM transfers \
+         WHERE (debit_account_id = $1 OR credit_account_id = $1) AND kind IN {BOOKED_KINDS}"
+    );
+    let row = query_one(tx, &sql, &[&account_id.0, &from, &to]).await?;
+    Ok(BookedBalances {
+        opening: big(&row, "opening")?,
+        closing: big(&row, "closing")?,
+    })
+}

@@ -1,0 +1,433 @@
+//! Guards issue 5: the reconciliation audit (`docs/semantics.md` §6) finds a
+//! clean ledger clean, names each way of breaking it on purpose, and audits
+//! clean during concurrent traffic.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ledger::audit::{AuditReport, Direction, EntryReferences, StatementEntry, StatementInput};
+use ledger::model::{OverdraftRule, PaymentState};
+use ledger_system_tests::fixtures::*;
+use ledger_system_tests::{invariants, TestDatabase};
+
+use PaymentState::{Pending, Rejected, Returned, Settled};
+
+/// Accounts `ALICE`, `BOB` (unrestricted) and `CAROL` in EUR, and one
+/// payment in every state and along every path: pending, settled directly,
+/// settled from pending, rejected directly, rejected from pending (voided),
+/// returned from settled, returned from pending.
+async fn ledger_with_every_kind_of_payment() -> TestDatabase {
+    let db = TestDatabase::with_defaults().await;
+    for name in ["ALICE", "BOB", "CAROL"] {
+        db.ledger
+            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    let paths: &[(&str, &[PaymentState])] = &[
+        ("P-PENDING", &[Pending]),
+        ("P-SETTLED", &[Settled]),
+        ("P-PENDING-SETTLED", &[Pending, Settled]),
+        ("P-REJECTED", &[Rejected]),
+        ("P-PENDING-REJECTED", &[Pending, Rejected]),
+        ("P-SETTLED-RETURNED", &[Settled, Returned]),
+        ("P-PENDING-RETURNED", &[Pending, Returned]),
+    ];
+    for (number, (name, states)) in paths.iter().enumerate() {
+        let amount = eur(1_000 + number as i64);
+        for (step, state) in states.iter().enumerate() {
+            let message = if step == 0 {
+                transfer(name, *state, amount, "ALICE", "BOB")
+            } else {
+                status(name, *state)
+            };
+            let response = db
+                .ledger
+                .apply(&command("bank-a", &format!("{name}-{step}"), message))
+                .await
+                .unwrap();
+            assert_eq!(response.receipts[0].outcome.code(), "APPLIED", "{name}");
+        }
+    }
+    db
+}
+
+fn codes(report: &AuditReport) -> Vec<&'static str> {
+    report
+        .discrepancies
+        .iter()
+        .map(|discrepancy| discrepancy.code())
+        .collect()
+}
+
+fn assert_clean(report: &AuditReport) {
+    let found: Vec<String> = report
+        .discrepancies
+        .iter()
+        .map(|d| format!("{} {}: {}", d.code(), d.subject(), d.detail()))
+        .collect();
+    assert!(report.is_clean(), "{found:#?}");
+}
+
+/// The one discrepancy code the report holds, and the subjects it names.
+fn only(report: &AuditReport, code: &str) -> Vec<String> {
+    assert!(
+        report.discrepancies.iter().all(|d| d.code() == code),
+        "expected only {code}, got {:?}",
+        codes(report)
+    );
+    assert!(!report.discrepancies.is_empty(), "expected {code}");
+    report.discrepancies.iter().map(|d| d.subject()).collect()
+}
+
+async fn payment_id(db: &TestDatabase, name: &str) -> i64 {
+    db.ledger
+        .get_payment_by_business_key(&key(name))
+        .await
+        .unwrap()
+        .unwrap()
+        .payment_id
+        .0
+}
+
+#[tokio::test]
+async fn a_ledger_with_payments_in_every_state_audits_clean() {
+    // Guards issue 5.
+    let db = ledger_with_every_kind_of_payment().await;
+    assert!(invariants::violations(&db.client().await).await.is_empty());
+    let report = db.ledger.audit(None).await.unwrap();
+    assert_clean(&report);
+    assert_eq!(report.counts.accounts, 3);
+    assert_eq!(report.counts.payments, 7);
+    assert_eq!(report.counts.transfers, 11);
+    assert_eq!(report.counts.outbox_rows, 11);
+    assert!(!report.as_of.is_empty());
+}
+
+#[tokio::test]
+async fn an_empty_ledger_audits_clean() {
+    // Guards issue 5.
+    let db = TestDatabase::with_defaults().await;
+    assert_clean(&db.ledger.audit(None).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_changed_stored_balance_is_named_as_a_balance_and_trial_balance_mismatch() {
+    // Guards issue 5.
+    let db = ledger_with_every_kind_of_payment().await;
+    db.client()
+        .await
+        .batch_execute(
+            "UPDATE accounts SET credits_posted = credits_posted + 1 \
+             WHERE external_reference = 'BOB'",
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    assert_eq!(codes(&report), ["TRIAL_BALANCE", "BALANCE_MISMATCH"]);
+    assert_eq!(report.discrepancies[0].subject(), "currency EUR");
+    assert!(report.discrepancies[1].subject().starts_with("account BOB"));
+}
+
+#[tokio::test]
+async fn a_deleted_outbox_row_is_named_for_its_payment() {
+    // Guards issue 5.
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-PENDING-SETTLED").await;
+    db.client()
+        .await
+        .execute(
+            "DELETE FROM outbox WHERE payment_id = $1 AND to_state = 'SETTLED'",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "OUTBOX_MISMATCH");
+    assert_eq!(subjects.len(), 1);
+    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+    assert!(report.discrepancies[0]
+        .detail()
+        .contains("does not end in the payment's state"));
+}
+
+#[tokio::test]
+async fn an_outbox_row_without_its_state_change_is_named() {
+    // Guards issue 5.
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-SETTLED").await;
+    db.client()
+        .await
+        .execute(
+            "INSERT INTO outbox (payment_id, from_state, to_state, status_code, payload) \
+             VALUES ($1, 'SETTLED', 'RETURNED', 'ACSC', '{}')",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "OUTBOX_MISMATCH");
+    assert_eq!(subjects.len(), 1);
+    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+}
+
+#[tokio::test]
+async fn a_transfer_inserted_behind_the_ledgers_back_is_named() {
+    // Guards issue 5.
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-PENDING").await;
+    // A POSTED transfer for a payment that is still pending, balances untouched.
+    db.client()
+        .await
+        .execute(
+            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
+               currency, amount_minor) \
+             SELECT payment_id, 'POSTED', debit_account_id, credit_account_id, currency, amount_minor \
+             FROM payments WHERE payment_id = $1",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    assert_eq!(
+        codes(&report),
+        [
+            "BALANCE_MISMATCH",
+            "BALANCE_MISMATCH",
+            "TRANSFERS_DO_NOT_MATCH_STATE"
+        ]
+    );
+    assert!(report.discrepancies[2]
+        .subject()
+        .starts_with(&format!("payment {payment} ")));
+    assert!(report.discrepancies[2].detail().contains("PENDING,POSTED"));
+}
+
+#[tokio::test]
+async fn a_state_changed_without_transfers_is_named_twice() {
+    // Guards issue 5: the transfers and the outbox both disagree with the state.
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-PENDING").await;
+    db.client()
+        .await
+        .execute(
+            "UPDATE payments SET state = 'SETTLED' WHERE payment_id = $1",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    assert_eq!(
+        codes(&report),
+        ["TRANSFERS_DO_NOT_MATCH_STATE", "OUTBOX_MISMATCH"]
+    );
+    for discrepancy in &report.discrepancies {
+        assert!(discrepancy
+            .subject()
+            .starts_with(&format!("payment {payment} ")));
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_with_another_amount_than_its_payment_is_named() {
+    // Guards issue 5: the kinds are right, one leg is not (balances adjusted too).
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-SETTLED").await;
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "UPDATE transfers SET amount_minor = amount_minor + 5 WHERE payment_id = {payment}; \
+             UPDATE accounts SET debits_posted = debits_posted + 5 WHERE external_reference = 'ALICE'; \
+             UPDATE accounts SET credits_posted = credits_posted + 5 WHERE external_reference = 'BOB';"
+        ))
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "TRANSFERS_DO_NOT_MATCH_STATE");
+    assert_eq!(subjects.len(), 1);
+    assert!(report.discrepancies[0].detail().contains("amount"));
+}
+
+#[tokio::test]
+async fn a_business_key_applied_twice_is_named() {
+    // Guards issue 5. The schema refuses a second payment with the same key
+    // (UNIQUE), so this test's own database drops that constraint first, as a
+    // corruption would, and copies a payment with its transfers and outbox row.
+    let db = ledger_with_every_kind_of_payment().await;
+    let original = payment_id(&db, "P-SETTLED").await;
+    let client = db.client().await;
+    client
+        .batch_execute("ALTER TABLE payments DROP CONSTRAINT payments_business_key_key")
+        .await
+        .unwrap();
+    let copy: i64 = client
+        .query_one(
+            "INSERT INTO payments (business_key, state, currency, amount_minor, \
+               debit_account_id, credit_account_id) \
+             SELECT business_key, state, currency, amount_minor, debit_account_id, credit_account_id \
+             FROM payments WHERE payment_id = $1 RETURNING payment_id",
+            &[&original],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor) \
+               SELECT {copy}, kind, debit_account_id, credit_account_id, currency, amount_minor \
+               FROM transfers WHERE payment_id = {original}; \
+             INSERT INTO outbox (payment_id, from_state, to_state, status_code, payload) \
+               SELECT {copy}, from_state, to_state, status_code, payload FROM outbox WHERE payment_id = {original}; \
+             UPDATE accounts a SET debits_posted = debits_posted + p.amount_minor \
+               FROM payments p WHERE p.payment_id = {copy} AND a.account_id = p.debit_account_id; \
+             UPDATE accounts a SET credits_posted = credits_posted + p.amount_minor \
+               FROM payments p WHERE p.payment_id = {copy} AND a.account_id = p.credit_account_id;"
+        ))
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "BUSINESS_KEY_APPLIED_TWICE");
+    assert_eq!(subjects, [format!("business key {}", key("P-SETTLED"))]);
+    assert!(report.discrepancies[0]
+        .detail()
+        .contains(&format!("{original}, {copy}")));
+}
+
+#[tokio::test]
+async fn a_clean_ledger_audits_clean_every_time_under_concurrent_load() {
+    // Guards issue 5: the DEFERRABLE snapshot never sees a transaction halfway.
+    let db = TestDatabase::with_defaults().await;
+    for name in ["ALICE", "BOB", "CAROL", "DAVE"] {
+        db.ledger
+            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for task in 0..4_usize {
+        let ledger = db.ledger.clone();
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let accounts = ["ALICE", "BOB", "CAROL", "DAVE"];
+            let mut applied = 0_usize;
+            let mut number = 0_usize;
+            while !stop.load(Ordering::SeqCst) || number < 10 {
+                let name = format!("LOAD-{task}-{number}");
+                let debtor = accounts[(task + number) % 4];
+                let creditor = accounts[(task + number + 1) % 4];
+                let amount = eur(100 + number as i64);
+                let steps: &[PaymentState] = match number % 4 {
+                    0 => &[Settled],
+                    1 => &[Pending, Settled],
+                    2 => &[Pending, Rejected],
+                    _ => &[Settled, Returned],
+                };
+                for (step, state) in steps.iter().enumerate() {
+                    let message = if step == 0 {
+                        transfer(&name, *state, amount, debtor, creditor)
+                    } else {
+                        status(&name, *state)
+                    };
+                    ledger
+                        .apply(&command("load", &format!("{name}-{step}"), message))
+                        .await
+                        .unwrap();
+                    applied += 1;
+                }
+                number += 1;
+            }
+            applied
+        }));
+    }
+    let mut audits = 0;
+    while audits < 10 {
+        let report = db.ledger.audit(None).await.unwrap();
+        assert_clean(&report);
+        audits += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut applied = 0;
+    for writer in writers {
+        applied += writer.await.unwrap();
+    }
+    assert!(applied >= 40);
+    let report = db.ledger.audit(None).await.unwrap();
+    assert_clean(&report);
+    assert!(report.counts.payments >= 40);
+}
+
+#[tokio::test]
+async fn a_statement_is_compared_with_the_ledger_in_the_same_snapshot() {
+    // Guards issue 5: a statement of ALICE with one entry the ledger lacks,
+    // missing one transfer the ledger booked, and a wrong closing balance.
+    let db = ledger_with_every_kind_of_payment().await;
+    let today: String = db
+        .client()
+        .await
+        .query_one(
+            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let today = ledger::audit::CalendarDate::parse(&today).unwrap();
+    let entry = |position: &str, end_to_end_id: &str, minor_units: i64, direction| StatementEntry {
+        position: position.to_owned(),
+        amount: eur(minor_units),
+        direction,
+        value_date: Some(today),
+        booking_date: Some(today),
+        references: EntryReferences {
+            end_to_end_id: Some(end_to_end_id.to_owned()),
+            transaction_id: Some(end_to_end_id.to_owned()),
+            ..EntryReferences::default()
+        },
+    };
+    // ALICE's booked transfers: P-SETTLED (1001), P-PENDING-SETTLED (1002),
+    // P-SETTLED-RETURNED (1005 out and back), P-PENDING-RETURNED (1006 out and back).
+    let statement = StatementInput {
+        statement_id: "STMT-1".to_owned(),
+        account: reference("ALICE"),
+        from: today,
+        to: today,
+        opening_booked: Some(ledger::audit::StatementBalance {
+            amount: eur(0),
+            direction: Direction::Credit,
+        }),
+        closing_booked: Some(ledger::audit::StatementBalance {
+            amount: eur(1),
+            direction: Direction::Credit,
+        }),
+        entries: vec![
+            entry("1", "P-SETTLED", 1_001, Direction::Debit),
+            // P-PENDING-SETTLED (1002) is missing.
+            entry("2", "P-SETTLED-RETURNED", 1_005, Direction::Debit),
+            entry("3", "P-SETTLED-RETURNED", 1_005, Direction::Credit),
+            entry("4", "P-PENDING-RETURNED", 1_006, Direction::Debit),
+            entry("5", "P-PENDING-RETURNED", 1_006, Direction::Credit),
+            entry("6", "NOT-IN-THE-LEDGER", 77, Direction::Credit),
+        ],
+    };
+    let report = db.ledger.audit(Some(&statement)).await.unwrap();
+    assert_eq!(
+        codes(&report),
+        [
+            "STATEMENT_ENTRY_MISSING_IN_LEDGER",
+            "LEDGER_ENTRY_MISSING_IN_STATEMENT",
+            "CLOSING_BALANCE_MISMATCH"
+        ]
+    );
+    assert_eq!(
+        report.discrepancies[0].subject(),
+        "statement STMT-1 account ALICE entry 6"
+    );
+    assert!(report.discrepancies[1]
+        .detail()
+        .contains(&key("P-PENDING-SETTLED").canonical()));
+    assert!(report.discrepancies[2]
+        .detail()
+        .contains("statement EUR 0.01 <> ledger -20.03"));
+    assert_eq!(report.counts.statement_entries, 6);
+}
