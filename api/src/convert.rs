@@ -98,6 +98,12 @@ fn bic_of(agent: Option<&Agent>) -> Option<Bic> {
         .and_then(|bic| Bic::parse(bic.as_str()).ok())
 }
 
+/// The first BIC among agents in order of precedence: an agent given without
+/// a BIC (by clearing member id or name only) does not hide the next one.
+fn first_bic(agents: &[Option<&Agent>]) -> Option<Bic> {
+    agents.iter().find_map(|agent| bic_of(*agent))
+}
+
 fn account_reference(account: Option<&Account>) -> Option<AccountReference> {
     let account = account?;
     let text = match &account.id {
@@ -194,12 +200,10 @@ fn credit_transfer(
         MessageFamily::Pain001 => party_id(group.initiating_party.as_ref()).or_else(|| {
             bic_of(info.and_then(|info| info.debtor_agent.as_ref())).map(|bic| bic.to_string())
         }),
-        _ => bic_of(
-            transfer
-                .instructing_agent
-                .as_ref()
-                .or(group.instructing_agent.as_ref()),
-        )
+        _ => first_bic(&[
+            transfer.instructing_agent.as_ref(),
+            group.instructing_agent.as_ref(),
+        ])
         .map(|bic| bic.to_string()),
     };
     let instruction_id = transfer
@@ -226,24 +230,20 @@ fn credit_transfer(
                 .as_ref()
                 .or(info.and_then(|info| info.debtor_account.as_ref())),
         ),
-        agent: bic_of(
-            transfer
-                .debtor_agent
-                .as_ref()
-                .or(info.and_then(|info| info.debtor_agent.as_ref()))
-                .or(transfer.instructing_agent.as_ref())
-                .or(group.instructing_agent.as_ref()),
-        ),
+        agent: first_bic(&[
+            transfer.debtor_agent.as_ref(),
+            info.and_then(|info| info.debtor_agent.as_ref()),
+            transfer.instructing_agent.as_ref(),
+            group.instructing_agent.as_ref(),
+        ]),
     };
     let creditor = PartySide {
         account: account_reference(transfer.creditor_account.as_ref()),
-        agent: bic_of(
-            transfer
-                .creditor_agent
-                .as_ref()
-                .or(transfer.instructed_agent.as_ref())
-                .or(group.instructed_agent.as_ref()),
-        ),
+        agent: first_bic(&[
+            transfer.creditor_agent.as_ref(),
+            transfer.instructed_agent.as_ref(),
+            group.instructed_agent.as_ref(),
+        ]),
     };
     let message = match (key, amount) {
         (Some(business_key), Some(amount)) => Some(PaymentMessage {
@@ -280,6 +280,34 @@ fn first_reason(reasons: &[iso20022::Reason]) -> Option<ReasonCode> {
         .and_then(|code| ReasonCode::parse(code).ok())
 }
 
+/// How a status report or a return names the original payment.
+struct OriginalReferences<'a> {
+    uetr: Option<&'a iso20022::Uetr>,
+    instructed_agent: Option<&'a Agent>,
+    instruction_id: Option<&'a str>,
+    transaction_id: Option<&'a str>,
+    end_to_end_id: Option<&'a str>,
+}
+
+/// The original payment's business key. A status report or a return travels
+/// back to the original's instructing agent, so the original's originator is
+/// this message's instructed agent.
+fn original_business_key(
+    errors: &mut Errors,
+    group: &GroupHeader,
+    original: OriginalReferences<'_>,
+) -> Option<BusinessKey> {
+    let originator = first_bic(&[original.instructed_agent, group.instructed_agent.as_ref()])
+        .map(|bic| bic.to_string());
+    business_key(
+        errors,
+        original.uetr,
+        originator,
+        original.instruction_id.or(original.transaction_id),
+        original.end_to_end_id,
+    )
+}
+
 /// pacs.002: the state the original payment should be in.
 fn transaction_status(
     kind: &MessageKind,
@@ -287,24 +315,16 @@ fn transaction_status(
     status: &TransactionStatus,
 ) -> Result<PaymentMessage, Vec<FieldError>> {
     let mut errors = Errors::new(kind, status.index);
-    // A status report travels back to the original's instructing agent: the
-    // original's originator is this report's instructed agent.
-    let originator = bic_of(
-        status
-            .instructed_agent
-            .as_ref()
-            .or(group.instructed_agent.as_ref()),
-    )
-    .map(|bic| bic.to_string());
-    let key = business_key(
+    let key = original_business_key(
         &mut errors,
-        status.original_uetr.as_ref(),
-        originator,
-        status
-            .original_instruction_id
-            .as_deref()
-            .or(status.original_transaction_id.as_deref()),
-        status.original_end_to_end_id.as_deref(),
+        group,
+        OriginalReferences {
+            uetr: status.original_uetr.as_ref(),
+            instructed_agent: status.instructed_agent.as_ref(),
+            instruction_id: status.original_instruction_id.as_deref(),
+            transaction_id: status.original_transaction_id.as_deref(),
+            end_to_end_id: status.original_end_to_end_id.as_deref(),
+        },
     );
     let target = match status.status.as_deref() {
         Some(code) => state_of_status(code).or_else(|| {
@@ -340,22 +360,16 @@ fn payment_return_message(
     payment_return: &PaymentReturn,
 ) -> Result<PaymentMessage, Vec<FieldError>> {
     let mut errors = Errors::new(kind, payment_return.index);
-    let originator = bic_of(
-        payment_return
-            .instructed_agent
-            .as_ref()
-            .or(group.instructed_agent.as_ref()),
-    )
-    .map(|bic| bic.to_string());
-    let key = business_key(
+    let key = original_business_key(
         &mut errors,
-        payment_return.original_uetr.as_ref(),
-        originator,
-        payment_return
-            .original_instruction_id
-            .as_deref()
-            .or(payment_return.original_transaction_id.as_deref()),
-        payment_return.original_end_to_end_id.as_deref(),
+        group,
+        OriginalReferences {
+            uetr: payment_return.original_uetr.as_ref(),
+            instructed_agent: payment_return.instructed_agent.as_ref(),
+            instruction_id: payment_return.original_instruction_id.as_deref(),
+            transaction_id: payment_return.original_transaction_id.as_deref(),
+            end_to_end_id: payment_return.original_end_to_end_id.as_deref(),
+        },
     );
     let message = key.map(|business_key| PaymentMessage {
         business_key,
@@ -364,4 +378,95 @@ fn payment_return_message(
         reason: first_reason(&payment_return.return_reasons),
     });
     errors.finish(message)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Guards issue 4: real status reports and returns become the messages
+    //! the semantics say (§2).
+    use super::*;
+
+    fn messages_of(sample: &str) -> Vec<PaymentMessage> {
+        let path = format!(
+            "{}/../../shared/iso20022/samples/{sample}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+        let message = iso20022::parse_document(&bytes).expect("a valid sample");
+        message
+            .transactions
+            .iter()
+            .filter_map(|transaction| {
+                payment_message(&message.kind, &message.group_header, transaction)
+                    .expect("convertible")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pacs002_rejection_asserts_rejected_with_its_reason_for_the_original() {
+        let messages = messages_of(
+            "pacs.002/pacs.002.001.10__fednow20022-pr32__CustomerCreditTransfer_Scenario3_Step4_pacs.002_BankA_RJCT_AC04.xml",
+        );
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].target_state, PaymentState::Rejected);
+        assert_eq!(
+            messages[0].reason.as_ref().map(ReasonCode::as_str),
+            Some("AC04")
+        );
+        assert!(messages[0].instruction.is_none());
+        assert!(
+            messages[0]
+                .business_key
+                .canonical()
+                .contains("Scenario03EtoEId001")
+                || matches!(messages[0].business_key, BusinessKey::Uetr(_))
+        );
+    }
+
+    #[test]
+    fn a_pacs004_asserts_returned_for_the_original_by_its_uetr() {
+        let messages =
+            messages_of("pacs.004/pacs.004.001.09__cbpr-ur__pacs004_payment_return_sample.xml");
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].target_state, PaymentState::Returned);
+        assert_eq!(
+            messages[0].business_key.canonical(),
+            "uetr:c3d4e5f6-a7b8-4012-9def-123456789012"
+        );
+        assert!(messages[0].instruction.is_none());
+    }
+
+    #[test]
+    fn a_pacs008_settles_with_its_amount_and_accounts() {
+        let messages = messages_of("pacs.008/pacs.008.001.08__cbpr-ur__y2025_pacs.008.min.xml");
+        assert_eq!(messages.len(), 1);
+        let message = &messages[0];
+        assert_eq!(message.target_state, PaymentState::Settled);
+        assert_eq!(
+            message.business_key.canonical(),
+            "uetr:00000000-0000-4000-9a9f-b231a317421a"
+        );
+        let instruction = message.instruction.as_ref().unwrap();
+        assert_eq!(instruction.amount.to_string(), "1000.00 EUR");
+        // No accounts in this message: the sides are its agents (semantics §5).
+        assert_eq!(
+            instruction.debtor.agent.as_ref().map(Bic::as_str),
+            Some("YZABGBKLXXX")
+        );
+        assert_eq!(
+            instruction.creditor.agent.as_ref().map(Bic::as_str),
+            Some("NOPQUSTUXXX")
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_the_states_the_semantics_name() {
+        assert_eq!(state_of_status("ACSC"), Some(PaymentState::Settled));
+        assert_eq!(state_of_status("ACCC"), Some(PaymentState::Settled));
+        assert_eq!(state_of_status("RJCT"), Some(PaymentState::Rejected));
+        assert_eq!(state_of_status("PDNG"), Some(PaymentState::Pending));
+        assert_eq!(state_of_status("ACSP"), Some(PaymentState::Pending));
+        assert_eq!(state_of_status("XXXX"), None);
+    }
 }
