@@ -716,3 +716,51 @@ async fn the_account_mapping_is_changed_and_read_through_the_api() {
     assert_eq!(bad_bic.code(), Code::InvalidArgument);
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn health_turns_not_serving_and_calls_answer_unavailable_while_the_database_is_gone() {
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let mut client = LedgerServiceClient::new(channel.clone());
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    // Take the database away under the running server.
+    let name = server._database.name.clone();
+    let admin = ledger_system_tests::connect(&{
+        let mut config = server._database.config.clone();
+        config.dbname("postgres");
+        config
+    })
+    .await;
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+
+    let status = client
+        .submit_payment(submit(TOKEN_A, "k", pacs008("MSG-U", &[("E2E-U", "1.00")])))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.get_details_retry_info().is_some(),
+        "a retryable error says when"
+    );
+    let mut not_serving = false;
+    for _ in 0..100 {
+        let check = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "ledger.v1.LedgerService".to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if check.status == tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+        {
+            not_serving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(not_serving, "health reports NOT_SERVING");
+    server.shut_down().await;
+}

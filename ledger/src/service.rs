@@ -367,8 +367,11 @@ impl Ledger {
         let client = self.pool.get().await.map_err(|error| {
             tracing::warn!(%error, "no database connection");
             match error {
+                // Whatever stops us from getting a connection (the server
+                // gone, the database dropped, too many connections) is the
+                // database being unavailable, never our own fault.
                 deadpool_postgres::PoolError::Backend(error) => {
-                    LedgerError::Unavailable(StoreError::from(error))
+                    LedgerError::Unavailable(StoreError::Unavailable(error))
                 }
                 _ => LedgerError::Unavailable(StoreError::Timeout),
             }
