@@ -764,3 +764,77 @@ async fn health_turns_not_serving_and_calls_answer_unavailable_while_the_databas
     assert!(not_serving, "health reports NOT_SERVING");
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn transfers_are_listed_within_a_time_range() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let submitted = client
+        .submit_payment(submit(
+            TOKEN_A,
+            "k",
+            pacs008("MSG-T", &[("E2E-1", "1.00"), ("E2E-2", "2.00")]),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let payment = client
+        .get_payment(authed(
+            TOKEN_A,
+            proto::GetPaymentRequest {
+                key: Some(proto::get_payment_request::Key::PaymentId(
+                    submitted.results[0].payment_id,
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let list = |from: i64, until: i64| {
+        let request = authed(
+            TOKEN_A,
+            proto::ListTransfersRequest {
+                account_id: payment.debit_account_id,
+                page_size: 10,
+                page_token: String::new(),
+                created_from_unix_seconds: from,
+                created_until_unix_seconds: until,
+            },
+        );
+        let mut client = client.clone();
+        async move { client.list_transfers(request).await }
+    };
+    assert_eq!(list(0, 0).await.unwrap().into_inner().transfers.len(), 2);
+    assert_eq!(
+        list(now - 3_600, now + 3_600)
+            .await
+            .unwrap()
+            .into_inner()
+            .transfers
+            .len(),
+        2
+    );
+    assert!(list(now + 3_600, 0)
+        .await
+        .unwrap()
+        .into_inner()
+        .transfers
+        .is_empty());
+    assert!(list(0, now - 3_600)
+        .await
+        .unwrap()
+        .into_inner()
+        .transfers
+        .is_empty());
+    assert_eq!(list(-5, 0).await.unwrap_err().code(), Code::InvalidArgument);
+    let keyless = client
+        .get_payment(authed(TOKEN_A, proto::GetPaymentRequest { key: None }))
+        .await
+        .unwrap_err();
+    assert_eq!(keyless.code(), Code::InvalidArgument);
+    server.shut_down().await;
+}

@@ -19,4 +19,4 @@ pub use error::LedgerError;
 pub use service::{
     ApplyCommand, ApplyResponse, FaultInjection, Ledger, LedgerOptions, OpenAccount, Receipt,
 };
-pub use store::{AccountMapping, FeedPosition, OutboxRow, StoreError, Transfer};
+pub use store::{AccountMapping, FeedPosition, OutboxRow, StoreError, TimeRange, Transfer};

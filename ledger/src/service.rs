@@ -25,7 +25,7 @@ use crate::model::{
 };
 use crate::store::{
     self, AccountMapping, FeedPosition, OutboxRow, StoreError, StoredReason, StoredReceipt,
-    StoredResponse, Transfer,
+    StoredResponse, TimeRange, Transfer,
 };
 
 /// Limits and knobs, each with its unit in its name.
@@ -535,17 +535,18 @@ impl Ledger {
         })
     }
 
-    /// Transfers touching the account, oldest first, after `after`, at most
-    /// `limit` (itself at most `page_size_max`).
+    /// Transfers touching the account, oldest first, after `after`, created
+    /// within `created`, at most `limit` (itself at most `page_size_max`).
     pub async fn list_transfers(
         &self,
         account_id: AccountId,
         after: Option<TransferId>,
+        created: TimeRange,
         limit: usize,
     ) -> Result<Vec<Transfer>, LedgerError> {
         let limit = limit.clamp(1, self.options.page_size_max) as i64;
         read_transaction!(self, |tx| async {
-            store::select_transfers_of_account(&tx, account_id, after, limit).await
+            store::select_transfers_of_account(&tx, account_id, after, &created, limit).await
         })
     }
 

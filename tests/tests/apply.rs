@@ -522,12 +522,17 @@ async fn opening_an_account_twice_is_refused_and_transfers_page_by_keyset() {
         .unwrap();
     let first_page = db
         .ledger
-        .list_transfers(bob.account_id, None, 2)
+        .list_transfers(bob.account_id, None, ledger::TimeRange::default(), 2)
         .await
         .unwrap();
     let second_page = db
         .ledger
-        .list_transfers(bob.account_id, Some(first_page[1].transfer_id), 10)
+        .list_transfers(
+            bob.account_id,
+            Some(first_page[1].transfer_id),
+            ledger::TimeRange::default(),
+            10,
+        )
         .await
         .unwrap();
     let amounts: Vec<i64> = first_page

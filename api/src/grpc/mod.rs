@@ -12,7 +12,7 @@ use ledger::model::{
     AccountId, AccountReference, Amount, Bic, BusinessKey, Currency, DocumentOrigin,
     IdempotencyKey, Outcome, OverdraftRule, PaymentId, PaymentState, TransferId,
 };
-use ledger::{ApplyCommand, FeedPosition, Ledger, OpenAccount, OutboxRow};
+use ledger::{ApplyCommand, FeedPosition, Ledger, OpenAccount, OutboxRow, TimeRange};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -110,6 +110,18 @@ fn payment_to_proto(payment: ledger::model::Payment) -> proto::Payment {
         amount: Some(money(payment.amount)),
         debit_account_id: payment.debit_account_id.0,
         credit_account_id: payment.credit_account_id.0,
+    }
+}
+
+/// A time given in seconds since the Unix epoch; 0 means "no bound".
+fn unix_seconds(seconds: i64) -> Result<Option<std::time::SystemTime>, ApiError> {
+    match seconds {
+        0 => Ok(None),
+        seconds if seconds > 0 => Ok(Some(UNIX_EPOCH + Duration::from_secs(seconds as u64))),
+        _ => Err(ApiError::invalid(
+            "created_*_unix_seconds",
+            "a time before 1970",
+        )),
     }
 }
 
@@ -533,7 +545,15 @@ impl LedgerService for Service {
         let after = parse_page_token(&body.page_token)?.map(TransferId);
         let transfers = self
             .ledger
-            .list_transfers(AccountId(body.account_id), after, page_size as usize)
+            .list_transfers(
+                AccountId(body.account_id),
+                after,
+                TimeRange {
+                    from: unix_seconds(body.created_from_unix_seconds)?,
+                    until: unix_seconds(body.created_until_unix_seconds)?,
+                },
+                page_size as usize,
+            )
             .await
             .map_err(errors::status)?;
         let next_page_token = match transfers.last() {

@@ -496,11 +496,19 @@ pub struct Transfer {
     pub created_at: SystemTime,
 }
 
+/// A half-open range of creation times, `[from, until)`; either end open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeRange {
+    pub from: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+}
+
 /// Transfers touching `account_id`, oldest first, after `after` (keyset pagination).
 pub async fn select_transfers_of_account(
     tx: &Transaction<'_>,
     account_id: AccountId,
     after: Option<TransferId>,
+    created: &TimeRange,
     limit: i64,
 ) -> Result<Vec<Transfer>, StoreError> {
     let after = after.map_or(0, |id| id.0);
@@ -509,8 +517,10 @@ pub async fn select_transfers_of_account(
         "SELECT transfer_id, payment_id, kind, debit_account_id, credit_account_id, currency, \
          amount_minor, created_at FROM transfers \
          WHERE (debit_account_id = $1 OR credit_account_id = $1) AND transfer_id > $2 \
+           AND ($4::TIMESTAMPTZ IS NULL OR created_at >= $4) \
+           AND ($5::TIMESTAMPTZ IS NULL OR created_at < $5) \
          ORDER BY transfer_id LIMIT $3",
-        &[&account_id.0, &after, &limit],
+        &[&account_id.0, &after, &limit, &created.from, &created.until],
     )
     .await?;
     rows.iter().map(transfer_from_row).collect()
