@@ -6,4 +6,5 @@ pub mod confirmation;
 pub mod convert;
 pub mod database;
 pub mod grpc;
+pub mod reconcile;
 pub mod server;

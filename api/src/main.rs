@@ -57,6 +57,15 @@ enum Command {
     ///
     /// Example: `ledger demo`
     Demo,
+    /// Audit the ledger (docs/semantics.md section 6) in one consistent
+    /// snapshot, safe during live traffic, and compare it with a camt.053
+    /// statement if given. Exit code 0 when clean, 1 on discrepancies, 2 when
+    /// the audit could not run.
+    ///
+    /// Examples: `ledger reconcile`,
+    /// `ledger reconcile --statement statement.xml --format json`,
+    /// `DATABASE_URL=postgres://user@host/db ledger reconcile --format csv > audit.csv`
+    Reconcile(ledger_api::reconcile::ReconcileArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,6 +106,11 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Reconcile(args) = &cli.command {
+        let database_url = cli.database_url.as_deref();
+        let code = ledger_api::reconcile::main(database_url, cli.data_dir.clone(), args).await;
+        std::process::exit(code);
+    }
     let database = Database::open(cli.database_url.as_deref(), cli.data_dir.clone()).await?;
     println!("database: {}", database.description);
     let options = match &cli.command {
@@ -128,6 +142,7 @@ async fn run(command: &Command, ledger: &Ledger) -> anyhow::Result<()> {
         }
         Command::Demo => demo(ledger).await,
         Command::Serve(args) => serve(args, ledger).await,
+        Command::Reconcile(_) => unreachable!("reconcile runs from main, without migrating"),
     }
 }
 
