@@ -110,7 +110,13 @@ pub async fn serve(
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned)
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            tracing::info_span!("grpc", path = %request.uri().path(), request_id)
+            // client_id is recorded by the auth interceptor, inside this span.
+            tracing::info_span!(
+                "grpc",
+                path = %request.uri().path(),
+                request_id,
+                client_id = tracing::field::Empty
+            )
         });
     if let (Some(certificate), Some(key)) = (&config.tls_certificate_path, &config.tls_key_path) {
         let identity = Identity::from_pem(

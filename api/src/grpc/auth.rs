@@ -86,6 +86,7 @@ impl Tokens {
             .and_then(|token| self.client_of(token.trim()))
             .cloned()
             .ok_or_else(|| ApiError::Unauthenticated.into_status())?;
+        tracing::Span::current().record("client_id", client.as_str());
         request.extensions_mut().insert(client);
         Ok(request)
     }
