@@ -365,10 +365,7 @@ impl Cluster {
     fn unreaped_postmaster(&self) -> Option<u32> {
         let pid_file = fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
         let pid: u32 = pid_file.lines().next()?.trim().parse().ok()?;
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The state follows the command name, which is in parentheses and may hold spaces.
-        let state = stat.rsplit(')').next()?.trim_start().chars().next()?;
-        (state == 'Z').then_some(pid)
+        (process_state(pid)? == 'Z').then_some(pid)
     }
 
     fn pg_ctl_start(&self) -> Result<(), ClusterError> {
@@ -481,6 +478,14 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// The state letter of process `pid` in `/proc/<pid>/stat` (`R`, `S`, `Z` for
+/// a zombie, ...), or `None` when there is no such process. Linux only.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    stat.rsplit(')').next()?.trim_start().chars().next()
 }
 
 /// `<dir>/.s.PGSQL.<port>`.

@@ -59,16 +59,7 @@ fn postmaster_pid(data_dir: &Path) -> Option<i32> {
 
 /// Whether `pid` is a live process (not gone, not a zombie).
 fn process_exists(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
+    matches!(pg_embedded::process_state(pid as u32), Some(state) if state != 'Z')
 }
 
 // Guards issue 2.

@@ -1,7 +1,7 @@
 //! The shared throwaway cluster goes away with the process that started it (issue 2).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -49,16 +49,10 @@ fn the_shared_throwaway_cluster_is_stopped_and_removed_when_the_process_exits() 
 
 /// Whether `pid` is a live process (not gone, not a zombie).
 fn process_runs(pid: &str) -> bool {
-    fs::read_to_string(Path::new("/proc").join(pid).join("stat"))
-        .map(|stat| {
-            !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
+    let Ok(pid) = pid.trim().parse::<u32>() else {
+        return false;
+    };
+    matches!(pg_embedded::process_state(pid), Some(state) if state != 'Z')
 }
 
 /// Run by the test above in a process of its own; does nothing otherwise.
