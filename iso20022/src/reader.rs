@@ -50,15 +50,41 @@ struct NsBinding {
 /// A namespace in scope: its URI and the declaration it comes from (none for `xml`).
 type Bound<'a> = (&'a [u8], Option<&'a NsBinding>);
 
-/// Text of a text or CDATA event: borrowed when it needs no line-end normalization.
+/// Text of a text or CDATA event: borrowed when it needs no line-end normalization; and
+/// whether it is plain (printable ASCII only: XML characters, nothing to normalize).
 fn text_content<'b>(
     raw: &'b [u8],
     normalize: impl FnOnce() -> Result<Cow<'b, str>, quick_xml::encoding::EncodingError>,
-) -> Result<Cow<'b, str>, quick_xml::encoding::EncodingError> {
-    if raw.contains(&b'\r') {
-        normalize()
+) -> Result<(Cow<'b, str>, bool), quick_xml::encoding::EncodingError> {
+    if is_plain(raw) {
+        Ok((Cow::Borrowed(std::str::from_utf8(raw)?), true))
+    } else if raw.contains(&b'\r') {
+        Ok((normalize()?, false))
     } else {
-        Ok(Cow::Borrowed(std::str::from_utf8(raw)?))
+        Ok((Cow::Borrowed(std::str::from_utf8(raw)?), false))
+    }
+}
+
+/// Every byte is printable ASCII (0x20 to 0x7F): so the text is UTF-8, made of XML
+/// characters, and holds no line end to normalize. Eight bytes at a time.
+#[inline]
+fn is_plain(b: &[u8]) -> bool {
+    // a byte below 0x20 borrows into its high bit; a byte from 0x80 has it set. A borrow
+    // can only flag more bytes, never hide one.
+    const LOW: u64 = 0x2020_2020_2020_2020;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let bad = |w: u64| (w.wrapping_sub(LOW) | w) & HIGH != 0;
+    let word = |s: &[u8]| s.first_chunk::<8>().map_or(0, |c| u64::from_le_bytes(*c));
+    let n = b.len();
+    if n >= 8 {
+        let mut chunks = b.chunks_exact(8);
+        if chunks.by_ref().any(|c| bad(word(c))) {
+            return false;
+        }
+        // the last bytes, in a word overlapping the previous one
+        n % 8 == 0 || !bad(word(&b[n - 8..]))
+    } else {
+        b.iter().all(|&c| (0x20..0x80).contains(&c))
     }
 }
 const ISO_NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
@@ -265,7 +291,15 @@ enum Ns {
 /// ```
 pub struct MessageReader<R: BufRead> {
     xml: Reader<Guard<R>>,
+    /// The buffer events are read into; apart from the state, so that an event borrowed
+    /// from it can be handed to the state without moving the buffer out and back.
     buf: Vec<u8>,
+    st: State,
+}
+
+/// Everything the reader knows besides its input: the element stack, the unit being
+/// built, the output.
+struct State {
     /// Namespace declarations in scope, innermost last.
     ns: Vec<NsBinding>,
     /// Nesting level of the XML (every element, validated or not).
@@ -322,8 +356,8 @@ pub struct MessageReader<R: BufRead> {
 impl<R: BufRead> std::fmt::Debug for MessageReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageReader")
-            .field("kind", &self.kind)
-            .field("path", &self.path())
+            .field("kind", &self.st.kind)
+            .field("path", &self.st.path())
             .finish_non_exhaustive()
     }
 }
@@ -334,12 +368,12 @@ impl<R: BufRead> MessageReader<R> {
     pub fn new(input: R) -> Result<Self, Errors> {
         let mut r = Self::create(input, false);
         r.read_header();
-        if !r.errs.is_empty() || r.kind.is_none() {
-            if r.errs.is_empty() {
-                r.errs
+        if !r.st.errs.is_empty() || r.st.kind.is_none() {
+            if r.st.errs.is_empty() {
+                r.st.errs
                     .push(Error::new("", ErrorKind::NoDocument(String::new())));
             }
-            return Err(Errors(std::mem::take(&mut r.errs)));
+            return Err(Errors(std::mem::take(&mut r.st.errs)));
         }
         Ok(r)
     }
@@ -360,6 +394,102 @@ impl<R: BufRead> MessageReader<R> {
         MessageReader {
             xml,
             buf: Vec::with_capacity(1024),
+            st: State::new(collect_all),
+        }
+    }
+
+    pub(crate) fn read_header(&mut self) {
+        while self.st.phase == Phase::Running
+            && !self.st.group_done
+            && self.st.out.is_empty()
+            && self.st.ct_ready.is_none()
+        {
+            self.step();
+        }
+    }
+
+    /// The message type and version.
+    pub fn kind(&self) -> MessageKind {
+        self.st.kind.expect("set by new()")
+    }
+
+    /// The Business Application Header, when the message has one.
+    pub fn header(&self) -> Option<&AppHeader> {
+        self.st.header.as_ref()
+    }
+
+    /// The group header (`GrpHdr`).
+    pub fn group_header(&self) -> &GroupHeader {
+        static EMPTY: std::sync::OnceLock<GroupHeader> = std::sync::OnceLock::new();
+        self.st
+            .group
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(GroupHeader::default))
+    }
+
+    /// The next transaction, or the errors found in it. Group-level checks (NbOfTxs,
+    /// CtrlSum) are yielded as a last `Err` when the stream ends. After a fatal error
+    /// (malformed XML, limit) the stream ends.
+    pub fn next_transaction(&mut self) -> Option<Result<Transaction, Errors>> {
+        let st = &mut self.st;
+        loop {
+            if let Some(index) = st.ct_ready.take() {
+                let ct = st.ctb.finish(index, st.pmt.as_ref());
+                return Some(Ok(Transaction::CreditTransfer(ct)));
+            }
+            if let Some(x) = st.out.pop_front() {
+                return Some(x);
+            }
+            if st.phase == Phase::Done {
+                if !st.errs.is_empty() {
+                    return Some(Err(Errors(std::mem::take(&mut st.errs))));
+                }
+                return None;
+            }
+            // events until something is ready
+            loop {
+                Self::step_with(&mut self.xml, &mut self.buf, st);
+                if st.ct_ready.is_some() || !st.out.is_empty() || st.phase == Phase::Done {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        Self::step_with(&mut self.xml, &mut self.buf, &mut self.st);
+    }
+
+    /// Reads one event and hands it to the state.
+    fn step_with(xml: &mut Reader<Guard<R>>, buf: &mut Vec<u8>, st: &mut State) {
+        buf.clear();
+        xml.get_mut().start_token();
+        let ev = match xml.read_event_into(buf) {
+            Ok(ev) => ev,
+            Err(e) => {
+                let kind = match (xml.get_ref().tripped, &e) {
+                    (Some(limit), _) => ErrorKind::Limit {
+                        limit,
+                        max: if limit == "MAX_TOKEN_BYTES" {
+                            MAX_TOKEN_BYTES
+                        } else {
+                            MAX_TOTAL_BYTES as usize
+                        },
+                    },
+                    (None, quick_xml::Error::Io(io)) => ErrorKind::Io(io.to_string()),
+                    _ => ErrorKind::Xml(format!("{e} (at byte {})", xml.buffer_position())),
+                };
+                st.err(kind);
+                return;
+            }
+        };
+        st.event(ev);
+    }
+}
+
+impl State {
+    fn new(collect_all: bool) -> State {
+        State {
             ns: Vec::new(),
             xml_depth: 0,
             frames: Vec::new(),
@@ -397,56 +527,6 @@ impl<R: BufRead> MessageReader<R> {
             total_errors: 0,
             out: VecDeque::new(),
             ct_ready: None,
-        }
-    }
-
-    pub(crate) fn read_header(&mut self) {
-        while self.phase == Phase::Running
-            && !self.group_done
-            && self.out.is_empty()
-            && self.ct_ready.is_none()
-        {
-            self.step();
-        }
-    }
-
-    /// The message type and version.
-    pub fn kind(&self) -> MessageKind {
-        self.kind.expect("set by new()")
-    }
-
-    /// The Business Application Header, when the message has one.
-    pub fn header(&self) -> Option<&AppHeader> {
-        self.header.as_ref()
-    }
-
-    /// The group header (`GrpHdr`).
-    pub fn group_header(&self) -> &GroupHeader {
-        static EMPTY: std::sync::OnceLock<GroupHeader> = std::sync::OnceLock::new();
-        self.group
-            .as_ref()
-            .unwrap_or_else(|| EMPTY.get_or_init(GroupHeader::default))
-    }
-
-    /// The next transaction, or the errors found in it. Group-level checks (NbOfTxs,
-    /// CtrlSum) are yielded as a last `Err` when the stream ends. After a fatal error
-    /// (malformed XML, limit) the stream ends.
-    pub fn next_transaction(&mut self) -> Option<Result<Transaction, Errors>> {
-        loop {
-            if let Some(index) = self.ct_ready.take() {
-                let ct = self.ctb.finish(index, self.pmt.as_ref());
-                return Some(Ok(Transaction::CreditTransfer(ct)));
-            }
-            if let Some(x) = self.out.pop_front() {
-                return Some(x);
-            }
-            if self.phase == Phase::Done {
-                if !self.errs.is_empty() {
-                    return Some(Err(Errors(std::mem::take(&mut self.errs))));
-                }
-                return None;
-            }
-            self.step();
         }
     }
 
@@ -519,7 +599,10 @@ impl<R: BufRead> MessageReader<R> {
 
     #[inline]
     fn truncate_segs(&mut self, n: usize) {
-        if let Some(cut) = self.segs.get(n..) {
+        if self.side.is_empty() {
+            // no segment names a range of `side`
+            self.segs.truncate(n);
+        } else if let Some(cut) = self.segs.get(n..) {
             if let Some(a) = cut.iter().find_map(|s| match s.name {
                 SegName::Side(a, _) => Some(a),
                 SegName::Static(_) => None,
@@ -543,30 +626,9 @@ impl<R: BufRead> MessageReader<R> {
         }
     }
 
-    fn step(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        self.xml.get_mut().start_token();
-        let ev = match self.xml.read_event_into(&mut buf) {
-            Ok(ev) => ev,
-            Err(e) => {
-                let kind = match (self.xml.get_ref().tripped, &e) {
-                    (Some(limit), _) => ErrorKind::Limit {
-                        limit,
-                        max: if limit == "MAX_TOKEN_BYTES" {
-                            MAX_TOKEN_BYTES
-                        } else {
-                            MAX_TOTAL_BYTES as usize
-                        },
-                    },
-                    (None, quick_xml::Error::Io(io)) => ErrorKind::Io(io.to_string()),
-                    _ => ErrorKind::Xml(format!("{e} (at byte {})", self.xml.buffer_position())),
-                };
-                self.err(kind);
-                self.buf = buf;
-                return;
-            }
-        };
+    /// Handles one event.
+    #[inline]
+    fn event(&mut self, ev: Event<'_>) {
         match ev {
             Event::Start(e) => self.on_start(&e),
             Event::End(_) => {
@@ -582,18 +644,18 @@ impl<R: BufRead> MessageReader<R> {
                     && !self.frames[self.depth - 1].leaf
                     && t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) => {}
             Event::Text(t) => match text_content(&t, || t.xml10_content()) {
-                Ok(s) => self.push_text(&s),
+                Ok((s, plain)) => self.push_text(&s, plain),
                 Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
             },
             Event::CData(t) => match text_content(&t, || t.xml10_content()) {
-                Ok(s) => self.push_text(&s),
+                Ok((s, plain)) => self.push_text(&s, plain),
                 Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
             },
             Event::GeneralRef(r) => match r.resolve_char_ref() {
                 Ok(Some(c)) => {
                     if is_xml_char(c) {
                         let mut b = [0u8; 4];
-                        self.push_text(c.encode_utf8(&mut b));
+                        self.push_text(c.encode_utf8(&mut b), false);
                     } else {
                         self.err(ErrorKind::Xml(format!(
                             "character reference to U+{:04X} is not an XML character",
@@ -611,11 +673,10 @@ impl<R: BufRead> MessageReader<R> {
                         "apos" => "'",
                         _ => {
                             self.err(ErrorKind::Forbidden(format!("entity reference &{name};")));
-                            self.buf = buf;
                             return;
                         }
                     };
-                    self.push_text(c);
+                    self.push_text(c, false);
                 }
                 Err(e) => self.err(ErrorKind::Xml(format!("character reference: {e}"))),
             },
@@ -635,7 +696,6 @@ impl<R: BufRead> MessageReader<R> {
             )),
             Event::Eof => self.eof(),
         }
-        self.buf = buf;
     }
 
     /// Binds the prefix of one `xmlns`/`xmlns:p` attribute for the element being started.
@@ -720,9 +780,18 @@ impl<R: BufRead> MessageReader<R> {
             }
         }
         let qname = e.name().into_inner();
-        let (prefix, local) = match qname.iter().position(|&b| b == b':') {
-            Some(i) => (Some(&qname[..i]), &qname[i + 1..]),
-            None => (None, qname),
+        // no schema name holds a colon: a qname that is one of the names expected here has
+        // no prefix, and needs neither a search for the colon nor a second look-up
+        let whole = match self.depth {
+            0 => None,
+            _ => self.child_by_bytes(qname),
+        };
+        let (prefix, local) = match whole {
+            Some(_) => (None, qname),
+            None => match qname.iter().position(|&b| b == b':') {
+                Some(i) => (Some(&qname[..i]), &qname[i + 1..]),
+                None => (None, qname),
+            },
         };
         let ns = {
             let expected = self.expected_ns();
@@ -755,7 +824,8 @@ impl<R: BufRead> MessageReader<R> {
         // a name the schema expects here is looked up by its bytes, and then needs no
         // UTF-8 check: the schema's names are valid UTF-8
         let hint = match ns {
-            Ns::Expected if self.depth > 0 => self.child_by_bytes(local),
+            Ns::Expected if whole.is_some() => whole,
+            Ns::Expected if self.depth > 0 && prefix.is_some() => self.child_by_bytes(local),
             _ => None,
         };
         let local = match hint {
@@ -842,16 +912,17 @@ impl<R: BufRead> MessageReader<R> {
         self.flush_errors();
     }
 
-    fn push_text(&mut self, s: &str) {
+    /// Text of the current element; `plain`: known to be printable ASCII ([`is_plain`]).
+    fn push_text(&mut self, s: &str, plain: bool) {
         if self.depth == 0 {
             if !s.chars().all(is_ws) {
                 self.err(ErrorKind::Xml("text outside the root element".into()));
             }
             return;
         }
-        let plain = s
-            .bytes()
-            .all(|b| (0x20..0x80).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
+        let plain = plain
+            || s.bytes()
+                .all(|b| (0x20..0x80).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
         if let Some(c) = (!plain)
             .then(|| s.chars().find(|c| !is_xml_char(*c)))
             .flatten()
@@ -1227,7 +1298,8 @@ impl<R: BufRead> MessageReader<R> {
             Role::Document => f.role = Role::Message,
             Role::Message => {
                 let fam = fam.expect("document has a family");
-                let base = render(&self.segs[..path_len as usize], &self.side);
+                // the base path of a unit with a tree (not of a streamed credit transfer)
+                let base = || render(&self.segs[..path_len as usize], &self.side);
                 if fam.records.contains(&child.name) && fam.family == MessageFamily::Pacs008 {
                     f.role = Role::Record;
                     self.stream_start(&mut f);
@@ -1235,13 +1307,13 @@ impl<R: BufRead> MessageReader<R> {
                     f.role = Role::Record;
                     f.tree = 2;
                     self.trees[1].clear();
-                    self.trees[1].base = base;
+                    self.trees[1].base = base();
                     f.node = self.trees[1].add(NONE, child.name, occ);
                 } else if fam.containers.iter().any(|(c, _)| *c == child.name) {
                     f.role = Role::Container;
                     f.tree = 1;
                     self.trees[0].clear();
-                    self.trees[0].base = base;
+                    self.trees[0].base = base();
                     f.node = self.trees[0].add(NONE, child.name, occ);
                     self.container_start();
                 } else if child.name == "SplmtryData" {
@@ -1251,7 +1323,7 @@ impl<R: BufRead> MessageReader<R> {
                     f.role = Role::Top;
                     f.tree = 1;
                     self.trees[0].clear();
-                    self.trees[0].base = base;
+                    self.trees[0].base = base();
                     f.node = self.trees[0].add(NONE, child.name, occ);
                     if self.group_done && !self.collect_all {
                         // flush errors of the previous unit
@@ -1818,10 +1890,30 @@ impl<R: BufRead> MessageReader<R> {
     }
 }
 
-/// Equality of two short names without a call to `memcmp`.
+/// Equality of two short names without a call to `memcmp`: eight bytes at a time (the
+/// last word overlapping the previous one), or two overlapping four-byte words.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let w = |s: &[u8], i: usize| s[i..].first_chunk::<8>().map(|c| u64::from_le_bytes(*c));
+        let mut i = 0;
+        while i + 8 < n {
+            if w(a, i) != w(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        w(a, n - 8) == w(b, n - 8)
+    } else if n >= 4 {
+        let w = |s: &[u8], i: usize| s[i..].first_chunk::<4>().map(|c| u32::from_le_bytes(*c));
+        w(a, 0) == w(b, 0) && w(a, n - 4) == w(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
 }
 
 /// Appends `[n]` without the formatting machinery.
@@ -1918,17 +2010,17 @@ pub fn parse_document(bytes: &[u8]) -> Result<Message, Errors> {
             Err(e) => errs.extend(e),
         }
     }
-    errs.append(&mut r.errs);
-    if errs.is_empty() && r.kind.is_none() {
+    errs.append(&mut r.st.errs);
+    if errs.is_empty() && r.st.kind.is_none() {
         errs.push(Error::new("", ErrorKind::NoDocument(String::new())));
     }
     if !errs.is_empty() {
         return Err(Errors(errs));
     }
     Ok(Message {
-        kind: r.kind.expect("checked"),
-        header: r.header,
-        group_header: r.group.unwrap_or_default(),
+        kind: r.st.kind.expect("checked"),
+        header: r.st.header,
+        group_header: r.st.group.unwrap_or_default(),
         transactions: txs,
     })
 }
