@@ -272,3 +272,318 @@ pub fn write_pain002(report: &StatusReport, mut out: impl Write) -> io::Result<(
     w.close("CstmrPmtStsRpt")?;
     writeln!(out, "</Document>")
 }
+
+/// The status of a whole original message (`GrpSts`) in a report written with
+/// [`StatusReportWriter`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReportGroupStatus {
+    /// ACSC: every transaction settled.
+    Settled,
+    /// PART: some transactions accepted, some rejected.
+    PartiallyAccepted,
+    /// RJCT with its reason: no transaction accepted.
+    Rejected(ReasonCode),
+}
+
+impl ReportGroupStatus {
+    /// The ISO code (ACSC, PART, RJCT).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReportGroupStatus::Settled => "ACSC",
+            ReportGroupStatus::PartiallyAccepted => "PART",
+            ReportGroupStatus::Rejected(_) => "RJCT",
+        }
+    }
+    /// The reason, for RJCT.
+    pub fn reason(&self) -> Option<&ReasonCode> {
+        match self {
+            ReportGroupStatus::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// What a report written with [`StatusReportWriter`] says before its transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatusReportHead {
+    pub message_id: Max35Text,
+    pub creation_date_time: IsoDateTime,
+    pub original_message_id: Max35Text,
+    /// e.g. `pain.001.001.09`.
+    pub original_message_name_id: Max35Text,
+    pub original_creation_date_time: Option<IsoDateTime>,
+    pub group_status: Option<ReportGroupStatus>,
+}
+
+impl StatusReportHead {
+    /// A head without the original's creation time and without a group status.
+    pub fn new(
+        message_id: Max35Text,
+        creation_date_time: IsoDateTime,
+        original_message_id: Max35Text,
+        original_message_name_id: Max35Text,
+    ) -> Self {
+        StatusReportHead {
+            message_id,
+            creation_date_time,
+            original_message_id,
+            original_message_name_id,
+            original_creation_date_time: None,
+            group_status: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReportKind {
+    Pacs002,
+    Pain002,
+}
+
+/// A pacs.002.001.10 or pain.002.001.10 status report written one transaction at a
+/// time, so that a report on a message of any size needs memory for one transaction
+/// only. The document is the one [`write_pacs002`] and [`write_pain002`] write for the
+/// same content, except that pain.002 groups *consecutive* transactions with the same
+/// `original_payment_info_id` (a pain.001's transactions come grouped by `PmtInf`, so
+/// in file order the grouping is the same); an id that comes back later opens another
+/// `OrgnlPmtInfAndSts`, which the schema allows.
+///
+/// The head (with the group status) is written first: a caller that learns the group
+/// status only at the end keeps the transactions elsewhere meanwhile (a file).
+#[derive(Debug)]
+pub struct StatusReportWriter<O: Write> {
+    out: O,
+    kind: ReportKind,
+    /// pain.002: the `OrgnlPmtInfId` of the open `OrgnlPmtInfAndSts`.
+    payment_info_id: Option<String>,
+}
+
+impl<O: Write> StatusReportWriter<O> {
+    /// Starts a pacs.002.001.10 report: everything up to and including
+    /// `OrgnlGrpInfAndSts`.
+    pub fn pacs002(head: &StatusReportHead, out: O) -> io::Result<Self> {
+        Self::start(head, out, ReportKind::Pacs002)
+    }
+
+    /// Starts a pain.002.001.10 report: everything up to and including
+    /// `OrgnlGrpInfAndSts`.
+    pub fn pain002(head: &StatusReportHead, out: O) -> io::Result<Self> {
+        Self::start(head, out, ReportKind::Pain002)
+    }
+
+    fn start(head: &StatusReportHead, mut out: O, kind: ReportKind) -> io::Result<Self> {
+        let (namespace, root) = match kind {
+            ReportKind::Pacs002 => (PACS002_NAMESPACE, "FIToFIPmtStsRpt"),
+            ReportKind::Pain002 => (PAIN002_NAMESPACE, "CstmrPmtStsRpt"),
+        };
+        writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+        writeln!(out, r#"<Document xmlns="{namespace}">"#)?;
+        let mut w = W {
+            out: &mut out,
+            indent: 1,
+        };
+        w.open(root)?;
+        w.open("GrpHdr")?;
+        w.leaf("MsgId", head.message_id.as_str())?;
+        w.leaf("CreDtTm", head.creation_date_time.as_str())?;
+        w.close("GrpHdr")?;
+        w.open("OrgnlGrpInfAndSts")?;
+        w.leaf("OrgnlMsgId", head.original_message_id.as_str())?;
+        w.leaf("OrgnlMsgNmId", head.original_message_name_id.as_str())?;
+        w.opt(
+            "OrgnlCreDtTm",
+            head.original_creation_date_time
+                .as_ref()
+                .map(|d| d.as_str()),
+        )?;
+        if let Some(s) = &head.group_status {
+            w.leaf("GrpSts", s.code())?;
+            if let Some(r) = s.reason() {
+                w.open("StsRsnInf")?;
+                w.open("Rsn")?;
+                w.leaf("Cd", r.as_str())?;
+                w.close("Rsn")?;
+                w.close("StsRsnInf")?;
+            }
+        }
+        w.close("OrgnlGrpInfAndSts")?;
+        Ok(StatusReportWriter {
+            out,
+            kind,
+            payment_info_id: None,
+        })
+    }
+
+    /// Writes one transaction's status. pain.002 needs `original_payment_info_id`
+    /// (an `InvalidInput` error otherwise, with nothing written).
+    pub fn transaction(&mut self, t: &TransactionConfirmation) -> io::Result<()> {
+        let mut indent = 2;
+        if self.kind == ReportKind::Pain002 {
+            let id = t.original_payment_info_id.as_ref().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "pain.002 needs original_payment_info_id on every transaction",
+                )
+            })?;
+            if self.payment_info_id.as_deref() != Some(id.as_str()) {
+                let mut w = W {
+                    out: &mut self.out,
+                    indent: 2,
+                };
+                if self.payment_info_id.is_some() {
+                    w.indent = 3;
+                    w.close("OrgnlPmtInfAndSts")?;
+                }
+                w.open("OrgnlPmtInfAndSts")?;
+                w.leaf("OrgnlPmtInfId", id.as_str())?;
+                self.payment_info_id = Some(id.as_str().to_owned());
+            }
+            indent = 3;
+        }
+        let mut w = W {
+            out: &mut self.out,
+            indent,
+        };
+        w.open("TxInfAndSts")?;
+        w.opt("StsId", s35(&t.status_id))?;
+        w.opt("OrgnlInstrId", s35(&t.original_instruction_id))?;
+        w.opt("OrgnlEndToEndId", s35(&t.original_end_to_end_id))?;
+        if self.kind == ReportKind::Pacs002 {
+            w.opt("OrgnlTxId", s35(&t.original_transaction_id))?;
+        }
+        w.opt("OrgnlUETR", t.original_uetr.as_ref().map(|u| u.as_str()))?;
+        w.leaf("TxSts", t.status.code())?;
+        w.reason(&t.status, t.additional_info.as_ref())?;
+        w.close("TxInfAndSts")
+    }
+
+    /// Closes the document and hands the output back (unflushed).
+    pub fn finish(mut self) -> io::Result<O> {
+        let mut w = W {
+            out: &mut self.out,
+            indent: 2,
+        };
+        match self.kind {
+            ReportKind::Pacs002 => w.close("FIToFIPmtStsRpt")?,
+            ReportKind::Pain002 => {
+                if self.payment_info_id.is_some() {
+                    w.indent = 3;
+                    w.close("OrgnlPmtInfAndSts")?;
+                }
+                w.close("CstmrPmtStsRpt")?;
+            }
+        }
+        writeln!(self.out, "</Document>")?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Guards issue 5: the streaming writer writes what the whole-report writers write
+    //! (which the tests in `tests/writer.rs` validate with xmllint).
+    use super::*;
+
+    fn t35(s: &str) -> Max35Text {
+        Max35Text::new(s).unwrap()
+    }
+
+    fn transactions() -> Vec<TransactionConfirmation> {
+        let mut settled = TransactionConfirmation::new(ConfirmationStatus::Settled);
+        settled.original_payment_info_id = Some(t35("PMTINF-1"));
+        settled.original_instruction_id = Some(t35("INSTR-1"));
+        settled.original_end_to_end_id = Some(t35("E2E <&> 1"));
+        settled.original_transaction_id = Some(t35("TX-1"));
+        settled.original_uetr = Some(Uetr::new("d4e5f6a7-b8c9-4123-9efa-234567890123").unwrap());
+        let mut pending = TransactionConfirmation::new(ConfirmationStatus::Pending);
+        pending.original_payment_info_id = Some(t35("PMTINF-1"));
+        pending.original_end_to_end_id = Some(t35("E2E-2"));
+        let mut rejected = TransactionConfirmation::new(ConfirmationStatus::Rejected(
+            ReasonCode::new("AC04").unwrap(),
+        ));
+        rejected.original_payment_info_id = Some(t35("PMTINF-2"));
+        rejected.original_end_to_end_id = Some(t35("E2E-3"));
+        rejected.additional_info = Some(Text::new("account closed").unwrap());
+        vec![settled, pending, rejected]
+    }
+
+    fn streamed(kind: ReportKind, group: Option<ReportGroupStatus>) -> String {
+        let mut head = StatusReportHead::new(
+            t35("LEDGER-STS-1"),
+            IsoDateTime::parse("2026-04-13T08:10:00Z").unwrap(),
+            t35("P001-1"),
+            t35("pain.001.001.09"),
+        );
+        head.original_creation_date_time =
+            Some(IsoDateTime::parse("2026-04-12T17:00:00Z").unwrap());
+        head.group_status = group;
+        let mut writer = match kind {
+            ReportKind::Pacs002 => StatusReportWriter::pacs002(&head, Vec::new()).unwrap(),
+            ReportKind::Pain002 => StatusReportWriter::pain002(&head, Vec::new()).unwrap(),
+        };
+        for t in transactions() {
+            writer.transaction(&t).unwrap();
+        }
+        String::from_utf8(writer.finish().unwrap()).unwrap()
+    }
+
+    fn whole(kind: ReportKind, group: Option<ConfirmationStatus>) -> String {
+        let mut report = StatusReport::new(
+            t35("LEDGER-STS-1"),
+            IsoDateTime::parse("2026-04-13T08:10:00Z").unwrap(),
+            t35("P001-1"),
+            t35("pain.001.001.09"),
+        );
+        report.original_creation_date_time =
+            Some(IsoDateTime::parse("2026-04-12T17:00:00Z").unwrap());
+        report.group_status = group;
+        report.transactions = transactions();
+        let mut out = Vec::new();
+        match kind {
+            ReportKind::Pacs002 => write_pacs002(&report, &mut out).unwrap(),
+            ReportKind::Pain002 => write_pain002(&report, &mut out).unwrap(),
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_report_is_the_same_document_as_a_whole_one() {
+        for kind in [ReportKind::Pacs002, ReportKind::Pain002] {
+            assert_eq!(
+                streamed(kind, Some(ReportGroupStatus::Settled)),
+                whole(kind, Some(ConfirmationStatus::Settled))
+            );
+            let rjct = ReasonCode::new("FF01").unwrap();
+            assert_eq!(
+                streamed(kind, Some(ReportGroupStatus::Rejected(rjct.clone()))),
+                whole(kind, Some(ConfirmationStatus::Rejected(rjct)))
+            );
+            assert_eq!(streamed(kind, None), whole(kind, None));
+        }
+    }
+
+    #[test]
+    fn a_partly_accepted_group_says_part() {
+        let text = streamed(
+            ReportKind::Pain002,
+            Some(ReportGroupStatus::PartiallyAccepted),
+        );
+        assert!(text.contains("<GrpSts>PART</GrpSts>"), "{text}");
+    }
+
+    #[test]
+    fn pain002_refuses_a_transaction_without_its_payment_information_id() {
+        let head = StatusReportHead::new(
+            t35("M"),
+            IsoDateTime::parse("2026-04-13T08:10:00Z").unwrap(),
+            t35("O"),
+            t35("pain.001.001.09"),
+        );
+        let mut writer = StatusReportWriter::pain002(&head, Vec::new()).unwrap();
+        let t = TransactionConfirmation::new(ConfirmationStatus::Settled);
+        let error = writer.transaction(&t).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+}
