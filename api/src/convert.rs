@@ -19,8 +19,8 @@ pub struct FieldError {
 }
 
 /// The path of a transaction's element in its document, for error reports.
-pub fn transaction_path(kind: &MessageKind, index: u64) -> String {
-    let position = index + 1;
+/// `position` is 1-based, as the reader's `index` of a transaction is.
+pub fn transaction_path(kind: &MessageKind, position: u64) -> String {
     match kind.family {
         MessageFamily::Pacs008 => format!("/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[{position}]"),
         MessageFamily::Pain001 => {
@@ -457,6 +457,24 @@ mod tests {
         assert_eq!(
             instruction.creditor.agent.as_ref().map(Bic::as_str),
             Some("NOPQUSTUXXX")
+        );
+    }
+
+    #[test]
+    fn a_transaction_path_counts_from_one_as_the_reader_does() {
+        let message = iso20022::parse_document(&std::fs::read(format!(
+            "{}/../../shared/iso20022/samples/pacs.008/pacs.008.001.08__cbpr-ur__y2025_pacs.008.min.xml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap())
+        .unwrap();
+        let Transaction::CreditTransfer(first) = &message.transactions[0] else {
+            panic!("a credit transfer");
+        };
+        assert_eq!(first.index, 1);
+        assert_eq!(
+            transaction_path(&message.kind, first.index),
+            "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[1]"
         );
     }
 
