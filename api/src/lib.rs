@@ -1,10 +1,14 @@
 //! The ledger service: the gRPC API (`grpc`, `server`), the conversion of
-//! ISO 20022 messages into ledger messages (`convert`), and the database
-//! default (`database`). The `ledger` binary (`main.rs`) is glue over these.
+//! ISO 20022 messages into ledger messages (`convert`), the database default
+//! (`database`), and the operator commands `ledger ingest` (`ingest`) and
+//! `ledger reconcile` (`reconcile`). The `ledger` binary (`main.rs`) is glue
+//! over these.
 
+pub mod admin;
 pub mod confirmation;
 pub mod convert;
 pub mod database;
 pub mod grpc;
+pub mod ingest;
 pub mod reconcile;
 pub mod server;

@@ -1,0 +1,3 @@
+//! Support for the ingest tests and benchmark.
+
+pub mod files;
