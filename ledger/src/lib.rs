@@ -8,6 +8,7 @@
 //! - [`Ledger`]: the Rust API the gRPC server and the file ingest call; runs
 //!   each application (or batch) in one SERIALIZABLE transaction with retries.
 
+mod apply;
 pub mod audit;
 mod error;
 mod migrations;

@@ -5,7 +5,6 @@
 //! and outbox row commit together or not at all. Serialization failures and
 //! deadlocks are retried with jittered backoff up to a bound.
 
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -15,17 +14,16 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, 
 use rand::Rng;
 use tokio_postgres::IsolationLevel;
 
+use crate::apply::{self, ItemResult};
 use crate::error::LedgerError;
 use crate::model::Outcome;
 use crate::model::{
-    decide, Account, AccountId, AccountReference, AccountSnapshot, Bic, BusinessKey, ClientId,
-    Currency, DecisionInput, DocumentOrigin, IdempotencyKey, OverdraftRule, PartySide, Payment,
-    PaymentId, PaymentMessage, PaymentState, RejectionReason, RequestFingerprint, ResolvedSides,
-    TransferId,
+    Account, AccountId, AccountReference, Bic, BusinessKey, ClientId, Currency, DocumentOrigin,
+    IdempotencyKey, OverdraftRule, Payment, PaymentId, PaymentMessage, PaymentState,
+    RequestFingerprint, TransferId,
 };
 use crate::store::{
-    self, AccountMapping, FeedPosition, OutboxRow, StoreError, StoredReason, StoredReceipt,
-    StoredResponse, TimeRange, Transfer,
+    self, AccountMapping, FeedPosition, OutboxRow, StoreError, TimeRange, Transfer,
 };
 
 /// Limits and knobs, each with its unit in its name.
@@ -206,12 +204,6 @@ enum Attempt<T> {
     Done(T),
     /// COMMIT was sent and no answer came back: it may or may not have happened.
     CommitOutcomeUnknown(StoreError),
-}
-
-/// The result of one command inside a transaction.
-enum ItemResult {
-    Response(ApplyResponse),
-    KeyReused,
 }
 
 /// Runs an async block in one transaction at the given isolation level,
@@ -701,11 +693,7 @@ impl Ledger {
                 if let Some(timeout_ms) = statement_timeout_ms {
                     store::set_local_statement_timeout(&tx, timeout_ms).await?;
                 }
-                let mut results = Vec::with_capacity(commands.len());
-                for command in commands {
-                    results.push(apply_in(&tx, command).await?);
-                }
-                Ok(results)
+                apply::apply_batch_in(&tx, commands).await
             })?;
             match attempt {
                 Attempt::Done(results) => return Ok(self.finish(commands, results)),
@@ -748,20 +736,24 @@ impl Ledger {
         &self,
         commands: &[ApplyCommand],
     ) -> Result<Option<Vec<Result<ApplyResponse, LedgerError>>>, LedgerError> {
-        let records = read_transaction!(self, |tx| async {
-            let mut records = Vec::with_capacity(commands.len());
-            for command in commands {
-                records.push(
-                    store::select_idempotency_record(
-                        &tx,
-                        &command.client_id,
-                        &command.idempotency_key,
-                    )
-                    .await?,
-                );
-            }
-            Ok(records)
+        let keys: Vec<(&ClientId, &IdempotencyKey)> = commands
+            .iter()
+            .map(|command| (&command.client_id, &command.idempotency_key))
+            .collect();
+        let found = read_transaction!(self, |tx| async {
+            store::select_idempotency_records(&tx, &keys).await
         })?;
+        let records: Vec<Option<store::IdempotencyRecord>> = commands
+            .iter()
+            .map(|command| {
+                found
+                    .iter()
+                    .find(|(client, key, _)| {
+                        *client == command.client_id && *key == command.idempotency_key
+                    })
+                    .map(|(_, _, record)| record.clone())
+            })
+            .collect();
         let mut responses = Vec::with_capacity(commands.len());
         for (command, record) in commands.iter().zip(records) {
             let Some(record) = record else {
@@ -770,7 +762,8 @@ impl Ledger {
             if record.request_fingerprint != command.fingerprint {
                 return Ok(None);
             }
-            let receipts = decode_receipts(&record.response).map_err(LedgerError::Internal)?;
+            let receipts =
+                apply::decode_receipts(&record.response).map_err(LedgerError::Internal)?;
             responses.push(Ok(ApplyResponse {
                 receipts,
                 response_bytes: record.response,
@@ -811,358 +804,4 @@ impl Ledger {
         ended?;
         Ok(report)
     }
-}
-
-/// Applies one command inside an open transaction: the idempotency check,
-/// then each message, then the stored response.
-async fn apply_in(tx: &Transaction<'_>, command: &ApplyCommand) -> Result<ItemResult, StoreError> {
-    if let Some(record) =
-        store::select_idempotency_record(tx, &command.client_id, &command.idempotency_key).await?
-    {
-        if record.request_fingerprint != command.fingerprint {
-            return Ok(ItemResult::KeyReused);
-        }
-        let receipts = decode_receipts(&record.response)?;
-        return Ok(ItemResult::Response(ApplyResponse {
-            receipts,
-            response_bytes: record.response,
-            replay: true,
-        }));
-    }
-    let mut receipts = Vec::with_capacity(command.messages.len());
-    for message in &command.messages {
-        receipts.push(apply_message(tx, command, message).await?);
-    }
-    let response_bytes = encode_receipts(&receipts);
-    // A transient refusal is not stored: a retry under the same key is a
-    // clean first attempt (messages applied meanwhile answer as duplicates).
-    let transient = receipts.iter().any(
-        |receipt| matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient()),
-    );
-    if !transient {
-        store::insert_idempotency_record(
-            tx,
-            &command.client_id,
-            &command.idempotency_key,
-            &store::IdempotencyRecord {
-                request_fingerprint: command.fingerprint,
-                response: response_bytes.clone(),
-            },
-        )
-        .await?;
-    }
-    Ok(ItemResult::Response(ApplyResponse {
-        receipts,
-        response_bytes,
-        replay: false,
-    }))
-}
-
-/// Applies one message: read, decide (pure), write.
-async fn apply_message(
-    tx: &Transaction<'_>,
-    command: &ApplyCommand,
-    message: &PaymentMessage,
-) -> Result<Receipt, StoreError> {
-    let payment =
-        store::select_payment_by_business_key_for_update(tx, &message.business_key).await?;
-    let message_sides = match &message.instruction {
-        Some(instruction) => Some(
-            resolve_sides(
-                tx,
-                instruction.amount.currency(),
-                &instruction.debtor,
-                &instruction.creditor,
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    // Lock every account involved, in id order.
-    let mut account_ids = BTreeSet::new();
-    if let Some(payment) = &payment {
-        account_ids.extend([payment.debit_account_id, payment.credit_account_id]);
-    }
-    if let Some(Ok((debit, credit))) = &message_sides {
-        account_ids.extend([*debit, *credit]);
-    }
-    let ids: Vec<AccountId> = account_ids.into_iter().collect();
-    let snapshots = store::select_accounts_for_update(tx, &ids).await?;
-    if snapshots.len() != ids.len() {
-        return Err(StoreError::Corrupt {
-            table: "accounts",
-            detail: format!("accounts {ids:?} resolved but not all found"),
-        });
-    }
-    let snapshot = |id: AccountId| -> &AccountSnapshot {
-        snapshots
-            .iter()
-            .find(|snapshot| snapshot.account_id == id)
-            .expect("every locked account was read")
-    };
-    let message_accounts: Option<ResolvedSides> = message_sides.map(|sides| {
-        sides.map(|(debit, credit)| (snapshot(debit).clone(), snapshot(credit).clone()))
-    });
-    let payment_accounts = payment.as_ref().map(|payment| {
-        (
-            snapshot(payment.debit_account_id),
-            snapshot(payment.credit_account_id),
-        )
-    });
-    let decision = decide(DecisionInput {
-        message,
-        payment: payment.as_ref(),
-        payment_accounts,
-        message_accounts: message_accounts.as_ref(),
-    });
-
-    let mut receipt = Receipt {
-        outcome: decision.outcome.clone(),
-        business_key: message.business_key.clone(),
-        payment_id: payment.as_ref().map(|payment| payment.payment_id),
-        state: payment.as_ref().map(|payment| payment.state),
-    };
-    if let Some(change) = &decision.change {
-        // Assert before writing what the schema asserts again after.
-        assert!(change.transfers.len() <= 2);
-        assert!(change
-            .balances_after
-            .iter()
-            .all(|(_, balances)| balances.all_non_negative()));
-        let written = match &payment {
-            Some(payment) => {
-                store::update_payment_state(tx, payment.payment_id, payment.state, change.to)
-                    .await?;
-                Payment {
-                    state: change.to,
-                    ..payment.clone()
-                }
-            }
-            None => {
-                let instruction = message
-                    .instruction
-                    .as_ref()
-                    .expect("a new payment comes with an instruction");
-                let (debit, credit) = match &message_accounts {
-                    Some(Ok((debit, credit))) => (debit.account_id, credit.account_id),
-                    _ => unreachable!("a payment is created only from resolved sides"),
-                };
-                let new = store::NewPayment {
-                    business_key: &message.business_key,
-                    state: change.to,
-                    amount: instruction.amount,
-                    debit_account_id: debit,
-                    credit_account_id: credit,
-                };
-                let payment_id = store::insert_payment(tx, &new).await?;
-                Payment {
-                    payment_id,
-                    business_key: message.business_key.clone(),
-                    state: change.to,
-                    amount: instruction.amount,
-                    debit_account_id: debit,
-                    credit_account_id: credit,
-                }
-            }
-        };
-        for transfer in &change.transfers {
-            store::insert_transfer(tx, written.payment_id, transfer).await?;
-        }
-        for (account_id, balances) in &change.balances_after {
-            store::update_account_balances(tx, *account_id, balances).await?;
-        }
-        store::insert_outbox_row(
-            tx,
-            &store::NewOutboxRow {
-                payment: &written,
-                from: change.from,
-                to: change.to,
-                reason: message.reason.as_ref(),
-                origin: command.origin.as_ref(),
-            },
-        )
-        .await?;
-        receipt.payment_id = Some(written.payment_id);
-        receipt.state = Some(written.state);
-    }
-    if let Outcome::Rejected(reason) = &decision.outcome {
-        if reason.is_flagged_for_audit() {
-            store::insert_conflict(
-                tx,
-                &store::NewConflict {
-                    business_key: &message.business_key,
-                    payment_id: receipt.payment_id,
-                    reason,
-                    requested_state: message.target_state,
-                    client_id: &command.client_id,
-                    idempotency_key: &command.idempotency_key,
-                },
-            )
-            .await?;
-        }
-    }
-    Ok(receipt)
-}
-
-/// Semantics §5: a side is its own account when the ledger holds it, else the
-/// settlement account of its agent, else the default clearing account.
-async fn resolve_sides(
-    tx: &Transaction<'_>,
-    currency: Currency,
-    debtor: &PartySide,
-    creditor: &PartySide,
-) -> Result<Result<(AccountId, AccountId), Vec<String>>, StoreError> {
-    let debit = resolve_side(tx, currency, debtor).await?;
-    let credit = resolve_side(tx, currency, creditor).await?;
-    Ok(match (debit, credit) {
-        (Ok(debit), Ok(credit)) => Ok((debit, credit)),
-        (debit, credit) => Err(debit
-            .err()
-            .into_iter()
-            .chain(credit.err())
-            .flatten()
-            .collect()),
-    })
-}
-
-async fn resolve_side(
-    tx: &Transaction<'_>,
-    currency: Currency,
-    side: &PartySide,
-) -> Result<Result<AccountId, Vec<String>>, StoreError> {
-    let mut looked_for = Vec::new();
-    if let Some(reference) = &side.account {
-        if let Some(account) = store::select_account_by_reference(tx, reference).await? {
-            return Ok(Ok(account.account_id));
-        }
-        looked_for.push(format!("account {reference}"));
-    }
-    if let Some(agent) = &side.agent {
-        if let Some(account_id) = store::select_settlement_account_id(tx, agent, currency).await? {
-            return Ok(Ok(account_id));
-        }
-        looked_for.push(format!("settlement account of {agent} in {currency}"));
-    }
-    if let Some(account_id) = store::select_clearing_account_id(tx, currency).await? {
-        return Ok(Ok(account_id));
-    }
-    looked_for.push(format!("clearing account in {currency}"));
-    Ok(Err(looked_for))
-}
-
-fn encode_receipts(receipts: &[Receipt]) -> Vec<u8> {
-    let stored = StoredResponse {
-        receipts: receipts.iter().map(stored_receipt).collect(),
-    };
-    serde_json::to_vec(&stored).expect("a response serializes")
-}
-
-fn stored_receipt(receipt: &Receipt) -> StoredReceipt {
-    let reason = match &receipt.outcome {
-        Outcome::Rejected(reason) => Some(StoredReason {
-            code: reason.code().to_owned(),
-            message: reason.message(),
-            references: match reason {
-                RejectionReason::AccountNotFound { references } => references.clone(),
-                _ => Vec::new(),
-            },
-            account_id: match reason {
-                RejectionReason::InsufficientFunds { account_id }
-                | RejectionReason::BalanceLimitExceeded { account_id } => Some(account_id.0),
-                _ => None,
-            },
-            current_state: match reason {
-                RejectionReason::StateConflict { current, .. } => Some(current.as_str().to_owned()),
-                _ => None,
-            },
-            requested_state: match reason {
-                RejectionReason::StateConflict { requested, .. } => {
-                    Some(requested.as_str().to_owned())
-                }
-                _ => None,
-            },
-        }),
-        _ => None,
-    };
-    StoredReceipt {
-        outcome: receipt.outcome.code().to_owned(),
-        reason,
-        business_key: receipt.business_key.canonical(),
-        payment_id: receipt.payment_id.map(|id| id.0),
-        state: receipt.state.map(|state| state.as_str().to_owned()),
-    }
-}
-
-fn decode_receipts(bytes: &[u8]) -> Result<Vec<Receipt>, StoreError> {
-    let stored: StoredResponse =
-        serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt {
-            table: "idempotency_records",
-            detail: error.to_string(),
-        })?;
-    stored
-        .receipts
-        .into_iter()
-        .map(receipt_from_stored)
-        .collect()
-}
-
-fn receipt_from_stored(stored: StoredReceipt) -> Result<Receipt, StoreError> {
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "idempotency_records",
-        detail,
-    };
-    let state = |value: &Option<String>| -> Result<Option<PaymentState>, StoreError> {
-        value
-            .as_deref()
-            .map(|value| {
-                PaymentState::parse(value).ok_or_else(|| corrupt(format!("state {value}")))
-            })
-            .transpose()
-    };
-    let outcome = match stored.outcome.as_str() {
-        "APPLIED" => Outcome::Applied,
-        "ALREADY_APPLIED" => Outcome::AlreadyApplied,
-        "DUPLICATE" => Outcome::Duplicate,
-        "REJECTED" => {
-            let reason = stored
-                .reason
-                .as_ref()
-                .ok_or_else(|| corrupt("a refusal without its reason".to_owned()))?;
-            let account_id = || {
-                reason
-                    .account_id
-                    .map(AccountId)
-                    .ok_or_else(|| corrupt("reason without account".to_owned()))
-            };
-            Outcome::Rejected(match reason.code.as_str() {
-                "ACCOUNT_NOT_FOUND" => RejectionReason::AccountNotFound {
-                    references: reason.references.clone(),
-                },
-                "CURRENCY_MISMATCH" => RejectionReason::CurrencyMismatch,
-                "SAME_ACCOUNT" => RejectionReason::SameAccount,
-                "INSUFFICIENT_FUNDS" => RejectionReason::InsufficientFunds {
-                    account_id: account_id()?,
-                },
-                "BUSINESS_KEY_CONFLICT" => RejectionReason::BusinessKeyConflict,
-                "STATE_CONFLICT" => RejectionReason::StateConflict {
-                    current: state(&reason.current_state)?
-                        .ok_or_else(|| corrupt("conflict without state".to_owned()))?,
-                    requested: state(&reason.requested_state)?
-                        .ok_or_else(|| corrupt("conflict without state".to_owned()))?,
-                },
-                "ORIGINAL_NOT_FOUND" => RejectionReason::OriginalNotFound,
-                "BALANCE_LIMIT_EXCEEDED" => RejectionReason::BalanceLimitExceeded {
-                    account_id: account_id()?,
-                },
-                other => return Err(corrupt(format!("reason {other}"))),
-            })
-        }
-        other => return Err(corrupt(format!("outcome {other}"))),
-    };
-    Ok(Receipt {
-        outcome,
-        business_key: store::business_key_from_canonical(&stored.business_key)?,
-        payment_id: stored.payment_id.map(PaymentId),
-        state: state(&stored.state)?,
-    })
 }

@@ -7,7 +7,9 @@
 //! reuses of an idempotency key for another request. The deliveries are then
 //! applied (a) sequentially, shuffled, with random replays, and checked
 //! against a simple in-memory model; (b) concurrently from 8 tasks over
-//! separate connections, each replaying parts of the set.
+//! separate connections, each replaying parts of the set; (c) sequentially
+//! in random batches through `apply_batch`, whose set-based planner must
+//! answer every command as if the commands were applied one after another.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -26,6 +28,9 @@ use PaymentState::{Pending, Rejected, Returned, Settled};
 const ACCOUNTS: [&str; 4] = ["ACC-0", "ACC-1", "ACC-2", "ACC-3"];
 const CASES_SEQUENTIAL: u32 = 256;
 const CASES_CONCURRENT: u32 = 64;
+const CASES_BATCHED: u32 = 128;
+/// Largest random batch the batched property test sends.
+const BATCH_SIZE_MAX: usize = 12;
 const TASKS_CONCURRENT: usize = 8;
 /// Bound on the rounds of retrying ORIGINAL_NOT_FOUND refusals, as a client would.
 const RETRY_ROUNDS_MAX: usize = 8;
@@ -507,24 +512,44 @@ async fn retry_originals_not_found(
     }
 }
 
-#[test]
-fn sequential_replays_duplicates_and_reorderings_apply_each_state_change_exactly_once() {
+/// How the sequential checks send their deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    OneByOne,
+    /// In consecutive batches of random sizes, 1 to [`BATCH_SIZE_MAX`].
+    InBatches,
+}
+
+fn run_sequential(cases: u32, sending: Sending) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let db = runtime.block_on(TestDatabase::create(LedgerOptions::default()));
     let mut runner = TestRunner::new(Config {
-        cases: CASES_SEQUENTIAL,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });
     runner
         .run(&scenario(), |scenario| {
-            runtime.block_on(check_sequential(&db, &scenario));
+            runtime.block_on(check_sequential(&db, &scenario, sending));
             Ok(())
         })
         .unwrap();
 }
 
-async fn check_sequential(db: &TestDatabase, scenario: &Scenario) {
+#[test]
+fn sequential_replays_duplicates_and_reorderings_apply_each_state_change_exactly_once() {
+    run_sequential(CASES_SEQUENTIAL, Sending::OneByOne);
+}
+
+/// Guards issue 5 (batched ingest): a batch answers each command exactly as
+/// applying them one after another would, including a payment created and
+/// moved in the same batch and a key repeated inside one batch.
+#[test]
+fn batches_answer_every_command_as_if_applied_one_after_another() {
+    run_sequential(CASES_BATCHED, Sending::InBatches);
+}
+
+async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sending) {
     prepare(db).await;
     let mut rng = StdRng::seed_from_u64(scenario.seed);
     let deliveries = deliveries(scenario, &mut rng);
@@ -538,16 +563,34 @@ async fn check_sequential(db: &TestDatabase, scenario: &Scenario) {
     }
     let mut model = Model::default();
     let mut responses = Vec::new();
-    for index in order {
-        let expected = model.apply(&deliveries[index].command);
-        let result = db.ledger.apply(&deliveries[index].command).await;
-        assert_eq!(
-            observed(&result),
-            expected,
-            "delivery {index}: {:?}",
-            deliveries[index]
-        );
-        responses.push((index, result));
+    let mut rest = order.as_slice();
+    while !rest.is_empty() {
+        let size = match sending {
+            Sending::OneByOne => 1,
+            Sending::InBatches => rng.random_range(1..=BATCH_SIZE_MAX.min(rest.len())),
+        };
+        let (batch, later) = rest.split_at(size);
+        rest = later;
+        let commands: Vec<ApplyCommand> = batch
+            .iter()
+            .map(|index| deliveries[*index].command.clone())
+            .collect();
+        let results = if size == 1 {
+            vec![db.ledger.apply(&commands[0]).await]
+        } else {
+            db.ledger.apply_batch(&commands).await.unwrap()
+        };
+        assert_eq!(results.len(), batch.len());
+        for (index, result) in batch.iter().zip(results) {
+            let expected = model.apply(&deliveries[*index].command);
+            assert_eq!(
+                observed(&result),
+                expected,
+                "delivery {index} ({sending:?}): {:?}",
+                deliveries[*index]
+            );
+            responses.push((*index, result));
+        }
     }
     retry_originals_not_found(db, &deliveries, &mut responses, |index, result| {
         assert_eq!(observed(result), model.apply(&deliveries[index].command));

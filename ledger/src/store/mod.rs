@@ -71,6 +71,15 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// 25P02: a statement sent after an earlier one of the same transaction
+    /// failed. Never the cause, only its echo.
+    pub(crate) fn is_in_failed_transaction(&self) -> bool {
+        matches!(self, StoreError::Database(error)
+            if error.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION))
+    }
+}
+
 fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         table,
@@ -194,28 +203,42 @@ pub async fn select_accounts_for_update(
         .collect()
 }
 
-pub async fn update_account_balances(
+/// Writes the final balances of a batch's accounts, one statement for all.
+pub async fn update_accounts_balances(
     tx: &Transaction<'_>,
-    account_id: AccountId,
-    balances: &Balances,
+    balances: &[(AccountId, Balances)],
 ) -> Result<(), StoreError> {
+    if balances.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = balances.iter().map(|(id, _)| id.0).collect();
+    let column = |pick: fn(&Balances) -> i64| -> Vec<i64> {
+        balances
+            .iter()
+            .map(|(_, balances)| pick(balances))
+            .collect()
+    };
     let updated = execute(
         tx,
-        "UPDATE accounts SET debits_pending = $2, debits_posted = $3, \
-         credits_pending = $4, credits_posted = $5 WHERE account_id = $1",
+        "UPDATE accounts a SET debits_pending = u.debits_pending, \
+           debits_posted = u.debits_posted, credits_pending = u.credits_pending, \
+           credits_posted = u.credits_posted \
+         FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) \
+           AS u (account_id, debits_pending, debits_posted, credits_pending, credits_posted) \
+         WHERE a.account_id = u.account_id",
         &[
-            &account_id.0,
-            &balances.debits_pending,
-            &balances.debits_posted,
-            &balances.credits_pending,
-            &balances.credits_posted,
+            &ids,
+            &column(|b| b.debits_pending),
+            &column(|b| b.debits_posted),
+            &column(|b| b.credits_pending),
+            &column(|b| b.credits_posted),
         ],
     )
     .await?;
-    if updated != 1 {
+    if updated != balances.len() as u64 {
         return Err(corrupt(
             "accounts",
-            format!("account {account_id} vanished"),
+            format!("{} of the accounts {ids:?} updated", updated),
         ));
     }
     Ok(())
@@ -256,31 +279,70 @@ pub async fn upsert_clearing_account(
     Ok(())
 }
 
-pub async fn select_settlement_account_id(
+/// Accounts by external reference, for resolving message sides (§5).
+pub async fn select_account_ids_by_references(
     tx: &Transaction<'_>,
-    agent: &Bic,
-    currency: Currency,
-) -> Result<Option<AccountId>, StoreError> {
-    let row = query_opt(
+    references: &[&str],
+) -> Result<Vec<(String, AccountId)>, StoreError> {
+    if references.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = query(
         tx,
-        "SELECT account_id FROM settlement_accounts WHERE agent_bic = $1 AND currency = $2",
-        &[&agent.as_str(), &currency.code()],
+        "SELECT external_reference, account_id FROM accounts \
+         WHERE external_reference = ANY($1::TEXT[])",
+        &[&references],
     )
     .await?;
-    Ok(row.map(|row| AccountId(row.get(0))))
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), AccountId(row.get(1))))
+        .collect())
 }
 
-pub async fn select_clearing_account_id(
+/// Settlement accounts of `(agent BIC, currency)` pairs, those configured.
+pub async fn select_settlement_account_ids(
     tx: &Transaction<'_>,
-    currency: Currency,
-) -> Result<Option<AccountId>, StoreError> {
-    let row = query_opt(
+    agents: &[(&str, &str)],
+) -> Result<Vec<(String, String, AccountId)>, StoreError> {
+    if agents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bics: Vec<&str> = agents.iter().map(|(bic, _)| *bic).collect();
+    let currencies: Vec<&str> = agents.iter().map(|(_, currency)| *currency).collect();
+    let rows = query(
         tx,
-        "SELECT account_id FROM clearing_accounts WHERE currency = $1",
-        &[&currency.code()],
+        "SELECT s.agent_bic, s.currency::TEXT, s.account_id FROM settlement_accounts s \
+         JOIN unnest($1::TEXT[], $2::TEXT[]) AS w (agent_bic, currency) \
+           ON s.agent_bic = w.agent_bic AND s.currency = w.currency::CHAR(3)",
+        &[&bics, &currencies],
     )
     .await?;
-    Ok(row.map(|row| AccountId(row.get(0))))
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), AccountId(row.get(2))))
+        .collect())
+}
+
+/// The default clearing accounts of `currencies`, those configured.
+pub async fn select_clearing_account_ids(
+    tx: &Transaction<'_>,
+    currencies: &[&str],
+) -> Result<Vec<(String, AccountId)>, StoreError> {
+    if currencies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = query(
+        tx,
+        "SELECT currency::TEXT, account_id FROM clearing_accounts \
+         WHERE currency = ANY($1::TEXT[]::CHAR(3)[])",
+        &[&currencies],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), AccountId(row.get(1))))
+        .collect())
 }
 
 /// One entry of the account mapping: `agent` is `None` for a clearing account.
@@ -348,13 +410,21 @@ fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
     })
 }
 
-pub async fn select_payment_by_business_key_for_update(
+/// Reads and locks the payments under `business_keys` (canonical text), in
+/// id order.
+pub async fn select_payments_by_business_keys_for_update(
     tx: &Transaction<'_>,
-    business_key: &BusinessKey,
-) -> Result<Option<Payment>, StoreError> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_key = $1 FOR UPDATE");
-    let row = query_opt(tx, &sql, &[&business_key.canonical()]).await?;
-    row.as_ref().map(payment_from_row).transpose()
+    business_keys: &[String],
+) -> Result<Vec<Payment>, StoreError> {
+    if business_keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_key = ANY($1::TEXT[]) \
+         ORDER BY payment_id FOR UPDATE"
+    );
+    let rows = query(tx, &sql, &[&business_keys]).await?;
+    rows.iter().map(payment_from_row).collect()
 }
 
 pub async fn select_payment_by_business_key(
@@ -415,45 +485,90 @@ pub struct NewPayment<'a> {
     pub credit_account_id: AccountId,
 }
 
-pub async fn insert_payment(
+/// Inserts new payments, one statement for all; returns their ids in the
+/// order given.
+pub async fn insert_payments(
     tx: &Transaction<'_>,
-    payment: &NewPayment<'_>,
-) -> Result<PaymentId, StoreError> {
-    let row = query_one(
+    payments: &[NewPayment<'_>],
+) -> Result<Vec<PaymentId>, StoreError> {
+    if payments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let business_keys: Vec<String> = payments
+        .iter()
+        .map(|p| p.business_key.canonical())
+        .collect();
+    let states: Vec<&str> = payments.iter().map(|p| p.state.as_str()).collect();
+    let currencies: Vec<&str> = payments
+        .iter()
+        .map(|p| p.amount.currency().code())
+        .collect();
+    let amounts: Vec<i64> = payments.iter().map(|p| p.amount.minor_units()).collect();
+    let debits: Vec<i64> = payments.iter().map(|p| p.debit_account_id.0).collect();
+    let credits: Vec<i64> = payments.iter().map(|p| p.credit_account_id.0).collect();
+    let rows = query(
         tx,
         "INSERT INTO payments \
          (business_key, state, currency, amount_minor, debit_account_id, credit_account_id) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING payment_id",
+         SELECT business_key, state, currency, amount_minor, debit_account_id, credit_account_id \
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[]) \
+           WITH ORDINALITY AS n (business_key, state, currency, amount_minor, \
+                                 debit_account_id, credit_account_id, position) \
+         ORDER BY position RETURNING payment_id, business_key",
         &[
-            &payment.business_key.canonical(),
-            &payment.state.as_str(),
-            &payment.amount.currency().code(),
-            &payment.amount.minor_units(),
-            &payment.debit_account_id.0,
-            &payment.credit_account_id.0,
+            &business_keys,
+            &states,
+            &currencies,
+            &amounts,
+            &debits,
+            &credits,
         ],
     )
     .await?;
-    Ok(PaymentId(row.get(0)))
+    let ids: std::collections::HashMap<String, i64> =
+        rows.iter().map(|row| (row.get(1), row.get(0))).collect();
+    business_keys
+        .iter()
+        .map(|key| {
+            ids.get(key)
+                .map(|id| PaymentId(*id))
+                .ok_or_else(|| corrupt("payments", format!("{key} inserted without an id")))
+        })
+        .collect()
 }
 
-/// Moves a payment from `from` to `to`; fails if it is no longer in `from`.
-pub async fn update_payment_state(
+/// A payment's move from the state it was read in to its batch's last state.
+#[derive(Debug, Clone, Copy)]
+pub struct StateUpdate {
+    pub payment_id: PaymentId,
+    pub from: PaymentState,
+    pub to: PaymentState,
+}
+
+/// Moves payments from `from` to `to`, one statement for all; fails if any
+/// is no longer in `from`.
+pub async fn update_payment_states(
     tx: &Transaction<'_>,
-    payment_id: PaymentId,
-    from: PaymentState,
-    to: PaymentState,
+    updates: &[StateUpdate],
 ) -> Result<(), StoreError> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = updates.iter().map(|u| u.payment_id.0).collect();
+    let from: Vec<&str> = updates.iter().map(|u| u.from.as_str()).collect();
+    let to: Vec<&str> = updates.iter().map(|u| u.to.as_str()).collect();
     let updated = execute(
         tx,
-        "UPDATE payments SET state = $3, updated_at = now() WHERE payment_id = $1 AND state = $2",
-        &[&payment_id.0, &from.as_str(), &to.as_str()],
+        "UPDATE payments p SET state = u.to_state, updated_at = now() \
+         FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS u (payment_id, from_state, to_state) \
+         WHERE p.payment_id = u.payment_id AND p.state = u.from_state",
+        &[&ids, &from, &to],
     )
     .await?;
-    if updated != 1 {
+    if updated != updates.len() as u64 {
         return Err(corrupt(
             "payments",
-            format!("payment {payment_id} left state {from} under a row lock"),
+            format!("payments {ids:?} left their states under a row lock"),
         ));
     }
     Ok(())
@@ -461,27 +576,46 @@ pub async fn update_payment_state(
 
 // --------------------------------------------------------------- transfers
 
-pub async fn insert_transfer(
+/// Inserts transfers in the order given, one statement for all.
+pub async fn insert_transfers(
     tx: &Transaction<'_>,
-    payment_id: PaymentId,
-    transfer: &PlannedTransfer,
-) -> Result<TransferId, StoreError> {
-    let row = query_one(
+    transfers: &[(PaymentId, &PlannedTransfer)],
+) -> Result<(), StoreError> {
+    if transfers.is_empty() {
+        return Ok(());
+    }
+    let payment_ids: Vec<i64> = transfers.iter().map(|(id, _)| id.0).collect();
+    let kinds: Vec<&str> = transfers.iter().map(|(_, t)| t.kind.as_str()).collect();
+    let debits: Vec<i64> = transfers
+        .iter()
+        .map(|(_, t)| t.debit_account_id.0)
+        .collect();
+    let credits: Vec<i64> = transfers
+        .iter()
+        .map(|(_, t)| t.credit_account_id.0)
+        .collect();
+    let currencies: Vec<&str> = transfers
+        .iter()
+        .map(|(_, t)| t.amount.currency().code())
+        .collect();
+    let amounts: Vec<i64> = transfers
+        .iter()
+        .map(|(_, t)| t.amount.minor_units())
+        .collect();
+    let inserted = execute(
         tx,
         "INSERT INTO transfers \
          (payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING transfer_id",
-        &[
-            &payment_id.0,
-            &transfer.kind.as_str(),
-            &transfer.debit_account_id.0,
-            &transfer.credit_account_id.0,
-            &transfer.amount.currency().code(),
-            &transfer.amount.minor_units(),
-        ],
+         SELECT payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor \
+         FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[]) \
+           WITH ORDINALITY AS n (payment_id, kind, debit_account_id, credit_account_id, \
+                                 currency, amount_minor, position) \
+         ORDER BY position",
+        &[&payment_ids, &kinds, &debits, &credits, &currencies, &amounts],
     )
     .await?;
-    Ok(TransferId(row.get(0)))
+    assert_eq!(inserted, transfers.len() as u64, "every transfer inserted");
+    Ok(())
 }
 
 /// A posted transfer as the API lists it.
@@ -587,40 +721,65 @@ pub struct NewOutboxRow<'a> {
     pub origin: Option<&'a DocumentOrigin>,
 }
 
-pub async fn insert_outbox_row(
+/// Inserts outbox rows in the order given (their ids follow it), one
+/// statement for all.
+pub async fn insert_outbox_rows(
     tx: &Transaction<'_>,
-    row: &NewOutboxRow<'_>,
-) -> Result<i64, StoreError> {
-    let status = row.to.confirmation_status().code();
-    let payload = OutboxPayload {
-        format: "ledger.confirmation.v0",
-        business_key: row.payment.business_key.canonical(),
-        payment_id: row.payment.payment_id.0,
-        from_state: row.from.map(PaymentState::as_str),
-        to_state: row.to.as_str(),
-        status,
-        reason: row.reason.map(ReasonCode::as_str),
-        amount_minor: row.payment.amount.minor_units(),
-        currency: row.payment.amount.currency().code(),
-        origin_message_id: row.origin.map(|origin| origin.message_id.as_str()),
-        origin_message_name_id: row.origin.map(|origin| origin.message_name_id.as_str()),
-    };
-    let payload = serde_json::to_value(&payload).expect("the payload serializes");
-    let inserted = query_one(
+    rows: &[NewOutboxRow<'_>],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut payment_ids = Vec::with_capacity(rows.len());
+    let mut from_states = Vec::with_capacity(rows.len());
+    let mut to_states = Vec::with_capacity(rows.len());
+    let mut statuses = Vec::with_capacity(rows.len());
+    let mut reasons = Vec::with_capacity(rows.len());
+    let mut payloads = Vec::with_capacity(rows.len());
+    for row in rows {
+        let status = row.to.confirmation_status().code();
+        let payload = OutboxPayload {
+            format: "ledger.confirmation.v0",
+            business_key: row.payment.business_key.canonical(),
+            payment_id: row.payment.payment_id.0,
+            from_state: row.from.map(PaymentState::as_str),
+            to_state: row.to.as_str(),
+            status,
+            reason: row.reason.map(ReasonCode::as_str),
+            amount_minor: row.payment.amount.minor_units(),
+            currency: row.payment.amount.currency().code(),
+            origin_message_id: row.origin.map(|origin| origin.message_id.as_str()),
+            origin_message_name_id: row.origin.map(|origin| origin.message_name_id.as_str()),
+        };
+        payment_ids.push(row.payment.payment_id.0);
+        from_states.push(row.from.map(PaymentState::as_str));
+        to_states.push(row.to.as_str());
+        statuses.push(status);
+        reasons.push(row.reason.map(ReasonCode::as_str));
+        payloads.push(tokio_postgres::types::Json(
+            serde_json::to_value(&payload).expect("the payload serializes"),
+        ));
+    }
+    let inserted = execute(
         tx,
         "INSERT INTO outbox (payment_id, from_state, to_state, status_code, reason_code, payload) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING outbox_id",
+         SELECT payment_id, from_state, to_state, status_code, reason_code, payload \
+         FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::JSONB[]) \
+           WITH ORDINALITY AS n (payment_id, from_state, to_state, status_code, reason_code, \
+                                 payload, position) \
+         ORDER BY position",
         &[
-            &row.payment.payment_id.0,
-            &row.from.map(PaymentState::as_str),
-            &row.to.as_str(),
-            &status,
-            &row.reason.map(ReasonCode::as_str),
-            &tokio_postgres::types::Json(payload),
+            &payment_ids,
+            &from_states,
+            &to_states,
+            &statuses,
+            &reasons,
+            &payloads,
         ],
     )
     .await?;
-    Ok(inserted.get(0))
+    assert_eq!(inserted, rows.len() as u64, "every outbox row inserted");
+    Ok(())
 }
 
 // ------------------------------------------------------ conflicts for audit
@@ -635,22 +794,45 @@ pub struct NewConflict<'a> {
     pub idempotency_key: &'a IdempotencyKey,
 }
 
-pub async fn insert_conflict(
+/// Records refusals flagged for the audit, one statement for all.
+pub async fn insert_conflicts(
     tx: &Transaction<'_>,
-    conflict: &NewConflict<'_>,
+    conflicts: &[NewConflict<'_>],
 ) -> Result<(), StoreError> {
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let business_keys: Vec<String> = conflicts
+        .iter()
+        .map(|c| c.business_key.canonical())
+        .collect();
+    let payment_ids: Vec<Option<i64>> = conflicts
+        .iter()
+        .map(|c| c.payment_id.map(|id| id.0))
+        .collect();
+    let reasons: Vec<&str> = conflicts.iter().map(|c| c.reason.code()).collect();
+    let requested: Vec<&str> = conflicts
+        .iter()
+        .map(|c| c.requested_state.as_str())
+        .collect();
+    let clients: Vec<&str> = conflicts.iter().map(|c| c.client_id.as_str()).collect();
+    let keys: Vec<&str> = conflicts
+        .iter()
+        .map(|c| c.idempotency_key.as_str())
+        .collect();
     execute(
         tx,
         "INSERT INTO payment_conflicts \
          (business_key, payment_id, reason, requested_state, client_id, idempotency_key) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
+                              $6::TEXT[])",
         &[
-            &conflict.business_key.canonical(),
-            &conflict.payment_id.map(|id| id.0),
-            &conflict.reason.code(),
-            &conflict.requested_state.as_str(),
-            &conflict.client_id.as_str(),
-            &conflict.idempotency_key.as_str(),
+            &business_keys,
+            &payment_ids,
+            &reasons,
+            &requested,
+            &clients,
+            &keys,
         ],
     )
     .await?;
@@ -665,47 +847,80 @@ pub struct IdempotencyRecord {
     pub response: Vec<u8>,
 }
 
-pub async fn select_idempotency_record(
+/// The records stored under `(client_id, key)` pairs, those that exist.
+pub async fn select_idempotency_records(
     tx: &Transaction<'_>,
-    client_id: &ClientId,
-    key: &IdempotencyKey,
-) -> Result<Option<IdempotencyRecord>, StoreError> {
-    let row = query_opt(
+    keys: &[(&ClientId, &IdempotencyKey)],
+) -> Result<Vec<(ClientId, IdempotencyKey, IdempotencyRecord)>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let clients: Vec<&str> = keys.iter().map(|(client, _)| client.as_str()).collect();
+    let idempotency_keys: Vec<&str> = keys.iter().map(|(_, key)| key.as_str()).collect();
+    let rows = query(
         tx,
-        "SELECT request_fingerprint, response FROM idempotency_records \
-         WHERE client_id = $1 AND idempotency_key = $2",
-        &[&client_id.as_str(), &key.as_str()],
+        "SELECT r.client_id, r.idempotency_key, r.request_fingerprint, r.response \
+         FROM idempotency_records r \
+         JOIN unnest($1::TEXT[], $2::TEXT[]) AS w (client_id, idempotency_key) \
+           ON r.client_id = w.client_id AND r.idempotency_key = w.idempotency_key",
+        &[&clients, &idempotency_keys],
     )
     .await?;
-    row.map(|row| {
-        let fingerprint: Vec<u8> = row.get(0);
-        let fingerprint: [u8; 32] = fingerprint
-            .try_into()
-            .map_err(|_| corrupt("idempotency_records", "fingerprint is not 32 bytes"))?;
-        Ok(IdempotencyRecord {
-            request_fingerprint: RequestFingerprint::from_bytes(fingerprint),
-            response: row.get(1),
+    rows.iter()
+        .map(|row| {
+            let client: String = row.get(0);
+            let key: String = row.get(1);
+            let fingerprint: Vec<u8> = row.get(2);
+            let fingerprint: [u8; 32] = fingerprint
+                .try_into()
+                .map_err(|_| corrupt("idempotency_records", "fingerprint is not 32 bytes"))?;
+            Ok((
+                ClientId::parse(&client).map_err(|error| corrupt("idempotency_records", error))?,
+                IdempotencyKey::parse(&key)
+                    .map_err(|error| corrupt("idempotency_records", error))?,
+                IdempotencyRecord {
+                    request_fingerprint: RequestFingerprint::from_bytes(fingerprint),
+                    response: row.get(3),
+                },
+            ))
         })
-    })
-    .transpose()
+        .collect()
 }
 
-pub async fn insert_idempotency_record(
+/// A record to store under `(client_id, key)`.
+#[derive(Debug)]
+pub struct NewIdempotencyRecord<'a> {
+    pub client_id: &'a ClientId,
+    pub key: &'a IdempotencyKey,
+    pub record: IdempotencyRecord,
+}
+
+/// Stores idempotency records, one statement for all. A concurrent
+/// transaction that stored one of the keys first makes this a unique
+/// violation: the whole batch is retried and then answers from its record.
+pub async fn insert_idempotency_records(
     tx: &Transaction<'_>,
-    client_id: &ClientId,
-    key: &IdempotencyKey,
-    record: &IdempotencyRecord,
+    records: &[NewIdempotencyRecord<'_>],
 ) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let clients: Vec<&str> = records.iter().map(|r| r.client_id.as_str()).collect();
+    let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    let fingerprints: Vec<&[u8]> = records
+        .iter()
+        .map(|r| r.record.request_fingerprint.as_bytes().as_slice())
+        .collect();
+    let responses: Vec<&[u8]> = records
+        .iter()
+        .map(|r| r.record.response.as_slice())
+        .collect();
     execute(
         tx,
         "INSERT INTO idempotency_records \
-         (client_id, idempotency_key, request_fingerprint, response) VALUES ($1, $2, $3, $4)",
-        &[
-            &client_id.as_str(),
-            &key.as_str(),
-            &record.request_fingerprint.as_bytes().as_slice(),
-            &record.response,
-        ],
+         (client_id, idempotency_key, request_fingerprint, response) \
+         SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BYTEA[], $4::BYTEA[])",
+        &[&clients, &keys, &fingerprints, &responses],
     )
     .await?;
     Ok(())

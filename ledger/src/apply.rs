@@ -1,0 +1,710 @@
+//! Applying a batch of commands in a fixed number of database round trips,
+//! whatever its size: read what the batch needs in a few set-based
+//! statements, decide every message in memory, in order, with the pure
+//! [`decide`] (exactly as if each were applied after the other), then write
+//! everything in a few set-based statements. The gRPC API (a batch of one)
+//! and the file ingest (batches of hundreds) go through this one path.
+//!
+//! Round trips per batch: idempotency records; payments (locked) and account
+//! mapping, pipelined; accounts (locked); new payments; then the updates and
+//! inserts, pipelined. Plus BEGIN and COMMIT.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use deadpool_postgres::Transaction;
+
+use crate::model::{
+    decide, AccountId, AccountSnapshot, BusinessKey, ClientId, Currency, DecisionInput,
+    IdempotencyKey, Outcome, PartySide, Payment, PaymentId, PaymentMessage, PaymentState,
+    PlannedTransfer, ReasonCode, RejectionReason, ResolvedSides,
+};
+use crate::service::{ApplyCommand, ApplyResponse, Receipt};
+use crate::store::{
+    self, IdempotencyRecord, StateUpdate, StoreError, StoredReason, StoredReceipt, StoredResponse,
+};
+
+/// Runs statements together on the transaction's connection (tokio-postgres
+/// pipelines concurrent queries: one round trip) and binds each result to
+/// its name, or returns from the enclosing function with the error that
+/// caused the failure. When one statement fails, the server answers every
+/// later one with 25P02 (in failed transaction), and those answers can reach
+/// their futures first; the cause is the one error that is not 25P02.
+macro_rules! pipelined {
+    ($($name:ident = $future:expr),+ $(,)?) => {
+        let ($($name,)+) = tokio::join!($($future),+);
+        let mut cause: Option<StoreError> = None;
+        $(
+            let $name = match $name {
+                Ok(value) => Some(value),
+                Err(error) => {
+                    if cause.as_ref().is_none_or(StoreError::is_in_failed_transaction) {
+                        cause = Some(error);
+                    }
+                    None
+                }
+            };
+        )+
+        if let Some(error) = cause {
+            return Err(error);
+        }
+        $(let $name = $name.expect("no statement failed");)+
+    };
+}
+
+/// The result of one command inside a transaction.
+pub(crate) enum ItemResult {
+    Response(ApplyResponse),
+    KeyReused,
+}
+
+/// Applies `commands` inside an open SERIALIZABLE transaction, one result
+/// per command, in order.
+pub(crate) async fn apply_batch_in(
+    tx: &Transaction<'_>,
+    commands: &[ApplyCommand],
+) -> Result<Vec<ItemResult>, StoreError> {
+    let loaded = load(tx, commands).await?;
+    let plan = plan(commands, loaded)?;
+    write(tx, commands, plan).await
+}
+
+type ClientKey = (ClientId, IdempotencyKey);
+
+/// Everything the batch's decisions read, locked where it will be written.
+struct Loaded {
+    records: HashMap<ClientKey, IdempotencyRecord>,
+    payments: HashMap<BusinessKey, Payment>,
+    mapping: Mapping,
+    accounts: HashMap<AccountId, AccountSnapshot>,
+}
+
+/// The account mapping (semantics §5) for the references, agents and
+/// currencies the batch names.
+#[derive(Default)]
+struct Mapping {
+    by_reference: HashMap<String, AccountId>,
+    settlement: HashMap<(String, String), AccountId>,
+    clearing: HashMap<String, AccountId>,
+}
+
+impl Mapping {
+    /// A side is its own account when the ledger holds it, else the
+    /// settlement account of its agent, else the default clearing account;
+    /// `Err` lists what was looked for.
+    fn resolve(&self, currency: Currency, side: &PartySide) -> Result<AccountId, Vec<String>> {
+        let mut looked_for = Vec::new();
+        if let Some(reference) = &side.account {
+            if let Some(id) = self.by_reference.get(reference.as_str()) {
+                return Ok(*id);
+            }
+            looked_for.push(format!("account {reference}"));
+        }
+        if let Some(agent) = &side.agent {
+            let key = (agent.as_str().to_owned(), currency.code().to_owned());
+            if let Some(id) = self.settlement.get(&key) {
+                return Ok(*id);
+            }
+            looked_for.push(format!("settlement account of {agent} in {currency}"));
+        }
+        if let Some(id) = self.clearing.get(currency.code()) {
+            return Ok(*id);
+        }
+        looked_for.push(format!("clearing account in {currency}"));
+        Err(looked_for)
+    }
+
+    fn resolve_sides(
+        &self,
+        message: &PaymentMessage,
+    ) -> Option<Result<(AccountId, AccountId), Vec<String>>> {
+        let instruction = message.instruction.as_ref()?;
+        let currency = instruction.amount.currency();
+        let debit = self.resolve(currency, &instruction.debtor);
+        let credit = self.resolve(currency, &instruction.creditor);
+        Some(match (debit, credit) {
+            (Ok(debit), Ok(credit)) => Ok((debit, credit)),
+            (debit, credit) => Err(debit
+                .err()
+                .into_iter()
+                .chain(credit.err())
+                .flatten()
+                .collect()),
+        })
+    }
+}
+
+async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded, StoreError> {
+    let keys: Vec<(&ClientId, &IdempotencyKey)> = commands
+        .iter()
+        .map(|command| (&command.client_id, &command.idempotency_key))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let records: HashMap<ClientKey, IdempotencyRecord> =
+        store::select_idempotency_records(tx, &keys)
+            .await?
+            .into_iter()
+            .map(|(client, key, record)| ((client, key), record))
+            .collect();
+
+    // What the commands without a record name.
+    let mut business_keys = HashSet::new();
+    let mut references = HashSet::new();
+    let mut agents = HashSet::new();
+    let mut currencies = HashSet::new();
+    let fresh = commands.iter().filter(|command| {
+        !records.contains_key(&(command.client_id.clone(), command.idempotency_key.clone()))
+    });
+    for message in fresh.flat_map(|command| &command.messages) {
+        business_keys.insert(message.business_key.canonical());
+        let Some(instruction) = &message.instruction else {
+            continue;
+        };
+        let currency = instruction.amount.currency().code();
+        currencies.insert(currency);
+        for side in [&instruction.debtor, &instruction.creditor] {
+            if let Some(reference) = &side.account {
+                references.insert(reference.as_str());
+            }
+            if let Some(agent) = &side.agent {
+                agents.insert((agent.as_str(), currency));
+            }
+        }
+    }
+    let business_keys: Vec<String> = business_keys.into_iter().collect();
+    let references: Vec<&str> = references.into_iter().collect();
+    let agents: Vec<(&str, &str)> = agents.into_iter().collect();
+    let currencies: Vec<&str> = currencies.into_iter().collect();
+    pipelined!(
+        payments = store::select_payments_by_business_keys_for_update(tx, &business_keys),
+        by_reference = store::select_account_ids_by_references(tx, &references),
+        settlement = store::select_settlement_account_ids(tx, &agents),
+        clearing = store::select_clearing_account_ids(tx, &currencies),
+    );
+    let payments: HashMap<BusinessKey, Payment> = payments
+        .into_iter()
+        .map(|payment| (payment.business_key.clone(), payment))
+        .collect();
+    let mapping = Mapping {
+        by_reference: by_reference.into_iter().collect(),
+        settlement: settlement
+            .into_iter()
+            .map(|(bic, currency, id)| ((bic, currency), id))
+            .collect(),
+        clearing: clearing.into_iter().collect(),
+    };
+
+    // Lock every account a decision can touch, in id order.
+    let mut account_ids = BTreeSet::new();
+    for payment in payments.values() {
+        account_ids.extend([payment.debit_account_id, payment.credit_account_id]);
+    }
+    for command in commands {
+        for message in &command.messages {
+            if let Some(Ok((debit, credit))) = mapping.resolve_sides(message) {
+                account_ids.extend([debit, credit]);
+            }
+        }
+    }
+    let ids: Vec<AccountId> = account_ids.into_iter().collect();
+    let snapshots = store::select_accounts_for_update(tx, &ids).await?;
+    if snapshots.len() != ids.len() {
+        return Err(StoreError::Corrupt {
+            table: "accounts",
+            detail: format!("accounts {ids:?} resolved but not all found"),
+        });
+    }
+    Ok(Loaded {
+        records,
+        payments,
+        mapping,
+        accounts: snapshots
+            .into_iter()
+            .map(|snapshot| (snapshot.account_id, snapshot))
+            .collect(),
+    })
+}
+
+/// What the batch writes, decided in memory. New payments carry placeholder
+/// ids (negative, see [`placeholder`]) until they are inserted.
+#[derive(Default)]
+struct Plan {
+    results: Vec<Planned>,
+    /// Business keys of the payments to create, in creation order.
+    created: Vec<BusinessKey>,
+    /// Existing payments that changed state, with the state they were read in.
+    changed: HashMap<BusinessKey, PaymentState>,
+    /// Every payment as the batch leaves it.
+    payments: HashMap<BusinessKey, Payment>,
+    accounts: HashMap<AccountId, AccountSnapshot>,
+    touched_accounts: BTreeSet<AccountId>,
+    transfers: Vec<(PaymentId, PlannedTransfer)>,
+    outbox: Vec<PlannedOutboxRow>,
+    conflicts: Vec<PlannedConflict>,
+}
+
+enum Planned {
+    /// A stored response of an earlier request.
+    Replay(ApplyResponse),
+    /// The same key as an earlier command of this batch, same request.
+    ReplayOf(usize),
+    KeyReused,
+    /// Applied now; `stored` unless a refusal was transient.
+    Fresh {
+        receipts: Vec<Receipt>,
+        stored: bool,
+    },
+}
+
+struct PlannedOutboxRow {
+    business_key: BusinessKey,
+    from: Option<PaymentState>,
+    to: PaymentState,
+    reason: Option<ReasonCode>,
+    command: usize,
+}
+
+struct PlannedConflict {
+    business_key: BusinessKey,
+    payment_id: Option<PaymentId>,
+    reason: RejectionReason,
+    requested_state: PaymentState,
+    command: usize,
+}
+
+/// The stand-in id of the `index`-th payment this batch creates.
+fn placeholder(index: usize) -> PaymentId {
+    PaymentId(-1 - index as i64)
+}
+
+/// Decides every command in order, each seeing what the earlier ones did.
+fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
+    let mut plan = Plan {
+        payments: loaded.payments,
+        accounts: loaded.accounts,
+        ..Plan::default()
+    };
+    let mut stored_in_batch: HashMap<ClientKey, usize> = HashMap::new();
+    for (index, command) in commands.iter().enumerate() {
+        let client_key = (command.client_id.clone(), command.idempotency_key.clone());
+        let planned = if let Some(record) = loaded.records.get(&client_key) {
+            if record.request_fingerprint != command.fingerprint {
+                Planned::KeyReused
+            } else {
+                Planned::Replay(ApplyResponse {
+                    receipts: decode_receipts(&record.response)?,
+                    response_bytes: record.response.clone(),
+                    replay: true,
+                })
+            }
+        } else if let Some(&earlier) = stored_in_batch.get(&client_key) {
+            if commands[earlier].fingerprint != command.fingerprint {
+                Planned::KeyReused
+            } else {
+                Planned::ReplayOf(earlier)
+            }
+        } else {
+            let receipts: Vec<Receipt> = command
+                .messages
+                .iter()
+                .map(|message| plan.message(&loaded.mapping, index, message))
+                .collect();
+            // A transient refusal is not stored: a retry under the same key
+            // is a clean first attempt (messages applied meanwhile answer as
+            // duplicates).
+            let transient = receipts.iter().any(|receipt| {
+                matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient())
+            });
+            if !transient {
+                stored_in_batch.insert(client_key, index);
+            }
+            Planned::Fresh {
+                receipts,
+                stored: !transient,
+            }
+        };
+        plan.results.push(planned);
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// Decides one message against the batch's state so far, and records
+    /// what it changes.
+    fn message(
+        &mut self,
+        mapping: &Mapping,
+        command_index: usize,
+        message: &PaymentMessage,
+    ) -> Receipt {
+        let payment = self.payments.get(&message.business_key).cloned();
+        let message_accounts: Option<ResolvedSides> = mapping.resolve_sides(message).map(|sides| {
+            sides.map(|(debit, credit)| (self.account(debit).clone(), self.account(credit).clone()))
+        });
+        let payment_accounts = payment.as_ref().map(|payment| {
+            (
+                self.account(payment.debit_account_id),
+                self.account(payment.credit_account_id),
+            )
+        });
+        let decision = decide(DecisionInput {
+            message,
+            payment: payment.as_ref(),
+            payment_accounts,
+            message_accounts: message_accounts.as_ref(),
+        });
+        let mut receipt = Receipt {
+            outcome: decision.outcome.clone(),
+            business_key: message.business_key.clone(),
+            payment_id: payment.as_ref().map(|payment| payment.payment_id),
+            state: payment.as_ref().map(|payment| payment.state),
+        };
+        if let Some(change) = decision.change {
+            // Assert before writing what the schema asserts again after.
+            assert!(change.transfers.len() <= 2);
+            assert!(change
+                .balances_after
+                .iter()
+                .all(|(_, balances)| balances.all_non_negative()));
+            let written = match payment {
+                Some(payment) => {
+                    assert_eq!(Some(payment.state), change.from);
+                    // A payment created by this batch is inserted in its
+                    // last state; an existing one is updated once.
+                    if payment.payment_id.0 > 0 {
+                        self.changed
+                            .entry(message.business_key.clone())
+                            .or_insert(payment.state);
+                    }
+                    Payment {
+                        state: change.to,
+                        ..payment
+                    }
+                }
+                None => {
+                    let instruction = message
+                        .instruction
+                        .as_ref()
+                        .expect("a new payment comes with an instruction");
+                    let (debit, credit) = match &message_accounts {
+                        Some(Ok((debit, credit))) => (debit.account_id, credit.account_id),
+                        _ => unreachable!("a payment is created only from resolved sides"),
+                    };
+                    let payment_id = placeholder(self.created.len());
+                    self.created.push(message.business_key.clone());
+                    Payment {
+                        payment_id,
+                        business_key: message.business_key.clone(),
+                        state: change.to,
+                        amount: instruction.amount,
+                        debit_account_id: debit,
+                        credit_account_id: credit,
+                    }
+                }
+            };
+            for transfer in change.transfers {
+                self.transfers.push((written.payment_id, transfer));
+            }
+            for (account_id, balances) in change.balances_after {
+                self.accounts
+                    .get_mut(&account_id)
+                    .expect("every account a decision touches was locked")
+                    .balances = balances;
+                self.touched_accounts.insert(account_id);
+            }
+            self.outbox.push(PlannedOutboxRow {
+                business_key: message.business_key.clone(),
+                from: change.from,
+                to: change.to,
+                reason: message.reason.clone(),
+                command: command_index,
+            });
+            receipt.payment_id = Some(written.payment_id);
+            receipt.state = Some(written.state);
+            self.payments.insert(message.business_key.clone(), written);
+        }
+        if let Outcome::Rejected(reason) = &decision.outcome {
+            if reason.is_flagged_for_audit() {
+                self.conflicts.push(PlannedConflict {
+                    business_key: message.business_key.clone(),
+                    payment_id: receipt.payment_id,
+                    reason: reason.clone(),
+                    requested_state: message.target_state,
+                    command: command_index,
+                });
+            }
+        }
+        receipt
+    }
+
+    fn account(&self, account_id: AccountId) -> &AccountSnapshot {
+        self.accounts
+            .get(&account_id)
+            .expect("every account a decision reads was locked")
+    }
+}
+
+/// Writes the plan: the new payments first (their ids are needed), then
+/// everything else in one pipelined round trip.
+async fn write(
+    tx: &Transaction<'_>,
+    commands: &[ApplyCommand],
+    mut plan: Plan,
+) -> Result<Vec<ItemResult>, StoreError> {
+    let new_payments: Vec<store::NewPayment<'_>> = plan
+        .created
+        .iter()
+        .map(|key| {
+            let payment = &plan.payments[key];
+            store::NewPayment {
+                business_key: &payment.business_key,
+                state: payment.state,
+                amount: payment.amount,
+                debit_account_id: payment.debit_account_id,
+                credit_account_id: payment.credit_account_id,
+            }
+        })
+        .collect();
+    let created_ids = store::insert_payments(tx, &new_payments).await?;
+    drop(new_payments);
+    let real = |id: PaymentId| -> PaymentId {
+        if id.0 < 0 {
+            created_ids[(-1 - id.0) as usize]
+        } else {
+            id
+        }
+    };
+    for payment in plan.payments.values_mut() {
+        payment.payment_id = real(payment.payment_id);
+    }
+
+    let updates: Vec<StateUpdate> = plan
+        .changed
+        .iter()
+        .map(|(key, from)| {
+            let payment = &plan.payments[key];
+            StateUpdate {
+                payment_id: payment.payment_id,
+                from: *from,
+                to: payment.state,
+            }
+        })
+        .collect();
+    let transfers: Vec<(PaymentId, &PlannedTransfer)> = plan
+        .transfers
+        .iter()
+        .map(|(id, transfer)| (real(*id), transfer))
+        .collect();
+    let balances: Vec<(AccountId, crate::model::Balances)> = plan
+        .touched_accounts
+        .iter()
+        .map(|id| (*id, plan.accounts[id].balances))
+        .collect();
+    let outbox: Vec<store::NewOutboxRow<'_>> = plan
+        .outbox
+        .iter()
+        .map(|row| store::NewOutboxRow {
+            payment: &plan.payments[&row.business_key],
+            from: row.from,
+            to: row.to,
+            reason: row.reason.as_ref(),
+            origin: commands[row.command].origin.as_ref(),
+        })
+        .collect();
+    let conflicts: Vec<store::NewConflict<'_>> = plan
+        .conflicts
+        .iter()
+        .map(|conflict| store::NewConflict {
+            business_key: &conflict.business_key,
+            payment_id: conflict.payment_id.map(real),
+            reason: &conflict.reason,
+            requested_state: conflict.requested_state,
+            client_id: &commands[conflict.command].client_id,
+            idempotency_key: &commands[conflict.command].idempotency_key,
+        })
+        .collect();
+
+    // Responses, with the real ids.
+    let mut responses: Vec<Option<ApplyResponse>> = Vec::with_capacity(plan.results.len());
+    let mut records = Vec::new();
+    for (index, planned) in plan.results.iter_mut().enumerate() {
+        let response = match planned {
+            Planned::Fresh { receipts, stored } => {
+                for receipt in receipts.iter_mut() {
+                    receipt.payment_id = receipt.payment_id.map(real);
+                }
+                let response_bytes = encode_receipts(receipts);
+                if *stored {
+                    records.push(store::NewIdempotencyRecord {
+                        client_id: &commands[index].client_id,
+                        key: &commands[index].idempotency_key,
+                        record: IdempotencyRecord {
+                            request_fingerprint: commands[index].fingerprint,
+                            response: response_bytes.clone(),
+                        },
+                    });
+                }
+                Some(ApplyResponse {
+                    receipts: std::mem::take(receipts),
+                    response_bytes,
+                    replay: false,
+                })
+            }
+            Planned::Replay(response) => Some(response.clone()),
+            Planned::ReplayOf(earlier) => {
+                let earlier: &ApplyResponse = responses[*earlier]
+                    .as_ref()
+                    .expect("a replayed command was answered");
+                Some(ApplyResponse {
+                    replay: true,
+                    ..earlier.clone()
+                })
+            }
+            Planned::KeyReused => None,
+        };
+        responses.push(response);
+    }
+
+    pipelined!(
+        updated = store::update_payment_states(tx, &updates),
+        transfers_inserted = store::insert_transfers(tx, &transfers),
+        balances_updated = store::update_accounts_balances(tx, &balances),
+        outbox_inserted = store::insert_outbox_rows(tx, &outbox),
+        conflicts_inserted = store::insert_conflicts(tx, &conflicts),
+        records_inserted = store::insert_idempotency_records(tx, &records),
+    );
+    let ((), (), (), (), (), ()) = (
+        updated,
+        transfers_inserted,
+        balances_updated,
+        outbox_inserted,
+        conflicts_inserted,
+        records_inserted,
+    );
+    Ok(responses
+        .into_iter()
+        .map(|response| match response {
+            Some(response) => ItemResult::Response(response),
+            None => ItemResult::KeyReused,
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------- stored responses
+
+pub(crate) fn encode_receipts(receipts: &[Receipt]) -> Vec<u8> {
+    let stored = StoredResponse {
+        receipts: receipts.iter().map(stored_receipt).collect(),
+    };
+    serde_json::to_vec(&stored).expect("a response serializes")
+}
+
+fn stored_receipt(receipt: &Receipt) -> StoredReceipt {
+    let reason = match &receipt.outcome {
+        Outcome::Rejected(reason) => Some(StoredReason {
+            code: reason.code().to_owned(),
+            message: reason.message(),
+            references: match reason {
+                RejectionReason::AccountNotFound { references } => references.clone(),
+                _ => Vec::new(),
+            },
+            account_id: match reason {
+                RejectionReason::InsufficientFunds { account_id }
+                | RejectionReason::BalanceLimitExceeded { account_id } => Some(account_id.0),
+                _ => None,
+            },
+            current_state: match reason {
+                RejectionReason::StateConflict { current, .. } => Some(current.as_str().to_owned()),
+                _ => None,
+            },
+            requested_state: match reason {
+                RejectionReason::StateConflict { requested, .. } => {
+                    Some(requested.as_str().to_owned())
+                }
+                _ => None,
+            },
+        }),
+        _ => None,
+    };
+    StoredReceipt {
+        outcome: receipt.outcome.code().to_owned(),
+        reason,
+        business_key: receipt.business_key.canonical(),
+        payment_id: receipt.payment_id.map(|id| id.0),
+        state: receipt.state.map(|state| state.as_str().to_owned()),
+    }
+}
+
+pub(crate) fn decode_receipts(bytes: &[u8]) -> Result<Vec<Receipt>, StoreError> {
+    let stored: StoredResponse =
+        serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt {
+            table: "idempotency_records",
+            detail: error.to_string(),
+        })?;
+    stored
+        .receipts
+        .into_iter()
+        .map(receipt_from_stored)
+        .collect()
+}
+
+fn receipt_from_stored(stored: StoredReceipt) -> Result<Receipt, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "idempotency_records",
+        detail,
+    };
+    let state = |value: &Option<String>| -> Result<Option<PaymentState>, StoreError> {
+        value
+            .as_deref()
+            .map(|value| {
+                PaymentState::parse(value).ok_or_else(|| corrupt(format!("state {value}")))
+            })
+            .transpose()
+    };
+    let outcome = match stored.outcome.as_str() {
+        "APPLIED" => Outcome::Applied,
+        "ALREADY_APPLIED" => Outcome::AlreadyApplied,
+        "DUPLICATE" => Outcome::Duplicate,
+        "REJECTED" => {
+            let reason = stored
+                .reason
+                .as_ref()
+                .ok_or_else(|| corrupt("a refusal without its reason".to_owned()))?;
+            let account_id = || {
+                reason
+                    .account_id
+                    .map(AccountId)
+                    .ok_or_else(|| corrupt("reason without account".to_owned()))
+            };
+            Outcome::Rejected(match reason.code.as_str() {
+                "ACCOUNT_NOT_FOUND" => RejectionReason::AccountNotFound {
+                    references: reason.references.clone(),
+                },
+                "CURRENCY_MISMATCH" => RejectionReason::CurrencyMismatch,
+                "SAME_ACCOUNT" => RejectionReason::SameAccount,
+                "INSUFFICIENT_FUNDS" => RejectionReason::InsufficientFunds {
+                    account_id: account_id()?,
+                },
+                "BUSINESS_KEY_CONFLICT" => RejectionReason::BusinessKeyConflict,
+                "STATE_CONFLICT" => RejectionReason::StateConflict {
+                    current: state(&reason.current_state)?
+                        .ok_or_else(|| corrupt("conflict without state".to_owned()))?,
+                    requested: state(&reason.requested_state)?
+                        .ok_or_else(|| corrupt("conflict without state".to_owned()))?,
+                },
+                "ORIGINAL_NOT_FOUND" => RejectionReason::OriginalNotFound,
+                "BALANCE_LIMIT_EXCEEDED" => RejectionReason::BalanceLimitExceeded {
+                    account_id: account_id()?,
+                },
+                other => return Err(corrupt(format!("reason {other}"))),
+            })
+        }
+        other => return Err(corrupt(format!("outcome {other}"))),
+    };
+    Ok(Receipt {
+        outcome,
+        business_key: store::business_key_from_canonical(&stored.business_key)?,
+        payment_id: stored.payment_id.map(PaymentId),
+        state: state(&stored.state)?,
+    })
+}
