@@ -50,6 +50,26 @@ struct NsBinding {
 /// A namespace in scope: its URI and the declaration it comes from (none for `xml`).
 type Bound<'a> = (&'a [u8], Option<&'a NsBinding>);
 
+/// `uri`, bound by declaration `b`, is the namespace `expected`: compared once per
+/// declaration and expected namespace, not per element.
+#[inline]
+fn is_namespace(expected: &str, uri: &[u8], b: Option<&NsBinding>) -> bool {
+    match b {
+        Some(b) => {
+            let key = expected.as_ptr() as usize ^ (expected.len() << 48);
+            match b.expected.get() {
+                (k, v) if k == key => v,
+                _ => {
+                    let v = uri == expected.as_bytes();
+                    b.expected.set((key, v));
+                    v
+                }
+            }
+        }
+        None => uri == expected.as_bytes(),
+    }
+}
+
 /// Text of a text or CDATA event: borrowed when it needs no line-end normalization; and
 /// whether it is plain (printable ASCII only: XML characters, nothing to normalize).
 fn text_content<'b>(
@@ -793,23 +813,15 @@ impl State {
                 None => (None, qname),
             },
         };
+        if let (false, Some(pos)) = (has_attrs, whole) {
+            if self.usual_child(pos) && self.default_ns_is_expected() {
+                self.start_usual(pos);
+                return;
+            }
+        }
         let ns = {
             let expected = self.expected_ns();
-            let is_expected = |n: &[u8], b: Option<&NsBinding>| match b {
-                // compared once per declaration and expected namespace, not per element
-                Some(b) => {
-                    let key = expected.as_ptr() as usize ^ (expected.len() << 48);
-                    match b.expected.get() {
-                        (k, v) if k == key => v,
-                        _ => {
-                            let v = n == expected.as_bytes();
-                            b.expected.set((key, v));
-                            v
-                        }
-                    }
-                }
-                None => n == expected.as_bytes(),
-            };
+            let is_expected = |n: &[u8], b: Option<&NsBinding>| is_namespace(expected, n, b);
             match self.lookup_binding(prefix) {
                 Ok(None) => Ns::None,
                 Ok(Some((n, b))) if is_expected(n, b) => Ns::Expected,
@@ -874,6 +886,127 @@ impl State {
             });
         } else {
             self.start(local, hint, ns, ccy, bad_attr);
+        }
+    }
+
+    /// Child `pos` of the open element starts the usual way when the open element is inside
+    /// a unit (role `None`, `Top` or `Record`: no unit starts here) and the child's type
+    /// takes no attributes.
+    #[inline]
+    fn usual_child(&self, pos: usize) -> bool {
+        let p = &self.frames[self.depth - 1];
+        matches!(p.role, Role::None | Role::Top | Role::Record)
+            && p.children.get(pos).is_some_and(|c| !c.content)
+    }
+
+    /// The default namespace in scope is the one the open element's schema expects.
+    #[inline]
+    fn default_ns_is_expected(&self) -> bool {
+        match self.lookup_binding(None) {
+            Ok(Some((uri, b))) => is_namespace(self.expected_ns(), uri, b),
+            _ => false,
+        }
+    }
+
+    /// [`Self::start`] of the usual element: child `pos` of the open element, unprefixed
+    /// in the expected namespace, without attributes, where [`Self::usual_child`] holds.
+    /// Does what `start` and `start_child` do for it, in the same order.
+    fn start_usual(&mut self, pos: usize) {
+        if self.depth >= MAX_DEPTH {
+            self.err(ErrorKind::Limit {
+                limit: "MAX_DEPTH",
+                max: MAX_DEPTH,
+            });
+            return;
+        }
+        self.text.clear();
+        let path_len = self.segs.len() as u32;
+        let pi = self.depth - 1;
+        let p = &self.frames[pi];
+        let (schema, children, pchoice) =
+            (p.schema.expect("validated frame"), p.children, p.choice);
+        let (ptree, pnode, counts_at) = (p.tree, p.node, p.counts_at);
+        let child = &children[pos];
+        let count = {
+            let c = &mut self.counts[counts_at as usize + pos];
+            *c += 1;
+            *c
+        };
+        let occ = if child.max > 1 { count } else { 0 };
+        self.push_seg(child.name, occ);
+        if count > child.max {
+            self.err(ErrorKind::TooManyOccurrences {
+                element: child.name.into(),
+                max: child.max,
+            });
+        }
+        if !pchoice {
+            let last = self.frames[pi].last_pos as usize;
+            if pos < last {
+                let before = children[last].name;
+                self.err(ErrorKind::OutOfOrder {
+                    element: child.name.into(),
+                    before: before.into(),
+                });
+            } else {
+                self.frames[pi].last_pos = pos as u32;
+            }
+        }
+        let leaf = !child.complex;
+        let mut f = Frame::blank();
+        f.schema = Some(schema);
+        f.name = child.name;
+        f.ty = child.ty;
+        f.path_len = path_len;
+        f.leaf = leaf;
+        f.role = Role::None;
+        if ptree == STREAM {
+            self.stream_child(&mut f, pi, pos, children);
+        } else {
+            f.tree = ptree;
+            if ptree != 0 {
+                f.node = self.add_node(ptree, pnode, child.name, occ);
+            }
+            if child.name == "SplmtryData" || child.name == "Sgntr" {
+                f.tree = 0;
+            }
+        }
+        if leaf {
+            self.ccy = None;
+        }
+        self.push_frame(f);
+    }
+
+    /// Child `pos` (frame `f`) of frame `pi` of a credit transfer built while streaming.
+    #[inline]
+    fn stream_child(&mut self, f: &mut Frame, pi: usize, pos: usize, children: &[schema::Child]) {
+        f.tree = STREAM;
+        self.stream_elements += 1;
+        if self.stream_elements > MAX_UNIT_ELEMENTS {
+            self.err(ErrorKind::Limit {
+                limit: "MAX_UNIT_ELEMENTS",
+                max: MAX_UNIT_ELEMENTS,
+            });
+        }
+        let pplan = self.frames[pi].plan;
+        if pplan != NO_PLAN {
+            let cache = &mut self.plan_cache[pplan as usize];
+            let key = children.as_ptr() as usize;
+            if cache.0 != key {
+                let plan = self.plan;
+                *cache = (
+                    key,
+                    children.iter().map(|c| plan.child(pplan, c.name)).collect(),
+                );
+            }
+            f.plan = cache.1[pos];
+            if f.plan != NO_PLAN {
+                self.ctb.open(self.plan.f(f.plan));
+            }
+        }
+        let name = children[pos].name;
+        if name == "SplmtryData" || name == "Sgntr" {
+            f.tree = 0;
         }
     }
 
@@ -1354,35 +1487,7 @@ impl State {
                     f.node = self.add_node(ptree, pnode, child.name, occ);
                 }
             }
-            _ if ptree == STREAM => {
-                f.tree = STREAM;
-                self.stream_elements += 1;
-                if self.stream_elements > MAX_UNIT_ELEMENTS {
-                    self.err(ErrorKind::Limit {
-                        limit: "MAX_UNIT_ELEMENTS",
-                        max: MAX_UNIT_ELEMENTS,
-                    });
-                }
-                let pplan = self.frames[pi].plan;
-                if pplan != NO_PLAN {
-                    let cache = &mut self.plan_cache[pplan as usize];
-                    let key = children.as_ptr() as usize;
-                    if cache.0 != key {
-                        let plan = self.plan;
-                        *cache = (
-                            key,
-                            children.iter().map(|c| plan.child(pplan, c.name)).collect(),
-                        );
-                    }
-                    f.plan = cache.1[pos];
-                    if f.plan != NO_PLAN {
-                        self.ctb.open(self.plan.f(f.plan));
-                    }
-                }
-                if child.name == "SplmtryData" || child.name == "Sgntr" {
-                    f.tree = 0;
-                }
-            }
+            _ if ptree == STREAM => self.stream_child(&mut f, pi, pos, children),
             _ => {
                 f.tree = ptree;
                 if ptree != 0 {
