@@ -418,8 +418,12 @@ async fn check_final_ledger(
     responses: &[(usize, Result<ApplyResponse, LedgerError>)],
 ) -> BTreeMap<usize, (PaymentState, i64, String, String)> {
     let client = db.client().await;
+    // Two oracles on purpose: the test crate's own invariant queries, and the
+    // reconciliation audit operators run (issue 5), written independently.
     let violations = invariants::violations(&client).await;
     assert!(violations.is_empty(), "{violations:#?}");
+    let audit = db.ledger.audit(None).await.unwrap();
+    assert!(audit.is_clean(), "{audit:#?}");
 
     // Every response under one key is the same stored bytes.
     let mut bytes_by_key: HashMap<&str, &[u8]> = HashMap::new();
