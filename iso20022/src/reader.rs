@@ -85,6 +85,35 @@ fn text_content<'b>(
     }
 }
 
+/// Every byte is XML whitespace (space, tab, line feed, carriage return). Words of spaces
+/// and line feeds only (the usual indentation) are recognised eight or four bytes at a
+/// time; anything else is decided byte by byte.
+#[inline]
+fn is_xml_space(b: &[u8]) -> bool {
+    // high bit of each byte of `x` that is not zero (exact: no carry between bytes)
+    fn nonzero(x: u64) -> u64 {
+        (((x & 0x7F7F_7F7F_7F7F_7F7F) + 0x7F7F_7F7F_7F7F_7F7F) | x) & 0x8080_8080_8080_8080
+    }
+    let sp_lf =
+        |w: u64| nonzero(w ^ 0x2020_2020_2020_2020) & nonzero(w ^ 0x0A0A_0A0A_0A0A_0A0A) == 0;
+    let w8 = |s: &[u8]| s.first_chunk::<8>().map_or(0, |c| u64::from_le_bytes(*c));
+    let w4 = |s: &[u8]| {
+        s.first_chunk::<4>()
+            .map_or(0, |c| u64::from(u32::from_le_bytes(*c)))
+    };
+    let n = b.len();
+    let fast = if n >= 8 {
+        b.chunks_exact(8).all(|c| sp_lf(w8(c))) && sp_lf(w8(&b[n - 8..]))
+    } else if n >= 4 {
+        // the upper four bytes of each word are zero: make them spaces
+        let pad = 0x2020_2020_0000_0000;
+        sp_lf(w4(b) | pad) && sp_lf(w4(&b[n - 4..]) | pad)
+    } else {
+        false
+    };
+    fast || b.iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// Every byte is printable ASCII (0x20 to 0x7F): so the text is UTF-8, made of XML
 /// characters, and holds no line end to normalize. Eight bytes at a time.
 #[inline]
@@ -480,30 +509,39 @@ impl<R: BufRead> MessageReader<R> {
         Self::step_with(&mut self.xml, &mut self.buf, &mut self.st);
     }
 
-    /// Reads one event and hands it to the state.
+    /// Reads one event and hands it to the state (inlined into the loop of
+    /// `next_transaction`: no call per event).
+    #[inline(always)]
     fn step_with(xml: &mut Reader<Guard<R>>, buf: &mut Vec<u8>, st: &mut State) {
         buf.clear();
         xml.get_mut().start_token();
-        let ev = match xml.read_event_into(buf) {
-            Ok(ev) => ev,
-            Err(e) => {
-                let kind = match (xml.get_ref().tripped, &e) {
-                    (Some(limit), _) => ErrorKind::Limit {
-                        limit,
-                        max: if limit == "MAX_TOKEN_BYTES" {
-                            MAX_TOKEN_BYTES
-                        } else {
-                            MAX_TOTAL_BYTES as usize
-                        },
-                    },
-                    (None, quick_xml::Error::Io(io)) => ErrorKind::Io(io.to_string()),
-                    _ => ErrorKind::Xml(format!("{e} (at byte {})", xml.buffer_position())),
-                };
-                st.err(kind);
-                return;
-            }
+        // the event is matched where it was returned, not moved: a copy of it reads
+        // memory its fields were just written to piecewise, which stalls
+        match xml.read_event_into(buf) {
+            Ok(Event::Start(ref e)) => st.on_start(e),
+            Ok(Event::End(_)) => st.on_end(),
+            Ok(Event::Text(ref t)) => st.on_text(t),
+            Ok(ev) => st.other_event(ev),
+            Err(e) => Self::read_error(xml, st, e),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_error(xml: &Reader<Guard<R>>, st: &mut State, e: quick_xml::Error) {
+        let kind = match (xml.get_ref().tripped, &e) {
+            (Some(limit), _) => ErrorKind::Limit {
+                limit,
+                max: if limit == "MAX_TOKEN_BYTES" {
+                    MAX_TOKEN_BYTES
+                } else {
+                    MAX_TOTAL_BYTES as usize
+                },
+            },
+            (None, quick_xml::Error::Io(io)) => ErrorKind::Io(io.to_string()),
+            _ => ErrorKind::Xml(format!("{e} (at byte {})", xml.buffer_position())),
         };
-        st.event(ev);
+        st.err(kind);
     }
 }
 
@@ -646,27 +684,32 @@ impl State {
         }
     }
 
-    /// Handles one event.
-    #[inline]
-    fn event(&mut self, ev: Event<'_>) {
+    fn on_end(&mut self) {
+        self.end();
+        self.xml_depth = self.xml_depth.saturating_sub(1);
+        while self.ns.last().is_some_and(|b| b.depth > self.xml_depth) {
+            self.ns.pop();
+        }
+    }
+
+    fn on_text(&mut self, t: &quick_xml::events::BytesText<'_>) {
+        if self.depth > 0 && !self.frames[self.depth - 1].leaf && is_xml_space(t) {
+            return;
+        }
+        match text_content(t, || t.xml10_content()) {
+            Ok((s, plain)) => self.push_text(&s, plain),
+            Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
+        }
+    }
+
+    /// Events other than start, end and text (those come here only from elsewhere).
+    #[inline(never)]
+    fn other_event(&mut self, ev: Event<'_>) {
         match ev {
             Event::Start(e) => self.on_start(&e),
-            Event::End(_) => {
-                self.end();
-                self.xml_depth = self.xml_depth.saturating_sub(1);
-                while self.ns.last().is_some_and(|b| b.depth > self.xml_depth) {
-                    self.ns.pop();
-                }
-            }
+            Event::End(_) => self.on_end(),
+            Event::Text(t) => self.on_text(&t),
             Event::Empty(_) => unreachable!("expand_empty_elements is set"),
-            Event::Text(t)
-                if self.depth > 0
-                    && !self.frames[self.depth - 1].leaf
-                    && t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) => {}
-            Event::Text(t) => match text_content(&t, || t.xml10_content()) {
-                Ok((s, plain)) => self.push_text(&s, plain),
-                Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
-            },
             Event::CData(t) => match text_content(&t, || t.xml10_content()) {
                 Ok((s, plain)) => self.push_text(&s, plain),
                 Err(e) => self.err(ErrorKind::Xml(format!("invalid UTF-8: {e}"))),
@@ -967,7 +1010,7 @@ impl State {
             if ptree != 0 {
                 f.node = self.add_node(ptree, pnode, child.name, occ);
             }
-            if child.name == "SplmtryData" || child.name == "Sgntr" {
+            if child.lax {
                 f.tree = 0;
             }
         }
@@ -1004,24 +1047,23 @@ impl State {
                 self.ctb.open(self.plan.f(f.plan));
             }
         }
-        let name = children[pos].name;
-        if name == "SplmtryData" || name == "Sgntr" {
+        if children[pos].lax {
             f.tree = 0;
         }
     }
 
     /// Position of the child named `local` among the children the open element allows
     /// (none if it is not validated), looking from the last one seen first.
+    #[inline]
     fn child_by_bytes(&self, local: &[u8]) -> Option<usize> {
         let p = &self.frames[self.depth - 1];
         let children = p.children;
         let from = (p.last_pos as usize).min(children.len());
         let hit = |c: &schema::Child| same_bytes(c.name.as_bytes(), local) && c.ty != ANY;
-        children[from..]
-            .iter()
-            .position(hit)
-            .map(|i| i + from)
-            .or_else(|| children[..from].iter().position(hit))
+        match children[from..].iter().position(hit) {
+            Some(i) => Some(i + from),
+            None => children[..from].iter().position(hit),
+        }
     }
 
     fn eof(&mut self) {
@@ -1094,6 +1136,7 @@ impl State {
         }
     }
 
+    #[inline(always)]
     fn push_frame(&mut self, mut f: Frame) {
         f.counts_at = self.counts.len() as u32;
         if let (Some(s), false) = (f.schema, f.leaf) {
@@ -1103,7 +1146,8 @@ impl State {
             {
                 f.children = children;
                 f.choice = *choice;
-                self.counts.resize(self.counts.len() + children.len(), 0);
+                // (a loop of stores: `resize` is a call per element)
+                self.counts.extend(std::iter::repeat_n(0, children.len()));
             }
         }
         if self.depth < self.frames.len() {
@@ -1493,7 +1537,7 @@ impl State {
                 if ptree != 0 {
                     f.node = self.add_node(ptree, pnode, child.name, occ);
                 }
-                if child.name == "SplmtryData" || child.name == "Sgntr" {
+                if child.lax {
                     // content is xs:any (lax): the children are skipped; Sgntr's
                     // namespace is still checked
                     f.tree = 0;

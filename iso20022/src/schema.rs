@@ -71,6 +71,8 @@ pub(crate) struct Child {
     pub complex: bool,
     /// The child's type is simple content with attributes (amounts).
     pub content: bool,
+    /// `SplmtryData` or `Sgntr`: content is `xs:any` (lax), its children are skipped.
+    pub lax: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +216,7 @@ impl Schema {
                             (idx(f[1]), "")
                         };
                         children.push(Child {
+                            lax: f[0] == "SplmtryData" || f[0] == "Sgntr",
                             name: f[0],
                             ty,
                             any_ns,
