@@ -3,6 +3,7 @@
 //! and the quantifiers `?`, `*`, `+`, `{n}`, `{n,m}`. XSD patterns are anchored at both ends.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone)]
 enum ClassItem {
@@ -26,8 +27,9 @@ pub(crate) struct Pattern {
     root: Node,
     /// Hand-written matcher for the most frequent schema patterns.
     fast: Option<fn(&str) -> bool>,
-    /// Bit-parallel position automaton, when the pattern has at most 128 positions.
-    nfa: Option<Box<Nfa>>,
+    /// Bit-parallel position automaton, when the pattern has at most 128 positions; built
+    /// on first use (a pattern with a fast matcher never needs it).
+    nfa: OnceLock<Option<Box<Nfa>>>,
 }
 
 /// A Glushkov position automaton run bit-parallel: one bit per character position of the
@@ -218,6 +220,16 @@ fn fast_matcher(p: &str) -> Option<fn(&str) -> bool> {
                 && b[4..6].iter().all(upper)
                 && b[6..].iter().all(upper_digit)
         },
+        "[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}" => |s| {
+            let b = s.as_bytes();
+            b.len() == 36
+                && b.iter().enumerate().all(|(i, &c)| match i {
+                    8 | 13 | 18 | 23 => c == b'-',
+                    14 => c == b'4',
+                    19 => matches!(c, b'8' | b'9' | b'a' | b'b'),
+                    _ => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
+                })
+        },
         "[A-Z]{2,2}[0-9]{2,2}[a-zA-Z0-9]{1,30}" => |s| {
             let b = s.as_bytes();
             (5..=34).contains(&b.len())
@@ -400,9 +412,15 @@ impl Pattern {
         }
         Ok(Pattern {
             fast: fast_matcher(p),
-            nfa: Nfa::build(&root).map(Box::new),
+            nfa: OnceLock::new(),
             root,
         })
+    }
+
+    fn nfa(&self) -> Option<&Nfa> {
+        self.nfa
+            .get_or_init(|| Nfa::build(&self.root).map(Box::new))
+            .as_deref()
     }
 
     /// True if the whole of `s` matches.
@@ -410,7 +428,7 @@ impl Pattern {
         if let Some(f) = self.fast {
             return f(s);
         }
-        if let Some(n) = &self.nfa {
+        if let Some(n) = self.nfa() {
             return n.is_match(s);
         }
         self.backtrack(s)
@@ -625,7 +643,7 @@ mod tests {
         ];
         for p in patterns {
             let pat = Pattern::compile(p).unwrap();
-            assert!(pat.nfa.is_some(), "{p} has no automaton");
+            assert!(pat.nfa().is_some(), "{p} has no automaton");
             let mut inputs: Vec<String> = samples.iter().map(|s| s.to_string()).collect();
             for _ in 0..400 {
                 let base: Vec<char> = samples[rnd(samples.len())].chars().collect();
@@ -649,7 +667,7 @@ mod tests {
             }
             for s in &inputs {
                 assert_eq!(pat.is_match(s), pat.backtrack(s), "{p} on {s:?}");
-                if let Some(n) = &pat.nfa {
+                if let Some(n) = pat.nfa() {
                     assert_eq!(n.is_match(s), pat.backtrack(s), "nfa {p} on {s:?}");
                 }
             }

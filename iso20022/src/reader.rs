@@ -85,6 +85,19 @@ fn text_content<'b>(
     }
 }
 
+/// The value of the attributes of a start tag when they are exactly one `Ccy="..."` (XML
+/// whitespace around it) whose value is ASCII letters and digits: what the attribute
+/// iterator and `unescape_value` would give for it.
+#[inline]
+fn plain_ccy_attribute(raw: &[u8]) -> Option<&[u8]> {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = raw.iter().position(|b| !ws(b))?;
+    let v = raw[start..].strip_prefix(b"Ccy=\"")?;
+    let end = v.iter().position(|&b| b == b'"')?;
+    let (value, rest) = (&v[..end], &v[end + 1..]);
+    (value.iter().all(u8::is_ascii_alphanumeric) && rest.iter().all(ws)).then_some(value)
+}
+
 /// Every byte is XML whitespace (space, tab, line feed, carriage return). Words of spaces
 /// and line feeds only (the usual indentation) are recognised eight or four bytes at a
 /// time; anything else is decided byte by byte.
@@ -814,32 +827,23 @@ impl State {
 
     fn on_start(&mut self, e: &BytesStart<'_>) {
         self.xml_depth += 1;
-        // namespace declarations first: they apply to the element's own name
-        let has_attrs = e
-            .attributes_raw()
+        let raw = e.attributes_raw();
+        let has_attrs = raw
             .iter()
             .any(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        // an amount's usual attribute, read without the attribute iterator
+        let plain_ccy = if has_attrs {
+            plain_ccy_attribute(raw)
+        } else {
+            None
+        };
+        // namespace declarations first: they apply to the element's own name
         let mut n_attr = 0;
         let mut other_attrs = false;
-        if has_attrs {
-            for a in e.attributes() {
-                n_attr += 1;
-                let a = match a {
-                    Ok(a) => a,
-                    Err(err) => {
-                        self.err(ErrorKind::Xml(format!("attribute: {err}")));
-                        return;
-                    }
-                };
-                match a.key.as_namespace_binding() {
-                    Some(decl) => {
-                        if let Err(m) = self.bind(decl, &a.value) {
-                            self.err(ErrorKind::Xml(format!("namespace: {m}")));
-                            return;
-                        }
-                    }
-                    None => other_attrs = true,
-                }
+        if has_attrs && plain_ccy.is_none() {
+            match self.scan_attributes(e) {
+                Some((n, other)) => (n_attr, other_attrs) = (n, other),
+                None => return,
             }
         }
         let qname = e.name().into_inner();
@@ -856,10 +860,18 @@ impl State {
                 None => (None, qname),
             },
         };
-        if let (false, Some(pos)) = (has_attrs, whole) {
+        if let (true, Some(pos)) = (!has_attrs || plain_ccy.is_some(), whole) {
             if self.usual_child(pos) && self.default_ns_is_expected() {
-                self.start_usual(pos);
+                let ccy = plain_ccy.map(|v| String::from_utf8_lossy(v).into_owned());
+                self.start_usual(pos, ccy);
                 return;
+            }
+        }
+        if plain_ccy.is_some() {
+            // the general path counts and classifies the attribute (no declaration)
+            match self.scan_attributes(e) {
+                Some((n, other)) => (n_attr, other_attrs) = (n, other),
+                None => return,
             }
         }
         let ns = {
@@ -932,14 +944,39 @@ impl State {
         }
     }
 
+    /// Counts the attributes of a start tag and binds its namespace declarations; whether
+    /// it has others. `None` after reporting an error.
+    fn scan_attributes(&mut self, e: &BytesStart<'_>) -> Option<(usize, bool)> {
+        let mut n_attr = 0;
+        let mut other_attrs = false;
+        for a in e.attributes() {
+            n_attr += 1;
+            let a = match a {
+                Ok(a) => a,
+                Err(err) => {
+                    self.err(ErrorKind::Xml(format!("attribute: {err}")));
+                    return None;
+                }
+            };
+            match a.key.as_namespace_binding() {
+                Some(decl) => {
+                    if let Err(m) = self.bind(decl, &a.value) {
+                        self.err(ErrorKind::Xml(format!("namespace: {m}")));
+                        return None;
+                    }
+                }
+                None => other_attrs = true,
+            }
+        }
+        Some((n_attr, other_attrs))
+    }
+
     /// Child `pos` of the open element starts the usual way when the open element is inside
-    /// a unit (role `None`, `Top` or `Record`: no unit starts here) and the child's type
-    /// takes no attributes.
+    /// a unit (role `None`, `Top` or `Record`: no unit starts here).
     #[inline]
     fn usual_child(&self, pos: usize) -> bool {
         let p = &self.frames[self.depth - 1];
-        matches!(p.role, Role::None | Role::Top | Role::Record)
-            && p.children.get(pos).is_some_and(|c| !c.content)
+        matches!(p.role, Role::None | Role::Top | Role::Record) && pos < p.children.len()
     }
 
     /// The default namespace in scope is the one the open element's schema expects.
@@ -952,9 +989,10 @@ impl State {
     }
 
     /// [`Self::start`] of the usual element: child `pos` of the open element, unprefixed
-    /// in the expected namespace, without attributes, where [`Self::usual_child`] holds.
-    /// Does what `start` and `start_child` do for it, in the same order.
-    fn start_usual(&mut self, pos: usize) {
+    /// in the expected namespace, without attributes or with only a plain `Ccy` (`ccy`),
+    /// where [`Self::usual_child`] holds. Does what `start` and `start_child` do for it,
+    /// in the same order.
+    fn start_usual(&mut self, pos: usize, ccy: Option<String>) {
         if self.depth >= MAX_DEPTH {
             self.err(ErrorKind::Limit {
                 limit: "MAX_DEPTH",
@@ -996,6 +1034,9 @@ impl State {
             }
         }
         let leaf = !child.complex;
+        if child.content || ccy.is_some() {
+            self.check_ccy_attribute(schema, child, ccy.as_deref());
+        }
         let mut f = Frame::blank();
         f.schema = Some(schema);
         f.name = child.name;
@@ -1015,7 +1056,7 @@ impl State {
             }
         }
         if leaf {
-            self.ccy = None;
+            self.ccy = ccy;
         }
         self.push_frame(f);
     }
@@ -1427,38 +1468,7 @@ impl State {
         if let Some(a) = bad_attr {
             self.err(ErrorKind::Attribute(format!("{a} is not allowed")));
         }
-        let cty = if child.content {
-            Some(schema.ty(child.ty))
-        } else {
-            None
-        };
-        match cty {
-            Some(TypeDef::Content { attrs, base, .. }) => {
-                for (aname, aty, required) in attrs {
-                    if *aname == "Ccy" {
-                        match &ccy {
-                            None if *required => {
-                                self.err(ErrorKind::Attribute("Ccy is required".into()))
-                            }
-                            Some(v) => {
-                                if let TypeDef::Simple(s) = schema.ty(*aty) {
-                                    if let Err(k) = schema::check_simple(s, "Ccy", v) {
-                                        self.err(k);
-                                    }
-                                }
-                            }
-                            None => {}
-                        }
-                    }
-                }
-                let _ = base;
-            }
-            _ => {
-                if ccy.is_some() {
-                    self.err(ErrorKind::Attribute("Ccy is not allowed".into()));
-                }
-            }
-        }
+        self.check_ccy_attribute(schema, child, ccy.as_deref());
         // unit roles and trees
         let parent_role = self.frames[pi].role;
         let ptree = self.frames[pi].tree;
@@ -1548,6 +1558,41 @@ impl State {
             self.ccy = ccy;
         }
         self.push_frame(f);
+    }
+
+    /// The `Ccy` attribute of `child` (its value, if present) against its type.
+    fn check_ccy_attribute(&mut self, schema: &Schema, child: &schema::Child, ccy: Option<&str>) {
+        let cty = if child.content {
+            Some(schema.ty(child.ty))
+        } else {
+            None
+        };
+        match cty {
+            Some(TypeDef::Content { attrs, .. }) => {
+                for (aname, aty, required) in attrs {
+                    if *aname == "Ccy" {
+                        match ccy {
+                            None if *required => {
+                                self.err(ErrorKind::Attribute("Ccy is required".into()))
+                            }
+                            Some(v) => {
+                                if let TypeDef::Simple(s) = schema.ty(*aty) {
+                                    if let Err(k) = schema::check_simple(s, "Ccy", v) {
+                                        self.err(k);
+                                    }
+                                }
+                            }
+                            None => {}
+                        }
+                    }
+                }
+            }
+            _ => {
+                if ccy.is_some() {
+                    self.err(ErrorKind::Attribute("Ccy is not allowed".into()));
+                }
+            }
+        }
     }
 
     /// A credit transfer starts: built while streaming, without a tree.

@@ -193,7 +193,27 @@ impl fmt::Display for Uetr {
 /// COU, MXV, USN, UYI, UYW) are included; precious metals, SDR, testing and "no currency"
 /// codes (XAU, XAG, XPD, XPT, XBA..XBD, XDR, XSU, XUA, XTS, XXX) are refused: a ledger
 /// amount needs a minor unit.
-pub static CURRENCIES: &[(&str, u32)] = &[
+pub static CURRENCIES: &[(&str, u32)] = CURRENCY_TABLE;
+
+/// Position in [`CURRENCY_TABLE`] of each three-letter code `[A-Z]{3}` (letters as base-26
+/// digits), `u8::MAX` for codes not in it: one load per look-up.
+static CURRENCY_INDEX: [u8; 26 * 26 * 26] = {
+    assert!(CURRENCY_TABLE.len() < u8::MAX as usize);
+    let mut index = [u8::MAX; 26 * 26 * 26];
+    let mut i = 0;
+    while i < CURRENCY_TABLE.len() {
+        let b = CURRENCY_TABLE[i].0.as_bytes();
+        assert!(b.len() == 3 && b[0].is_ascii_uppercase());
+        assert!(b[1].is_ascii_uppercase() && b[2].is_ascii_uppercase());
+        let at =
+            ((b[0] - b'A') as usize * 26 + (b[1] - b'A') as usize) * 26 + (b[2] - b'A') as usize;
+        index[at] = i as u8;
+        i += 1;
+    }
+    index
+};
+
+const CURRENCY_TABLE: &[(&str, u32)] = &[
     ("AED", 2),
     ("AFN", 2),
     ("ALL", 2),
@@ -372,27 +392,16 @@ pub struct CurrencyCode {
 impl CurrencyCode {
     /// Looks the code up in [`CURRENCIES`].
     pub fn new(s: &str) -> Result<Self, ErrorKind> {
-        // three-letter codes compared as integers (no memcmp per probe)
-        let key = |c: &str| {
-            let b = c.as_bytes();
-            if b.len() == 3 {
-                u32::from_be_bytes([0, b[0], b[1], b[2]])
-            } else {
-                u32::MAX
+        let i = match *s.as_bytes() {
+            [a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => {
+                let at = ((a - b'A') as usize * 26 + (b - b'A') as usize) * 26;
+                CURRENCY_INDEX[at + (c - b'A') as usize]
             }
+            _ => u8::MAX,
         };
-        let k = key(s);
-        let found = if k == u32::MAX {
-            Err(0)
-        } else {
-            CURRENCIES.binary_search_by(|(c, _)| key(c).cmp(&k))
-        };
-        match found {
-            Ok(i) => Ok(CurrencyCode {
-                code: CURRENCIES[i].0,
-                minor_units: CURRENCIES[i].1,
-            }),
-            Err(_) => Err(invalid("ISO 4217 active currency code", s)),
+        match CURRENCY_TABLE.get(i as usize) {
+            Some(&(code, minor_units)) => Ok(CurrencyCode { code, minor_units }),
+            None => Err(invalid("ISO 4217 active currency code", s)),
         }
     }
     /// The three-letter code.
@@ -724,6 +733,29 @@ mod tests {
     #[test]
     fn currency_table_is_sorted_for_binary_search() {
         assert!(CURRENCIES.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn currency_look_up_finds_exactly_the_codes_in_the_table() {
+        let letters = || b'A'..=b'Z';
+        for a in letters() {
+            for b in letters() {
+                for c in letters() {
+                    let s = String::from_utf8(vec![a, b, c]).unwrap();
+                    let in_table = CURRENCIES.iter().find(|(code, _)| *code == s);
+                    match (CurrencyCode::new(&s), in_table) {
+                        (Ok(x), Some(&(code, minor))) => {
+                            assert_eq!((x.as_str(), x.minor_units()), (code, minor));
+                        }
+                        (Err(_), None) => {}
+                        (x, t) => panic!("{s}: {x:?} vs {t:?}"),
+                    }
+                }
+            }
+        }
+        for bad in ["", "EU", "EURO", "eur", "Eur", "EU1", "\u{c9}UR", "E\u{c9}"] {
+            assert!(CurrencyCode::new(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
