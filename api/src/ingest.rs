@@ -460,7 +460,7 @@ impl<'a> Run<'a> {
                 }
                 Item::FileError { reason, .. } => problems.add(reason),
             }
-            if seen % 1024 == 0 {
+            if seen.is_multiple_of(1024) {
                 progress.update(seen, None);
             }
         }
@@ -532,7 +532,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        self.flush(name, &mut batch, mode, &mut outcome, status.as_deref_mut())
+        self.flush(name, &mut batch, mode, &mut outcome, status)
             .await?;
         progress.finish(outcome.transactions);
         Ok(outcome)
@@ -1483,11 +1483,17 @@ impl Progress {
             };
             let template = match total {
                 Some(_) => {
-                    "{msg} [{bar:30}] {human_pos}/{human_len} transactions, {per_sec}, ETA {eta}"
+                    "{msg} [{bar:30}] {human_pos}/{human_len} transactions, {rate}, ETA {eta}"
                 }
-                None => "{msg} {spinner} {human_pos} transactions, {per_sec}",
+                None => "{msg} {spinner} {human_pos} transactions, {rate}",
             };
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                let style = style.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                        let _ = write!(out, "{:.0}/s", state.per_sec());
+                    },
+                );
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(format!("{label} {name}"));

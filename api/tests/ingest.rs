@@ -573,6 +573,103 @@ async fn a_pacs008_with_an_app_header_is_ingested_and_answered_with_a_valid_pacs
     assert_sound(&db).await;
 }
 
+/// A pacs.002.001.10 from the creditor's bank back to COBADEFFXXX with one
+/// status per original `(position, status)` of a `files::pacs008` message.
+fn pacs002(message_id: &str, original: &str, statuses: &[(u64, &str)]) -> Vec<u8> {
+    let mut body = String::new();
+    for (position, status) in statuses {
+        let reason = match *status {
+            "RJCT" => "<StsRsnInf><Rsn><Cd>AC04</Cd></Rsn></StsRsnInf>",
+            _ => "",
+        };
+        body.push_str(&format!(
+            "<TxInfAndSts><OrgnlInstrId>I-{original}-{position}</OrgnlInstrId>\
+             <OrgnlEndToEndId>E2E-{original}-{position}</OrgnlEndToEndId>\
+             <TxSts>{status}</TxSts>{reason}</TxInfAndSts>\n"
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10\"><FIToFIPmtStsRpt>\
+         <GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-27T11:00:00Z</CreDtTm>\
+         <InstgAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></InstgAgt>\
+         <InstdAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></InstdAgt></GrpHdr>\n\
+         <OrgnlGrpInfAndSts><OrgnlMsgId>{original}</OrgnlMsgId>\
+         <OrgnlMsgNmId>pacs.008.001.08</OrgnlMsgNmId></OrgnlGrpInfAndSts>\n\
+         {body}</FIToFIPmtStsRpt></Document>\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_pacs002_file_asserts_states_and_a_status_for_a_missing_original_applies_on_a_later_run()
+{
+    let db = ledger_for_files().await;
+    let creditor = files::iban_de(60050101, 7);
+    db.ledger
+        .open_account(&open(&creditor, "EUR", OverdraftRule::Unrestricted))
+        .await
+        .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let payments = write_file(
+        directory.path(),
+        "pacs008.xml",
+        &files::pacs008("ORIG-1", 3, &files::debtor(0), &creditor),
+    );
+    assert_eq!(ingest(&db, &[], &[&payments]).await.code, 0);
+    // Settled twice over, a rejection that contradicts a settlement, and a
+    // status for a payment the ledger has not seen yet.
+    let statuses = write_file(
+        directory.path(),
+        "pacs002.xml",
+        &pacs002(
+            "STS-1",
+            "ORIG-1",
+            &[(1, "ACSC"), (2, "ACCC"), (3, "RJCT"), (4, "ACSC")],
+        ),
+    );
+    let first = ingest(&db, &[], &[&statuses]).await;
+    assert_eq!(first.code, 1, "{first:?}");
+    assert_eq!(first.summary("already applied"), 2);
+    assert_eq!(first.summary("rejected"), 2);
+    assert!(
+        first.stdout.contains("ORIGINAL_NOT_FOUND 1"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("STATE_CONFLICT 1"),
+        "{}",
+        first.stdout
+    );
+
+    // The fourth payment arrives (the same file with one more transaction:
+    // the first three are replays); the status report now applies to it,
+    // and the stored answers are replayed.
+    let more = write_file(
+        directory.path(),
+        "pacs008-more.xml",
+        &files::pacs008("ORIG-1", 4, &files::debtor(0), &creditor),
+    );
+    let run = ingest(&db, &[], &[&more]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!((run.summary("applied"), run.summary("replays")), (1, 3));
+    let again = ingest(&db, &[], &[&statuses]).await;
+    assert_eq!(again.code, 1, "{again:?}");
+    assert_eq!(again.summary("already applied"), 3);
+    assert!(
+        again.stdout.contains("STATE_CONFLICT 1"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("ORIGINAL_NOT_FOUND"),
+        "{}",
+        again.stdout
+    );
+    assert_sound(&db).await;
+}
+
 #[tokio::test]
 async fn exit_code_two_means_ingest_could_not_run() {
     let db = ledger_for_files().await;

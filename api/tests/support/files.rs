@@ -88,13 +88,13 @@ impl Pain001 {
         for block in 0..blocks {
             let first = block * self.transactions_per_block + 1;
             let last = (first + self.transactions_per_block - 1).min(self.transactions);
-            write!(
+            writeln!(
                 out,
                 "<PmtInf><PmtInfId>PMT-{}-{}</PmtInfId><PmtMtd>TRF</PmtMtd>\
                  <NbOfTxs>{}</NbOfTxs><ReqdExctnDt><Dt>2026-04-14</Dt></ReqdExctnDt>\
                  <Dbtr><Nm>Debtor {}</Nm></Dbtr>\
                  <DbtrAcct><Id><IBAN>{}</IBAN></Id></DbtrAcct>\
-                 <DbtrAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></DbtrAgt>\n",
+                 <DbtrAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></DbtrAgt>",
                 self.message_id,
                 block + 1,
                 last - first + 1,
@@ -107,7 +107,7 @@ impl Pain001 {
                 if self.broken_positions.contains(&position) {
                     creditor_iban = broken_iban(&creditor_iban);
                 }
-                write!(
+                writeln!(
                     out,
                     "<CdtTrfTxInf><PmtId><InstrId>I-{position}</InstrId>\
                      <EndToEndId>{}</EndToEndId></PmtId>\
@@ -115,7 +115,7 @@ impl Pain001 {
                      <CdtrAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></CdtrAgt>\
                      <Cdtr><Nm>Creditor {position}</Nm></Cdtr>\
                      <CdtrAcct><Id><IBAN>{creditor_iban}</IBAN></Id></CdtrAcct>\
-                     <RmtInf><Ustrd>Invoice {position}</Ustrd></RmtInf></CdtTrfTxInf>\n",
+                     <RmtInf><Ustrd>Invoice {position}</Ustrd></RmtInf></CdtTrfTxInf>",
                     self.end_to_end_id(position),
                     euros(amount_minor(position)),
                 )?;

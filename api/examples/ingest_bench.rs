@@ -1,0 +1,355 @@
+//! Benchmark of `ledger ingest` (issue 5): generates a pain.001 of N
+//! transactions (streamed to a temporary file), opens the accounts it needs
+//! on a fresh test database (four debtors with unrestricted overdraft, the
+//! creditors through a EUR clearing account), runs the release `ledger
+//! ingest` as a child process, and prints its wall time, transactions per
+//! second and peak RSS (VmHWM polled from /proc). Then, on a second fresh
+//! database, it does the same writes as set-based SQL (payments, transfers,
+//! outbox rows, idempotency records, one balance update per account) in one
+//! SERIALIZABLE transaction and prints its time beside.
+//!
+//! ```sh
+//! export CARGO_TARGET_DIR=/work/target-audit   # or leave it unset
+//! cargo build --release -p ledger-api --bin ledger --example ingest_bench
+//! $CARGO_TARGET_DIR/release/examples/ingest_bench                        # 100 000 transactions
+//! $CARGO_TARGET_DIR/release/examples/ingest_bench --transactions 1000000 --batch-size 1000
+//! ```
+//!
+//! Without `DATABASE_URL` the databases live on a throwaway embedded cluster
+//! (fsync off), as in the tests.
+
+#[path = "../tests/support/files.rs"]
+mod files;
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use files::Pain001;
+use ledger::model::{AccountReference, OverdraftRule};
+use ledger_system_tests::fixtures::open;
+use ledger_system_tests::{invariants, TestDatabase};
+
+const CLEARING: &str = "EURCLEARING01";
+const DEBTORS: u64 = 4;
+const TRANSACTIONS_PER_BLOCK: u64 = 100;
+
+struct Options {
+    transactions: u64,
+    batch_size: u64,
+    skip_sql: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        transactions: 100_000,
+        batch_size: 500,
+        skip_sql: false,
+    };
+    let mut arguments = std::env::args().skip(1);
+    while let Some(argument) = arguments.next() {
+        let mut number = |name: &str| -> u64 {
+            arguments
+                .next()
+                .and_then(|value| value.replace('_', "").parse().ok())
+                .unwrap_or_else(|| panic!("{name} takes a number"))
+        };
+        match argument.as_str() {
+            "--transactions" => options.transactions = number("--transactions"),
+            "--batch-size" => options.batch_size = number("--batch-size"),
+            "--skip-sql" => options.skip_sql = true,
+            other => {
+                panic!("unknown argument {other}; use --transactions N, --batch-size N, --skip-sql")
+            }
+        }
+    }
+    options
+}
+
+/// The release `ledger` binary beside this example's directory.
+fn ledger_binary() -> PathBuf {
+    let example = std::env::current_exe().expect("the example's path");
+    let binary = example
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/examples/")
+        .join("ledger");
+    assert!(
+        binary.exists(),
+        "{} is missing: cargo build --release -p ledger-api --bin ledger",
+        binary.display()
+    );
+    binary
+}
+
+/// `DATABASE_URL` for a test database, in key=value form.
+fn database_url(config: &tokio_postgres::Config) -> String {
+    let mut parts = Vec::new();
+    for host in config.get_hosts() {
+        match host {
+            tokio_postgres::config::Host::Tcp(name) => parts.push(format!("host={name}")),
+            tokio_postgres::config::Host::Unix(path) => {
+                parts.push(format!("host={}", path.display()))
+            }
+        }
+    }
+    if let Some(port) = config.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(user) = config.get_user() {
+        parts.push(format!("user={user}"));
+    }
+    if let Some(password) = config.get_password() {
+        parts.push(format!("password={}", String::from_utf8_lossy(password)));
+    }
+    if let Some(dbname) = config.get_dbname() {
+        parts.push(format!("dbname={dbname}"));
+    }
+    parts.join(" ")
+}
+
+/// A fresh database with the debtors and the clearing account.
+async fn database_with_accounts() -> TestDatabase {
+    let db = TestDatabase::with_defaults().await;
+    for number in 0..DEBTORS {
+        db.ledger
+            .open_account(&open(
+                &files::debtor(number),
+                "EUR",
+                OverdraftRule::Unrestricted,
+            ))
+            .await
+            .unwrap();
+    }
+    db.ledger
+        .open_account(&open(CLEARING, "EUR", OverdraftRule::Unrestricted))
+        .await
+        .unwrap();
+    db.ledger
+        .set_clearing_account(&AccountReference::parse(CLEARING).unwrap())
+        .await
+        .unwrap();
+    db
+}
+
+/// The peak resident set size of a process so far, in KiB.
+fn read_peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+struct Measured {
+    wall: Duration,
+    peak_rss_kib: u64,
+    code: Option<i32>,
+    summary: String,
+}
+
+/// Runs `ledger ingest` and polls its peak RSS until it exits (VmHWM only
+/// grows, so the last reading before exit is the peak, give or take what
+/// the last 10 ms allocated).
+fn run_ingest(url: &str, file: &Path, batch_size: u64) -> Measured {
+    let started = Instant::now();
+    let mut child = Command::new(ledger_binary())
+        .arg("ingest")
+        .arg("--batch-size")
+        .arg(batch_size.to_string())
+        .arg("--progress-every-seconds")
+        .arg("5")
+        .arg(file)
+        .env("DATABASE_URL", url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ledger ingest");
+    let pid = child.id();
+    let mut peak_rss_kib = 0;
+    let status = loop {
+        if let Some(rss) = read_peak_rss_kib(pid) {
+            peak_rss_kib = peak_rss_kib.max(rss);
+        }
+        if let Some(status) = child.try_wait().expect("wait for ledger ingest") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let wall = started.elapsed();
+    let mut summary = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut stdout, &mut summary).unwrap();
+    }
+    Measured {
+        wall,
+        peak_rss_kib,
+        code: status.code(),
+        summary,
+    }
+}
+
+/// The same writes as ingest, as set-based SQL in one SERIALIZABLE
+/// transaction: payments, one POSTED transfer each, one outbox row each, one
+/// idempotency record each, and the balances.
+async fn set_based(db: &TestDatabase, transactions: u64) -> Duration {
+    let mut client = db.client().await;
+    let debtor_ids: Vec<i64> = {
+        let mut ids = Vec::new();
+        for number in 0..DEBTORS {
+            let row = client
+                .query_one(
+                    "SELECT account_id FROM accounts WHERE external_reference = $1",
+                    &[&files::debtor(number)],
+                )
+                .await
+                .unwrap();
+            ids.push(row.get(0));
+        }
+        ids
+    };
+    let clearing_id: i64 = client
+        .query_one(
+            "SELECT account_id FROM accounts WHERE external_reference = $1",
+            &[&CLEARING],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let count = transactions as i64;
+    let per_block = TRANSACTIONS_PER_BLOCK as i64;
+    let started = Instant::now();
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::Serializable)
+        .start()
+        .await
+        .unwrap();
+    tx.execute(
+        "INSERT INTO payments (business_key, state, currency, amount_minor, \
+                               debit_account_id, credit_account_id) \
+         SELECT 'ref:16:Ingest Test Corp' || length('I-' || i) || ':I-' || i \
+                || length('E2E-SQL-' || i) || ':E2E-SQL-' || i, \
+                'SETTLED', 'EUR', 100 + i % 1000, \
+                ($2::BIGINT[])[((i - 1) / $3) % array_length($2::BIGINT[], 1) + 1], $4 \
+         FROM generate_series(1, $1::BIGINT) AS i",
+        &[&count, &debtor_ids, &per_block, &clearing_id],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
+                                currency, amount_minor) \
+         SELECT payment_id, 'POSTED', debit_account_id, credit_account_id, currency, amount_minor \
+         FROM payments ORDER BY payment_id",
+        &[],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "INSERT INTO outbox (payment_id, from_state, to_state, status_code, payload) \
+         SELECT payment_id, NULL, 'SETTLED', 'ACSC', jsonb_build_object( \
+                  'format', 'ledger.confirmation.v0', 'business_key', business_key, \
+                  'payment_id', payment_id, 'from_state', NULL, 'to_state', 'SETTLED', \
+                  'status', 'ACSC', 'reason', NULL, 'amount_minor', amount_minor, \
+                  'currency', currency, 'origin_message_id', 'SQL-1', \
+                  'origin_message_name_id', 'pain.001.001.09') \
+         FROM payments ORDER BY payment_id",
+        &[],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "INSERT INTO idempotency_records (client_id, idempotency_key, request_fingerprint, \
+                                          response) \
+         SELECT 'ingest', 'ingest-v1:' || encode(sha256(convert_to(business_key, 'UTF8')), 'hex'), \
+                sha256(convert_to('fingerprint' || business_key, 'UTF8')), \
+                convert_to(jsonb_build_object('receipts', jsonb_build_array(jsonb_build_object( \
+                  'outcome', 'APPLIED', 'reason', NULL, 'business_key', business_key, \
+                  'payment_id', payment_id, 'state', 'SETTLED')))::TEXT, 'UTF8') \
+         FROM payments",
+        &[],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "UPDATE accounts a SET debits_posted = a.debits_posted + s.debits, \
+                               credits_posted = a.credits_posted + s.credits \
+         FROM (SELECT account_id, SUM(debits) AS debits, SUM(credits) AS credits FROM ( \
+                 SELECT debit_account_id AS account_id, amount_minor AS debits, 0 AS credits \
+                 FROM payments \
+                 UNION ALL \
+                 SELECT credit_account_id, 0, amount_minor FROM payments) AS moves \
+               GROUP BY account_id) AS s \
+         WHERE a.account_id = s.account_id",
+        &[],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    started.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("pain001.xml");
+    let started = Instant::now();
+    {
+        let mut file = Pain001::new("BENCH-1", options.transactions);
+        file.transactions_per_block = TRANSACTIONS_PER_BLOCK;
+        file.debtors = DEBTORS;
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
+        file.write(&mut out).unwrap();
+        out.flush().unwrap();
+    }
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    println!(
+        "generated {} transactions ({:.1} MiB pain.001.001.09) in {:.1} s",
+        options.transactions,
+        bytes as f64 / (1 << 20) as f64,
+        started.elapsed().as_secs_f64()
+    );
+
+    let db = database_with_accounts().await;
+    let measured = run_ingest(&database_url(&db.config), &path, options.batch_size);
+    print!("{}", measured.summary);
+    assert_eq!(measured.code, Some(0), "ledger ingest failed");
+    let client = db.client().await;
+    let payments = invariants::count(&client, "payments").await;
+    assert_eq!(
+        payments as u64, options.transactions,
+        "every payment applied"
+    );
+    let wall = measured.wall.as_secs_f64();
+    println!(
+        "ledger ingest (release, --batch-size {}): {} transactions in {wall:.2} s wall, \
+         {:.0} transactions/s, peak RSS {:.1} MiB",
+        options.batch_size,
+        options.transactions,
+        options.transactions as f64 / wall,
+        measured.peak_rss_kib as f64 / 1024.0
+    );
+
+    if !options.skip_sql {
+        let db = database_with_accounts().await;
+        let sql = set_based(&db, options.transactions).await;
+        let client = db.client().await;
+        assert_eq!(
+            invariants::count(&client, "payments").await as u64,
+            options.transactions
+        );
+        let violations = invariants::violations(&client).await;
+        assert!(violations.is_empty(), "{violations:#?}");
+        println!(
+            "set-based SQL, same writes in one SERIALIZABLE transaction: {:.2} s, \
+             {:.0} transactions/s ({:.1}x faster than ingest)",
+            sql.as_secs_f64(),
+            options.transactions as f64 / sql.as_secs_f64(),
+            wall / sql.as_secs_f64()
+        );
+    }
+}
