@@ -364,6 +364,8 @@ pub struct MessageReader<R: BufRead> {
 struct State {
     /// Namespace declarations in scope, innermost last.
     ns: Vec<NsBinding>,
+    /// Nesting level of the innermost declaration in scope (0: none).
+    ns_depth: usize,
     /// Nesting level of the XML (every element, validated or not).
     xml_depth: usize,
     frames: Vec<Frame>,
@@ -562,6 +564,7 @@ impl State {
     fn new(collect_all: bool) -> State {
         State {
             ns: Vec::new(),
+            ns_depth: 0,
             xml_depth: 0,
             frames: Vec::new(),
             counts: Vec::new(),
@@ -700,8 +703,9 @@ impl State {
     fn on_end(&mut self) {
         self.end();
         self.xml_depth = self.xml_depth.saturating_sub(1);
-        while self.ns.last().is_some_and(|b| b.depth > self.xml_depth) {
+        while self.ns_depth > self.xml_depth {
             self.ns.pop();
+            self.ns_depth = self.ns.last().map_or(0, |b| b.depth);
         }
     }
 
@@ -803,6 +807,7 @@ impl State {
             depth: self.xml_depth,
             expected: std::cell::Cell::new((0, false)),
         });
+        self.ns_depth = self.xml_depth;
         Ok(())
     }
 
@@ -1037,34 +1042,42 @@ impl State {
         if child.content || ccy.is_some() {
             self.check_ccy_attribute(schema, child, ccy.as_deref());
         }
-        let mut f = Frame::blank();
-        f.schema = Some(schema);
-        f.name = child.name;
-        f.ty = child.ty;
-        f.path_len = path_len;
-        f.leaf = leaf;
-        f.role = Role::None;
-        if ptree == STREAM {
-            self.stream_child(&mut f, pi, pos, children);
+        let (tree, node, plan) = if ptree == STREAM {
+            let plan = self.stream_child(pi, pos, children);
+            (if child.lax { 0 } else { STREAM }, NONE, plan)
         } else {
-            f.tree = ptree;
-            if ptree != 0 {
-                f.node = self.add_node(ptree, pnode, child.name, occ);
-            }
-            if child.lax {
-                f.tree = 0;
-            }
-        }
+            let node = match ptree {
+                0 => NONE,
+                _ => self.add_node(ptree, pnode, child.name, occ),
+            };
+            (if child.lax { 0 } else { ptree }, node, NO_PLAN)
+        };
         if leaf {
             self.ccy = ccy;
         }
-        self.push_frame(f);
+        // built whole where it goes, not assembled elsewhere and copied
+        self.push_frame(Frame {
+            role: Role::None,
+            schema: Some(schema),
+            name: child.name,
+            ty: child.ty,
+            path_len,
+            counts_at: 0,
+            last_pos: 0,
+            tree,
+            node,
+            plan,
+            leaf,
+            children: &[],
+            choice: false,
+            lenient_text: false,
+        });
     }
 
-    /// Child `pos` (frame `f`) of frame `pi` of a credit transfer built while streaming.
+    /// Child `pos` of frame `pi` of a credit transfer built while streaming: counted, and
+    /// opened in the transfer if it has a plan node (returned).
     #[inline]
-    fn stream_child(&mut self, f: &mut Frame, pi: usize, pos: usize, children: &[schema::Child]) {
-        f.tree = STREAM;
+    fn stream_child(&mut self, pi: usize, pos: usize, children: &[schema::Child]) -> u16 {
         self.stream_elements += 1;
         if self.stream_elements > MAX_UNIT_ELEMENTS {
             self.err(ErrorKind::Limit {
@@ -1083,14 +1096,13 @@ impl State {
                     children.iter().map(|c| plan.child(pplan, c.name)).collect(),
                 );
             }
-            f.plan = cache.1[pos];
-            if f.plan != NO_PLAN {
-                self.ctb.open(self.plan.f(f.plan));
+            let plan = cache.1[pos];
+            if plan != NO_PLAN {
+                self.ctb.open(self.plan.f(plan));
             }
+            return plan;
         }
-        if children[pos].lax {
-            f.tree = 0;
-        }
+        NO_PLAN
     }
 
     /// Position of the child named `local` among the children the open element allows
@@ -1541,7 +1553,10 @@ impl State {
                     f.node = self.add_node(ptree, pnode, child.name, occ);
                 }
             }
-            _ if ptree == STREAM => self.stream_child(&mut f, pi, pos, children),
+            _ if ptree == STREAM => {
+                f.plan = self.stream_child(pi, pos, children);
+                f.tree = if child.lax { 0 } else { STREAM };
+            }
             _ => {
                 f.tree = ptree;
                 if ptree != 0 {
@@ -1632,10 +1647,18 @@ impl State {
         }
         self.depth -= 1;
         let d = self.depth;
-        let role = self.frames[d].role;
-        if let (Some(schema), false) = (self.frames[d].schema, matches!(role, Role::Skip)) {
-            let ty = self.frames[d].ty;
-            let name = self.frames[d].name;
+        let Frame {
+            role,
+            schema,
+            ty,
+            name,
+            plan,
+            path_len,
+            counts_at,
+            lenient_text,
+            ..
+        } = self.frames[d];
+        if let (Some(schema), false) = (schema, matches!(role, Role::Skip)) {
             match schema.ty(ty) {
                 TypeDef::Simple(s) => {
                     let text = std::mem::take(&mut self.text);
@@ -1646,7 +1669,7 @@ impl State {
                         }
                         Ok(()) => true,
                     };
-                    if self.frames[d].plan != NO_PLAN {
+                    if plan != NO_PLAN {
                         let checked = Checked {
                             iban: ok && s.iban,
                             bic: ok && s.bic,
@@ -1691,7 +1714,7 @@ impl State {
                             }
                         }
                     }
-                    if self.frames[d].plan != NO_PLAN {
+                    if plan != NO_PLAN {
                         let checked = Checked::default();
                         self.stream_leaf(d, &text, ccy.as_deref(), amount, checked);
                     } else {
@@ -1709,14 +1732,14 @@ impl State {
                     grouped,
                     ..
                 } => {
-                    let lenient = self.frames[d].lenient_text;
+                    let lenient = lenient_text;
                     if lenient {
                         let t = std::mem::take(&mut self.text);
                         self.store_text(d, t.trim(), None);
                         self.text.clear();
                     }
                     let all_counts = std::mem::take(&mut self.counts);
-                    let counts = &all_counts[self.frames[d].counts_at as usize..];
+                    let counts = &all_counts[counts_at as usize..];
                     if *choice {
                         let present = counts.iter().filter(|c| **c > 0).count();
                         if present != 1 && !(lenient && present == 0) {
@@ -1770,9 +1793,8 @@ impl State {
             }
             _ => {}
         }
-        let pl = self.frames[d].path_len;
-        self.truncate_segs(pl as usize);
-        self.counts.truncate(self.frames[d].counts_at as usize);
+        self.truncate_segs(path_len as usize);
+        self.counts.truncate(counts_at as usize);
     }
 
     fn stream_leaf(
