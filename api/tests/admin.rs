@@ -1,0 +1,541 @@
+//! Guards issue 5's operator commands: `ledger accounts` (open, show, the
+//! account mapping), `ledger payments show` and `ledger prune-idempotency`,
+//! run as an operator runs them, the binary against a fresh database,
+//! refusals included.
+
+use std::process::Command;
+
+use ledger::model::{AccountReference, BusinessKey, OverdraftRule, PaymentState};
+use ledger_system_tests::fixtures::{command, eur, key, open, status, transfer};
+use ledger_system_tests::TestDatabase;
+
+const ALICE: &str = "DE89370400440532013000";
+const BOB: &str = "FR1420041010050500013M02606";
+
+/// `DATABASE_URL` for the test database, in key=value form.
+fn database_url(config: &tokio_postgres::Config) -> String {
+    let mut parts = Vec::new();
+    for host in config.get_hosts() {
+        match host {
+            tokio_postgres::config::Host::Tcp(name) => parts.push(format!("host={name}")),
+            tokio_postgres::config::Host::Unix(path) => {
+                parts.push(format!("host={}", path.display()))
+            }
+        }
+    }
+    if let Some(port) = config.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(user) = config.get_user() {
+        parts.push(format!("user={user}"));
+    }
+    if let Some(password) = config.get_password() {
+        parts.push(format!("password={}", String::from_utf8_lossy(password)));
+    }
+    if let Some(dbname) = config.get_dbname() {
+        parts.push(format!("dbname={dbname}"));
+    }
+    parts.join(" ")
+}
+
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts a clean exit and returns standard output.
+    fn ok(self) -> String {
+        assert_eq!(self.code, 0, "{self:?}");
+        self.stdout
+    }
+
+    /// Asserts a refusal (exit status 1) whose message contains `expected`.
+    fn refused(self, expected: &str) {
+        assert_eq!(self.code, 1, "{self:?}");
+        assert!(self.stderr.contains(expected), "{expected:?}: {self:?}");
+    }
+}
+
+/// Runs the `ledger` binary with `arguments` against `db`.
+async fn ledger(db: &TestDatabase, arguments: &[&str]) -> Run {
+    let database_url = database_url(&db.config);
+    let arguments: Vec<String> = arguments
+        .iter()
+        .map(|&argument| argument.to_owned())
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(&arguments)
+            .env("DATABASE_URL", database_url)
+            .env_remove("LEDGER_DATA_DIR")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code().expect("exited, not killed"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// The value printed after `name` on its own line (`name   value`).
+fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(name)
+                .filter(|rest| rest.starts_with(' '))
+                .map(str::trim)
+        })
+        .unwrap_or_else(|| panic!("no {name} in:\n{stdout}"))
+}
+
+#[tokio::test]
+async fn accounts_are_opened_and_shown_with_their_balances() {
+    let db = TestDatabase::with_defaults().await;
+    let opened = ledger(
+        &db,
+        &[
+            "accounts",
+            "open",
+            "--reference",
+            ALICE,
+            "--currency",
+            "EUR",
+            "--overdraft",
+            "unrestricted",
+        ],
+    )
+    .await
+    .ok();
+    assert!(opened.contains("opened account"), "{opened}");
+    assert_eq!(field(&opened, "overdraft"), "unrestricted");
+    // The printed form of an IBAN (groups of four) is accepted; the default
+    // overdraft rule forbids overdraft.
+    let printed_bob = "FR14 2004 1010 0505 0001 3M02 606";
+    let bob = ledger(
+        &db,
+        &[
+            "accounts",
+            "open",
+            "--reference",
+            printed_bob,
+            "--currency",
+            "EUR",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(field(&bob, "reference"), BOB);
+    let stored = db
+        .ledger
+        .get_account(&AccountReference::parse(BOB).unwrap())
+        .await
+        .unwrap()
+        .expect("opened");
+    assert_eq!(stored.overdraft, OverdraftRule::DebitsMustNotExceedCredits);
+
+    // ALICE pays BOB 12.50 (settled) and reserves 2.00 more (pending).
+    for (name, state, minor_units) in [
+        ("P-1", PaymentState::Settled, 1_250),
+        ("P-2", PaymentState::Pending, 200),
+    ] {
+        db.ledger
+            .apply(&command(
+                "bank-a",
+                name,
+                transfer(name, state, eur(minor_units), ALICE, BOB),
+            ))
+            .await
+            .unwrap();
+    }
+    let shown = ledger(&db, &["accounts", "show", BOB]).await.ok();
+    for (name, expected) in [
+        ("account", stored.account_id.to_string().as_str()),
+        ("reference", BOB),
+        ("currency", "EUR"),
+        ("debits_pending", "0.00 EUR"),
+        ("debits_posted", "0.00 EUR"),
+        ("credits_pending", "2.00 EUR"),
+        ("credits_posted", "12.50 EUR"),
+        ("net_posted", "12.50 EUR"),
+        ("available", "12.50 EUR"),
+    ] {
+        assert_eq!(field(&shown, name), expected, "{shown}");
+    }
+    let alice = ledger(&db, &["accounts", "show", ALICE]).await.ok();
+    assert_eq!(field(&alice, "debits_pending"), "2.00 EUR");
+    assert_eq!(field(&alice, "debits_posted"), "12.50 EUR");
+    assert_eq!(field(&alice, "net_posted"), "-12.50 EUR");
+    assert_eq!(field(&alice, "available"), "-14.50 EUR");
+    // By id, the same account.
+    let by_id = ledger(
+        &db,
+        &["accounts", "show", "--id", &stored.account_id.to_string()],
+    )
+    .await
+    .ok();
+    assert_eq!(field(&by_id, "credits_posted"), "12.50 EUR");
+}
+
+#[tokio::test]
+async fn opening_refuses_a_bad_iban_a_taken_reference_and_an_unknown_currency() {
+    let db = TestDatabase::with_defaults().await;
+    let open_args = |reference: &'static str, currency: &'static str| {
+        vec![
+            "accounts",
+            "open",
+            "--reference",
+            reference,
+            "--currency",
+            currency,
+        ]
+    };
+    // Check digits 88 instead of 89.
+    ledger(&db, &open_args("DE88370400440532013000", "EUR"))
+        .await
+        .refused("not a valid IBAN");
+    ledger(&db, &open_args("CLEARING-EUR", "EUR"))
+        .await
+        .refused("--other-id");
+    ledger(&db, &open_args(ALICE, "EURO"))
+        .await
+        .refused("invalid --currency");
+    assert!(db.ledger.account_mappings().await.unwrap().is_empty());
+    let client = db.client().await;
+    assert_eq!(
+        ledger_system_tests::invariants::count(&client, "accounts").await,
+        0,
+        "nothing was opened"
+    );
+
+    ledger(&db, &open_args(ALICE, "EUR")).await.ok();
+    ledger(&db, &open_args(ALICE, "EUR"))
+        .await
+        .refused("already exists");
+    // An Othr/Id reference, when the operator says so.
+    let mut other = open_args("CLEARING-EUR", "EUR");
+    other.extend(["--other-id", "--overdraft", "unrestricted"]);
+    let opened = ledger(&db, &other).await.ok();
+    assert_eq!(field(&opened, "reference"), "CLEARING-EUR");
+    assert_eq!(
+        ledger_system_tests::invariants::count(&client, "accounts").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn showing_an_unknown_account_or_payment_is_refused() {
+    let db = TestDatabase::with_defaults().await;
+    ledger(&db, &["accounts", "show", ALICE])
+        .await
+        .refused("no account with reference DE89370400440532013000");
+    ledger(&db, &["accounts", "show", "--id", "99"])
+        .await
+        .refused("no account with id 99");
+    ledger(&db, &["payments", "show", "7"])
+        .await
+        .refused("no payment with id 7");
+    ledger(
+        &db,
+        &[
+            "payments",
+            "show",
+            "--uetr",
+            "6f1c2d9e-8a55-4d1f-9b0e-1c2d3e4f5a6b",
+        ],
+    )
+    .await
+    .refused("no payment with business key uetr:6f1c2d9e-8a55-4d1f-9b0e-1c2d3e4f5a6b");
+    ledger(&db, &["payments", "show", "--uetr", "not-a-uuid"])
+        .await
+        .refused("invalid --uetr");
+    ledger(&db, &["payments", "show", "--business-key", "E2E-1"])
+        .await
+        .refused("invalid --business-key");
+    // Naming no payment, or half a business key, is a usage error (status 2).
+    assert_eq!(ledger(&db, &["payments", "show"]).await.code, 2);
+    assert_eq!(
+        ledger(&db, &["payments", "show", "--end-to-end-id", "E2E-1"])
+            .await
+            .code,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_payment_is_shown_by_id_uetr_or_business_key_with_its_transfers() {
+    let db = TestDatabase::with_defaults().await;
+    for reference in [ALICE, BOB] {
+        db.ledger
+            .open_account(&open(reference, "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    // P-1: pending, then settled: two transfers.
+    let first = db
+        .ledger
+        .apply(&command(
+            "bank-a",
+            "k-1",
+            transfer("P-1", PaymentState::Pending, eur(4_200), ALICE, BOB),
+        ))
+        .await
+        .unwrap();
+    db.ledger
+        .apply(&command(
+            "bank-a",
+            "k-2",
+            status("P-1", PaymentState::Settled),
+        ))
+        .await
+        .unwrap();
+    let payment_id = first.receipts[0].payment_id.unwrap().to_string();
+    // A payment known by its UETR.
+    let uetr = "6f1c2d9e-8a55-4d1f-9b0e-1c2d3e4f5a6b";
+    let mut by_uetr = transfer("P-2", PaymentState::Settled, eur(100), BOB, ALICE);
+    by_uetr.business_key = BusinessKey::uetr(uetr).unwrap();
+    db.ledger
+        .apply(&command("bank-a", "k-3", by_uetr))
+        .await
+        .unwrap();
+
+    let shown = ledger(&db, &["payments", "show", &payment_id]).await.ok();
+    assert_eq!(field(&shown, "payment"), payment_id);
+    assert_eq!(field(&shown, "business_key"), key("P-1").canonical());
+    assert_eq!(field(&shown, "state"), "SETTLED");
+    assert_eq!(field(&shown, "amount"), "42.00 EUR");
+    assert!(field(&shown, "debit_account").starts_with(ALICE), "{shown}");
+    assert!(field(&shown, "credit_account").starts_with(BOB), "{shown}");
+    assert_eq!(field(&shown, "transfers"), "2");
+    let kinds: Vec<&str> = shown
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter(|word| ["PENDING", "POST_PENDING", "POSTED"].contains(word))
+        .collect();
+    assert_eq!(kinds, ["PENDING", "POST_PENDING"], "{shown}");
+
+    // The same payment by its canonical business key, and by its parts.
+    let canonical = key("P-1").canonical();
+    let by_key = ledger(&db, &["payments", "show", "--business-key", &canonical])
+        .await
+        .ok();
+    assert_eq!(field(&by_key, "payment"), payment_id);
+    let by_parts = ledger(
+        &db,
+        &[
+            "payments",
+            "show",
+            "--originator",
+            "BANKDEFFXXX",
+            "--instruction-id",
+            "P-1",
+            "--end-to-end-id",
+            "P-1",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(field(&by_parts, "payment"), payment_id);
+
+    let by_uetr = ledger(&db, &["payments", "show", "--uetr", uetr])
+        .await
+        .ok();
+    assert_eq!(field(&by_uetr, "business_key"), format!("uetr:{uetr}"));
+    assert_eq!(field(&by_uetr, "amount"), "1.00 EUR");
+    assert_eq!(field(&by_uetr, "transfers"), "1");
+    assert!(by_uetr.contains("POSTED"), "{by_uetr}");
+}
+
+#[tokio::test]
+async fn prune_idempotency_removes_only_records_older_than_the_retention_and_never_under_a_day() {
+    let db = TestDatabase::with_defaults().await;
+    for reference in [ALICE, BOB] {
+        db.ledger
+            .open_account(&open(reference, "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    for (name, age) in [
+        ("old-1", "8 days"),
+        ("old-2", "30 days"),
+        ("two-days", "2 days"),
+        ("recent", "1 hour"),
+    ] {
+        db.ledger
+            .apply(&command(
+                "bank-a",
+                name,
+                transfer(name, PaymentState::Settled, eur(100), ALICE, BOB),
+            ))
+            .await
+            .unwrap();
+        db.client()
+            .await
+            .execute(
+                &format!(
+                    "UPDATE idempotency_records SET created_at = now() - interval '{age}' \
+                     WHERE idempotency_key = $1"
+                ),
+                &[&name],
+            )
+            .await
+            .unwrap();
+    }
+    let client = db.client().await;
+    let remaining =
+        || async { ledger_system_tests::invariants::count(&client, "idempotency_records").await };
+
+    // Under 24 h is refused, whatever the spelling, and removes nothing.
+    for too_short in ["1h", "23h59m", "0s"] {
+        ledger(&db, &["prune-idempotency", "--older-than", too_short])
+            .await
+            .refused("under 24h");
+    }
+    assert_eq!(remaining().await, 4);
+    let malformed = ledger(&db, &["prune-idempotency", "--older-than", "7 days"]).await;
+    assert_eq!(malformed.code, 2, "{malformed:?}");
+
+    // The default retention is 7 days.
+    let pruned = ledger(&db, &["prune-idempotency"]).await.ok();
+    assert!(
+        pruned.contains("removed 2 idempotency records older than 7d"),
+        "{pruned}"
+    );
+    assert_eq!(remaining().await, 2);
+    let pruned = ledger(&db, &["prune-idempotency", "--older-than", "1d"])
+        .await
+        .ok();
+    assert!(
+        pruned.contains("removed 1 idempotency records older than 1d"),
+        "{pruned}"
+    );
+    assert_eq!(remaining().await, 1);
+    // The payments themselves are kept: prune removes delivery records only.
+    assert_eq!(
+        ledger_system_tests::invariants::count(&client, "payments").await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn the_account_mapping_is_changed_and_listed_from_the_command_line() {
+    let db = TestDatabase::with_defaults().await;
+    for reference in [ALICE, BOB] {
+        db.ledger
+            .open_account(&open(reference, "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    let empty = ledger(&db, &["accounts", "mappings"]).await.ok();
+    assert!(
+        empty.contains("no settlement or clearing accounts"),
+        "{empty}"
+    );
+    let settlement = ledger(
+        &db,
+        &[
+            "accounts",
+            "map-settlement",
+            "--bic",
+            "BNPAFRPPXXX",
+            "--currency",
+            "EUR",
+            "--reference",
+            BOB,
+        ],
+    )
+    .await
+    .ok();
+    assert!(
+        settlement.contains(&format!("settlement account of BNPAFRPPXXX in EUR: {BOB}")),
+        "{settlement}"
+    );
+    ledger(&db, &["accounts", "map-clearing", "--reference", ALICE])
+        .await
+        .ok();
+    let listed = ledger(&db, &["accounts", "mappings"]).await.ok();
+    let lines: Vec<Vec<&str>> = listed
+        .lines()
+        .filter(|line| line.starts_with("settlement") || line.starts_with("clearing"))
+        .map(|line| line.split_whitespace().take(4).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["settlement", "BNPAFRPPXXX", "EUR", BOB],
+            vec!["clearing", "EUR", ALICE, "(account"],
+        ],
+        "{listed}"
+    );
+
+    ledger(
+        &db,
+        &[
+            "accounts",
+            "map-clearing",
+            "--currency",
+            "USD",
+            "--reference",
+            BOB,
+        ],
+    )
+    .await
+    .refused("is in EUR, not USD");
+    ledger(
+        &db,
+        &[
+            "accounts",
+            "map-clearing",
+            "--reference",
+            "GB82WEST12345698765432",
+        ],
+    )
+    .await
+    .refused("no account with reference GB82WEST12345698765432");
+    ledger(
+        &db,
+        &[
+            "accounts",
+            "map-settlement",
+            "--bic",
+            "not a bic",
+            "--reference",
+            BOB,
+        ],
+    )
+    .await
+    .refused("invalid --bic");
+    // The refusals changed nothing.
+    assert_eq!(ledger(&db, &["accounts", "mappings"]).await.ok(), listed);
+}
+
+#[tokio::test]
+async fn every_operator_command_has_help_with_an_example() {
+    let db = TestDatabase::with_defaults().await;
+    for command in [
+        &["accounts"][..],
+        &["accounts", "open"],
+        &["accounts", "show"],
+        &["accounts", "map-settlement"],
+        &["accounts", "map-clearing"],
+        &["accounts", "mappings"],
+        &["payments"],
+        &["payments", "show"],
+        &["prune-idempotency"],
+    ] {
+        let mut arguments = command.to_vec();
+        arguments.push("--help");
+        let help = ledger(&db, &arguments).await.ok();
+        assert!(
+            help.contains("Example: `ledger ") || help.contains("Examples: `ledger "),
+            "{command:?} --help has no example:\n{help}"
+        );
+    }
+}
