@@ -16,6 +16,7 @@ use tonic_health::ServingStatus;
 
 use crate::grpc::auth::Tokens;
 use crate::grpc::proto::ledger_service_server::LedgerServiceServer;
+use crate::grpc::request_size::RequestSizeLimitLayer;
 use crate::grpc::{proto, Service, ServiceLimits};
 
 /// What the server needs besides the ledger. Units in the names.
@@ -94,12 +95,15 @@ pub async fn serve(
         let _ = grace_started.wait_for(|shutting_down| *shutting_down).await;
         tokio::time::sleep(grace).await;
     };
+    // RequestSizeLimitLayer refuses larger requests first (RESOURCE_EXHAUSTED);
+    // tonic's own limit (OUT_OF_RANGE) is the backstop.
     let ledger_service = InterceptedService::new(
         LedgerServiceServer::new(Service::new(ledger, config.limits.clone(), shutting_down))
             .max_decoding_message_size(config.request_size_max_bytes),
         move |request| tokens.authenticate(request),
     );
     let mut builder = Server::builder()
+        .layer(RequestSizeLimitLayer::new(config.request_size_max_bytes))
         .concurrency_limit_per_connection(config.concurrent_requests_per_connection_max)
         .load_shed(true)
         .timeout(Duration::from_millis(config.request_timeout_ms))

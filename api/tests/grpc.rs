@@ -519,7 +519,7 @@ async fn health_reports_serving_and_reflection_lists_the_service() {
 }
 
 #[tokio::test]
-async fn a_request_over_the_size_limit_is_refused_before_it_is_read() {
+async fn a_request_over_the_size_limit_is_resource_exhausted_before_it_is_read() {
     let server = TestServer::start_with(ServerConfig {
         request_size_max_bytes: 2_048,
         ..ServerConfig::default()
@@ -530,13 +530,40 @@ async fn a_request_over_the_size_limit_is_refused_before_it_is_read() {
         .map(|index| (format!("E2E-{index}"), "1.00".to_owned()))
         .collect();
     let pairs: Vec<(&str, &str)> = big.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let document = pacs008("MSG-BIG", &pairs);
+    assert!(document.len() > 2_048);
     let status = client
-        .submit_payment(submit(TOKEN_A, "big", pacs008("MSG-BIG", &pairs)))
+        .submit_payment(submit(TOKEN_A, "big", document))
         .await
         .unwrap_err();
-    // tonic's code for a message over the decoding limit.
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    assert!(status.message().contains("too large"));
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let info = status.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, "REQUEST_TOO_LARGE");
+    assert_eq!(info.domain, "ledger.v1");
+    assert_eq!(info.metadata["limit_bytes"], "2048");
+    // Nothing was applied, and the connection still serves a request within the limit.
+    let small = pacs008("MSG-SMALL", &[("E2E-S", "1.00")]);
+    assert!(small.len() < 2_048);
+    let response = client
+        .submit_payment(submit(TOKEN_A, "small", small))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.results[0].outcome(), Outcome::Applied);
+    let listed = client
+        .list_payments(authed(
+            TOKEN_A,
+            proto::ListPaymentsRequest {
+                state: 0,
+                account_id: 0,
+                page_size: 100,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.payments.len(), 1);
     server.shut_down().await;
 }
 

@@ -30,6 +30,12 @@ pub enum ApiError {
     AlreadyExists(String),
     /// The database is unreachable or timed out: retry with the same key.
     Unavailable,
+    /// A request message longer than the server's limit, refused before it
+    /// is read (`request_size::RequestSizeLimitLayer`).
+    RequestTooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
     /// Our own fault: the cause is logged, never sent.
     Internal,
 }
@@ -89,6 +95,21 @@ impl ApiError {
                 Code::Unavailable,
                 "the ledger's database is unavailable; retry with the same idempotency key",
                 ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+            ),
+            ApiError::RequestTooLarge {
+                size_bytes,
+                limit_bytes,
+            } => Status::with_error_details(
+                Code::ResourceExhausted,
+                format!("the request has {size_bytes} bytes, more than the limit of {limit_bytes}"),
+                ErrorDetails::with_error_info(
+                    "REQUEST_TOO_LARGE",
+                    ERROR_DOMAIN,
+                    [
+                        ("size_bytes".to_owned(), size_bytes.to_string()),
+                        ("limit_bytes".to_owned(), limit_bytes.to_string()),
+                    ],
+                ),
             ),
             ApiError::Internal => Status::internal("internal error"),
         }

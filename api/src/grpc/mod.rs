@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod request_size;
 
 use std::pin::Pin;
 use std::time::{Duration, UNIX_EPOCH};
