@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use ledger::model::OverdraftRule;
+use ledger::LedgerOptions;
 use ledger_api::grpc::auth::Tokens;
 use ledger_api::grpc::proto::ledger_service_client::LedgerServiceClient;
 use ledger_api::grpc::proto::{self, Outcome, PaymentState};
@@ -35,7 +36,11 @@ impl TestServer {
     }
 
     async fn start_with(config: ServerConfig) -> TestServer {
-        let db = TestDatabase::with_defaults().await;
+        TestServer::start_with_options(config, LedgerOptions::default()).await
+    }
+
+    async fn start_with_options(config: ServerConfig, options: LedgerOptions) -> TestServer {
+        let db = TestDatabase::create(options).await;
         for (reference, overdraft) in [
             (DEBTOR_IBAN, OverdraftRule::Unrestricted),
             (CREDITOR_IBAN, OverdraftRule::DebitsMustNotExceedCredits),
@@ -564,6 +569,206 @@ async fn a_request_over_the_size_limit_is_resource_exhausted_before_it_is_read()
         .unwrap()
         .into_inner();
     assert_eq!(listed.payments.len(), 1);
+    server.shut_down().await;
+}
+
+/// Holds every account row in a transaction of its own, so that applying a
+/// payment waits; `release` lets it go on.
+struct AccountLock {
+    client: tokio_postgres::Client,
+}
+
+impl AccountLock {
+    async fn hold(server: &TestServer) -> AccountLock {
+        let client = server._database.client().await;
+        client
+            .batch_execute("BEGIN; SELECT 1 FROM accounts FOR UPDATE")
+            .await
+            .unwrap();
+        AccountLock { client }
+    }
+
+    async fn release(self) {
+        self.client.batch_execute("ROLLBACK").await.unwrap();
+    }
+}
+
+/// Waits until `count` statements of the server wait for a lock.
+async fn wait_for_lock_waiters(server: &TestServer, count: i64) {
+    let observer = server._database.client().await;
+    for _ in 0..500 {
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{count} requests never came to wait for the lock");
+}
+
+#[tokio::test]
+async fn a_request_over_the_concurrency_limit_is_shed_at_once_never_queued() {
+    let server = TestServer::start_with(ServerConfig {
+        concurrent_requests_per_connection_max: 1,
+        ..ServerConfig::default()
+    })
+    .await;
+    let channel = server.channel().await;
+    let lock = AccountLock::hold(&server).await;
+    // The one request this connection may run: it waits for the lock.
+    let mut first_client = LedgerServiceClient::new(channel.clone());
+    let first = tokio::spawn(async move {
+        first_client
+            .submit_payment(submit(
+                TOKEN_A,
+                "held",
+                pacs008("MSG-H", &[("E2E-H", "1.00")]),
+            ))
+            .await
+    });
+    wait_for_lock_waiters(&server, 1).await;
+
+    // A second request on the same connection is refused at once.
+    let mut second_client = LedgerServiceClient::new(channel.clone());
+    let get_account = || {
+        authed(
+            TOKEN_A,
+            proto::GetAccountRequest {
+                key: Some(proto::get_account_request::Key::ExternalReference(
+                    DEBTOR_IBAN.to_owned(),
+                )),
+            },
+        )
+    };
+    let shed = tokio::time::timeout(
+        Duration::from_secs(5),
+        second_client.get_account(get_account()),
+    )
+    .await
+    .expect("an overloaded server answers at once, it never queues")
+    .unwrap_err();
+    // tonic's load shedding answers RESOURCE_EXHAUSTED (tonic 0.14's
+    // Status::from_error for tower's Overloaded).
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+
+    // Once the held request is done, the connection serves again.
+    lock.release().await;
+    let applied = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the held request finishes")
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    assert_eq!(applied.results[0].outcome(), Outcome::Applied);
+    let account = second_client
+        .get_account(get_account())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(account.debits_posted, "1.00");
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_concurrent_duplicate_that_outlasts_the_retries_is_aborted_with_retry_info_and_applies_once(
+) {
+    // One attempt per transaction: the duplicate's first serialization
+    // failure exhausts its retries (the default, 12 attempts, waits for the
+    // first request and answers with its replay instead).
+    let server = TestServer::start_with_options(
+        ServerConfig::default(),
+        LedgerOptions {
+            transaction_attempts_max: 1,
+            ..LedgerOptions::default()
+        },
+    )
+    .await;
+    let channel = server.channel().await;
+    let document = pacs008("MSG-DUP", &[("E2E-DUP", "7.00")]);
+    let lock = AccountLock::hold(&server).await;
+    let send = |document: Vec<u8>| {
+        let mut client = LedgerServiceClient::new(channel.clone());
+        tokio::spawn(async move {
+            client
+                .submit_payment(submit(TOKEN_A, "dup", document))
+                .await
+        })
+    };
+    let first = send(document.clone());
+    wait_for_lock_waiters(&server, 1).await;
+    // The same request again, while the first is still running.
+    let duplicate = send(document.clone());
+    wait_for_lock_waiters(&server, 2).await;
+    lock.release().await;
+
+    let mut answers = Vec::new();
+    for task in [first, duplicate] {
+        answers.push(
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("both requests are answered")
+                .unwrap(),
+        );
+    }
+    let applied: Vec<_> = answers
+        .iter()
+        .filter_map(|answer| answer.as_ref().ok())
+        .collect();
+    let aborted: Vec<_> = answers
+        .iter()
+        .filter_map(|answer| answer.as_ref().err())
+        .collect();
+    assert_eq!((applied.len(), aborted.len()), (1, 1), "{answers:?}");
+    let applied = applied[0].get_ref();
+    assert!(!applied.replay);
+    assert_eq!(applied.results[0].outcome(), Outcome::Applied);
+    let status = aborted[0];
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    assert_eq!(
+        status
+            .get_details_retry_info()
+            .expect("a RetryInfo")
+            .retry_delay,
+        Some(Duration::from_millis(200))
+    );
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .expect("an ErrorInfo")
+            .reason,
+        "TRANSACTION_CONFLICT"
+    );
+
+    // Retried with the same key, the aborted caller gets the first answer.
+    let mut client = LedgerServiceClient::new(channel);
+    let retried = client
+        .submit_payment(submit(TOKEN_A, "dup", document))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(retried.replay);
+    assert_eq!(retried.results, applied.results);
+    let account = client
+        .get_account(authed(
+            TOKEN_A,
+            proto::GetAccountRequest {
+                key: Some(proto::get_account_request::Key::ExternalReference(
+                    CREDITOR_IBAN.to_owned(),
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(account.credits_posted, "7.00", "applied once");
     server.shut_down().await;
 }
 
