@@ -772,6 +772,101 @@ async fn a_concurrent_duplicate_that_outlasts_the_retries_is_aborted_with_retry_
     server.shut_down().await;
 }
 
+/// A `MakeWriter` into a buffer the test reads.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+// current_thread (tokio::test's default): the server's tasks run on this
+// thread, where the capturing subscriber is the default.
+#[tokio::test]
+async fn the_request_span_carries_request_id_client_and_business_keys_never_the_token() {
+    use tracing_subscriber::layer::SubscriberExt;
+    // tracing caches each callsite's interest process-wide, computed on the
+    // thread that first reaches it while at most one dispatcher exists: a
+    // sibling test's thread without a subscriber would cache `never` for the
+    // grpc span and hide it here too. A global default registry (which logs
+    // nothing) keeps every callsite enabled; the scoped subscriber below does
+    // the capturing for this thread.
+    static GLOBAL_DEFAULT: std::sync::Once = std::sync::Once::new();
+    GLOBAL_DEFAULT.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || writer.clone()),
+    );
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let mut request = submit(
+        TOKEN_A,
+        "span-key",
+        pacs008(
+            "MSG-SPAN",
+            &[("E2E-SPAN-1", "1.00"), ("E2E-SPAN-2", "2.00")],
+        ),
+    );
+    request
+        .metadata_mut()
+        .insert("x-request-id", "request-7f3a".parse().unwrap());
+    let response = client.submit_payment(request).await.unwrap().into_inner();
+    let refused = client
+        .get_account(authed(
+            "wrong-token-0123456789abcdef",
+            proto::GetAccountRequest { key: None },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    server.shut_down().await;
+
+    let text = logs.text();
+    let answered = text
+        .lines()
+        .find(|line| line.contains("payment request answered"))
+        .unwrap_or_else(|| panic!("no line for the submitted payment in:\n{text}"));
+    for expected in [
+        "grpc{",
+        "path=/ledger.v1.LedgerService/SubmitPayment",
+        "request_id=\"request-7f3a\"",
+        "client_id=\"bank-a\"",
+        "submit_payment{",
+        "idempotency_key=\"span-key\"",
+        &response.results[0].business_key,
+        &response.results[1].business_key,
+    ] {
+        assert!(
+            answered.contains(expected),
+            "{expected:?} missing in {answered}"
+        );
+    }
+    // Tokens are never logged, the known one nor the wrong one, at any level.
+    assert!(!text.contains(TOKEN_A), "the bearer token was logged");
+    assert!(!text.contains("wrong-token-0123456789abcdef"));
+    assert!(!text.contains("Bearer"));
+}
+
 #[tokio::test]
 async fn payments_are_listed_a_page_at_a_time_and_filtered_by_state() {
     let server = TestServer::start().await;

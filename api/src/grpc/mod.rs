@@ -16,6 +16,7 @@ use ledger::model::{
 use ledger::{ApplyCommand, FeedPosition, Ledger, OpenAccount, OutboxRow, TimeRange};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::convert;
 use errors::ApiError;
@@ -335,6 +336,9 @@ fn confirmation(row: OutboxRow) -> proto::Confirmation {
     }
 }
 
+/// Business keys named in a request's span; a larger document logs the first ones.
+const BUSINESS_KEYS_LOGGED_MAX: usize = 10;
+
 type ConfirmationStream = Pin<Box<dyn Stream<Item = Result<proto::Confirmation, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -350,25 +354,32 @@ impl LedgerService for Service {
             self.limits.transactions_per_request_max,
         )?;
         let (positions, messages): (Vec<u32>, Vec<_>) = read.messages.into_iter().unzip();
+        // A child of the request's `grpc` span (path, request id, client id):
+        // everything logged while the payment is applied carries the keys.
         let span = tracing::info_span!(
             "submit_payment",
-            client_id = client_id.as_str(),
             idempotency_key = key.as_str(),
+            transactions = messages.len(),
             business_keys = %messages
                 .iter()
-                .take(10)
+                .take(BUSINESS_KEYS_LOGGED_MAX)
                 .map(|message| message.business_key.canonical())
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        let _entered = span.enter();
         let command = ApplyCommand::new(client_id, key, messages).with_origin(read.origin);
-        drop(_entered);
-        let response = self
-            .ledger
-            .apply_within(&command, grpc_timeout(request.metadata()))
-            .await
-            .map_err(errors::status)?;
+        let time_left = grpc_timeout(request.metadata());
+        let response = async {
+            let response = self
+                .ledger
+                .apply_within(&command, time_left)
+                .await
+                .map_err(errors::status)?;
+            tracing::info!(replay = response.replay, "payment request answered");
+            Ok::<_, Status>(response)
+        }
+        .instrument(span)
+        .await?;
         let results = response
             .receipts
             .iter()
