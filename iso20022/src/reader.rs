@@ -1076,7 +1076,7 @@ impl State {
 
     /// Child `pos` of frame `pi` of a credit transfer built while streaming: counted, and
     /// opened in the transfer if it has a plan node (returned).
-    #[inline]
+    #[inline(always)]
     fn stream_child(&mut self, pi: usize, pos: usize, children: &[schema::Child]) -> u16 {
         self.stream_elements += 1;
         if self.stream_elements > MAX_UNIT_ELEMENTS {
