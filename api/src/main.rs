@@ -66,6 +66,35 @@ enum Command {
     /// `ledger reconcile --statement statement.xml --format json`,
     /// `DATABASE_URL=postgres://user@host/db ledger reconcile --format csv > audit.csv`
     Reconcile(ledger_api::reconcile::ReconcileArgs),
+    /// Apply the transactions of ISO 20022 files (pain.001, pacs.008,
+    /// pacs.002, pacs.004; bare or with an AppHdr) exactly once, streaming, in
+    /// batches. Each transaction's idempotency key comes from the file's
+    /// identity (message id, MsgId, position, transaction ids), so running a
+    /// file again, after a clean end or a kill at any moment, applies only
+    /// what was not applied yet. Exit code 0 when every transaction is
+    /// applied, already applied or a duplicate; 1 when some were rejected or
+    /// invalid or a file was refused; 2 when ingest could not run (arguments,
+    /// an unreadable FILE, the database, an unwritable report); run it again.
+    ///
+    /// Examples: `ledger ingest payments.xml`,
+    /// `ledger ingest --on-error skip --report report.jsonl day1.xml day2.xml`,
+    /// `ledger ingest --status-report pain002.xml --client-id acme pain001.xml`
+    Ingest(ledger_api::ingest::IngestArgs),
+    /// Open accounts, show their balances, and change the account mapping
+    /// (settlement accounts by agent BIC, clearing accounts; semantics §5).
+    ///
+    /// Examples: `ledger accounts open --reference DE89370400440532013000 --currency EUR`,
+    /// `ledger accounts show DE89370400440532013000`
+    Accounts(ledger_api::admin::AccountsArgs),
+    /// Show a payment with its state and transfers.
+    ///
+    /// Example: `ledger payments show 42`
+    Payments(ledger_api::admin::PaymentsArgs),
+    /// Remove idempotency records older than a retention (default 7d, at
+    /// least 24h: docs/semantics.md section 1) and print how many.
+    ///
+    /// Example: `ledger prune-idempotency --older-than 14d`
+    PruneIdempotency(ledger_api::admin::PruneIdempotencyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +140,11 @@ async fn main() -> anyhow::Result<()> {
         let code = ledger_api::reconcile::main(database_url, cli.data_dir.clone(), args).await;
         std::process::exit(code);
     }
+    if let Command::Ingest(args) = &cli.command {
+        let database_url = cli.database_url.as_deref();
+        let code = ledger_api::ingest::main(database_url, cli.data_dir.clone(), args).await;
+        std::process::exit(code);
+    }
     let database = Database::open(cli.database_url.as_deref(), cli.data_dir.clone()).await?;
     println!("database: {}", database.description);
     let options = match &cli.command {
@@ -141,8 +175,12 @@ async fn run(command: &Command, ledger: &Ledger) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => demo(ledger).await,
+        Command::Accounts(args) => ledger_api::admin::accounts(ledger, args).await,
+        Command::Payments(args) => ledger_api::admin::payments(ledger, args).await,
+        Command::PruneIdempotency(args) => ledger_api::admin::prune_idempotency(ledger, args).await,
         Command::Serve(args) => serve(args, ledger).await,
         Command::Reconcile(_) => unreachable!("reconcile runs from main, without migrating"),
+        Command::Ingest(_) => unreachable!("ingest runs from main"),
     }
 }
 
