@@ -1,7 +1,8 @@
 //! The ledger service: the gRPC API (`grpc`, `server`), the conversion of
 //! ISO 20022 messages into ledger messages (`convert`), the database default
-//! (`database`), and the operator commands `ledger ingest` (`ingest`) and
-//! `ledger reconcile` (`reconcile`). The `ledger` binary (`main.rs`) is glue
+//! (`database`), and the operator commands `ledger ingest` (`ingest`),
+//! `ledger reconcile` (`reconcile`) and `ledger accounts|payments|prune-idempotency`
+//! (`admin`). The `ledger` binary (`main.rs`) is glue
 //! over these.
 
 pub mod admin;
