@@ -842,18 +842,35 @@ impl State {
         } else {
             None
         };
+        // the usual element: no namespace declaration, a name expected here (no schema
+        // name holds a colon, so a qname that is one has no prefix)
+        if (!has_attrs || plain_ccy.is_some()) && self.depth > 0 {
+            if let Some(pos) = self.child_by_bytes(e.name().into_inner()) {
+                if self.usual_child(pos) && self.default_ns_is_expected() {
+                    let ccy = plain_ccy.map(|v| String::from_utf8_lossy(v).into_owned());
+                    self.start_usual(pos, ccy);
+                    return;
+                }
+            }
+        }
+        self.on_start_general(e, has_attrs);
+    }
+
+    /// Any other start tag (out of line: the usual path above stays small).
+    #[inline(never)]
+    fn on_start_general(&mut self, e: &BytesStart<'_>, has_attrs: bool) {
         // namespace declarations first: they apply to the element's own name
         let mut n_attr = 0;
         let mut other_attrs = false;
-        if has_attrs && plain_ccy.is_none() {
+        if has_attrs {
             match self.scan_attributes(e) {
                 Some((n, other)) => (n_attr, other_attrs) = (n, other),
                 None => return,
             }
         }
         let qname = e.name().into_inner();
-        // no schema name holds a colon: a qname that is one of the names expected here has
-        // no prefix, and needs neither a search for the colon nor a second look-up
+        // a qname that is one of the names expected here has no prefix, and needs neither
+        // a search for the colon nor a second look-up
         let whole = match self.depth {
             0 => None,
             _ => self.child_by_bytes(qname),
@@ -865,20 +882,6 @@ impl State {
                 None => (None, qname),
             },
         };
-        if let (true, Some(pos)) = (!has_attrs || plain_ccy.is_some(), whole) {
-            if self.usual_child(pos) && self.default_ns_is_expected() {
-                let ccy = plain_ccy.map(|v| String::from_utf8_lossy(v).into_owned());
-                self.start_usual(pos, ccy);
-                return;
-            }
-        }
-        if plain_ccy.is_some() {
-            // the general path counts and classifies the attribute (no declaration)
-            match self.scan_attributes(e) {
-                Some((n, other)) => (n_attr, other_attrs) = (n, other),
-                None => return,
-            }
-        }
         let ns = {
             let expected = self.expected_ns();
             let is_expected = |n: &[u8], b: Option<&NsBinding>| is_namespace(expected, n, b);
@@ -1848,6 +1851,7 @@ impl State {
     // -----------------------------------------------------------------------------------
     // units
 
+    #[inline(never)]
     fn app_header_end(&mut self) {
         let version = self.head.map(|h| h.id).unwrap_or("");
         let mut errs = std::mem::take(&mut self.errs);
@@ -1859,6 +1863,7 @@ impl State {
         self.trees[0].clear();
     }
 
+    #[inline(never)]
     fn top_end(&mut self) {
         let mut errs = std::mem::take(&mut self.errs);
         if let Some(root) = self.trees[0].root() {
@@ -1884,6 +1889,7 @@ impl State {
         }
     }
 
+    #[inline(never)]
     fn container_start(&mut self) {
         self.pmt = None;
         self.pmt_count = 0;
@@ -1894,6 +1900,7 @@ impl State {
     }
 
     /// Called when the first record of a container starts: its header is complete.
+    #[inline(never)]
     fn record_in_container_start(&mut self) {
         let fam = self.fam.map(|f| f.family);
         let mut errs = std::mem::take(&mut self.errs);
@@ -1922,6 +1929,7 @@ impl State {
         self.flush_errors();
     }
 
+    #[inline(never)]
     fn container_end(&mut self) {
         let fam = self.fam.map(|f| f.family);
         match fam {
@@ -1984,6 +1992,7 @@ impl State {
         }
     }
 
+    #[inline(never)]
     fn record_end(&mut self) {
         let fam = match self.fam {
             Some(f) => f.family,
@@ -2065,6 +2074,7 @@ impl State {
         }
     }
 
+    #[inline(never)]
     fn message_end(&mut self) {
         let fam = match self.fam {
             Some(f) => f.family,
