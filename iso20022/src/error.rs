@@ -118,6 +118,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    #[cold]
     pub(crate) fn invalid(rule: impl Into<String>, value: impl Into<String>) -> Self {
         let mut value: String = value.into();
         if value.len() > 80 {

@@ -607,11 +607,16 @@ impl State {
     // -----------------------------------------------------------------------------------
     // errors
 
+    // rare: out of line, and the paths that report them are laid out apart from the usual
+    #[cold]
+    #[inline(never)]
     fn err(&mut self, kind: ErrorKind) {
         let p = self.path();
         self.err_at(p, kind);
     }
 
+    #[cold]
+    #[inline(never)]
     fn err_at(&mut self, path: String, kind: ErrorKind) {
         if self.phase == Phase::Done {
             return;
@@ -1687,47 +1692,7 @@ impl State {
                     }
                     self.text = text;
                 }
-                TypeDef::Content { base, .. } => {
-                    let text = std::mem::take(&mut self.text);
-                    let ccy = self.ccy.take();
-                    let mut ok = true;
-                    let mut amount = None;
-                    match schema.ty(*base) {
-                        // the usual amount type: its value parsed once for both checks
-                        TypeDef::Simple(s) if s.amount => {
-                            match schema::check_amount_once(s, ccy.as_deref(), &text) {
-                                Ok(a) => amount = a,
-                                Err((_, k)) => self.err(k),
-                            }
-                            ok = false;
-                        }
-                        TypeDef::Simple(s) => {
-                            if let Err(k) = schema::check_simple(s, name, &text) {
-                                self.err(k);
-                                ok = false;
-                            }
-                        }
-                        _ => {}
-                    }
-                    if let (true, Some(c)) = (ok, &ccy) {
-                        if crate::types::CurrencyCode::new(c).is_ok() {
-                            match schema::check_amount(c, &text) {
-                                Err(k) => self.err(k),
-                                Ok(a) => amount = Some(a),
-                            }
-                        }
-                    }
-                    if plan != NO_PLAN {
-                        let checked = Checked::default();
-                        self.stream_leaf(d, &text, ccy.as_deref(), amount, checked);
-                    } else {
-                        self.store_text(d, &text, ccy.as_deref());
-                        if let Some(a) = amount {
-                            self.store_amount(d, a);
-                        }
-                    }
-                    self.text = text;
-                }
+                TypeDef::Content { base, .. } => self.end_content(d, schema, name, *base, plan),
                 TypeDef::Complex {
                     choice,
                     children,
@@ -1735,52 +1700,18 @@ impl State {
                     grouped,
                     ..
                 } => {
-                    let lenient = lenient_text;
-                    if lenient {
-                        let t = std::mem::take(&mut self.text);
-                        self.store_text(d, t.trim(), None);
-                        self.text.clear();
+                    // the usual case here; choices, nested groups, the lenient `Sts` text and
+                    // missing elements out of line
+                    let counts = &self.counts[counts_at as usize..];
+                    let usual = !*choice
+                        && !*grouped
+                        && !lenient_text
+                        && required.iter().all(|&i| {
+                            counts.get(i as usize).copied().unwrap_or(0) >= children[i as usize].min
+                        });
+                    if !usual {
+                        self.end_complex(d, schema, ty, counts_at, lenient_text);
                     }
-                    let all_counts = std::mem::take(&mut self.counts);
-                    let counts = &all_counts[counts_at as usize..];
-                    if *choice {
-                        let present = counts.iter().filter(|c| **c > 0).count();
-                        if present != 1 && !(lenient && present == 0) {
-                            let names: Vec<&str> = children.iter().map(|c| c.name).collect();
-                            self.err(ErrorKind::Choice(names.join(" | ")));
-                        }
-                    } else {
-                        for &i in required {
-                            let c = &children[i as usize];
-                            if counts.get(i as usize).copied().unwrap_or(0) < c.min {
-                                self.err(ErrorKind::MissingElement(c.name.into()));
-                            }
-                        }
-                        if *grouped {
-                            let mut groups: Vec<(i32, u32)> = vec![];
-                            for (c, n) in children.iter().zip(counts) {
-                                if c.group == 0 {
-                                    continue;
-                                }
-                                if let Some(g) = groups.iter_mut().find(|g| g.0 == c.group) {
-                                    g.1 += u32::from(*n > 0);
-                                } else {
-                                    groups.push((c.group, u32::from(*n > 0)));
-                                }
-                            }
-                            for (g, n) in groups {
-                                if n > 1 || (g > 0 && n == 0) {
-                                    let names: Vec<&str> = children
-                                        .iter()
-                                        .filter(|c| c.group == g)
-                                        .map(|c| c.name)
-                                        .collect();
-                                    self.err(ErrorKind::Choice(names.join(" | ")));
-                                }
-                            }
-                        }
-                    }
-                    self.counts = all_counts;
                 }
             }
         }
@@ -1798,6 +1729,119 @@ impl State {
         }
         self.truncate_segs(path_len as usize);
         self.counts.truncate(counts_at as usize);
+    }
+
+    /// End of an element of simple content with attributes (an amount and its `Ccy`).
+    #[inline(never)]
+    fn end_content(&mut self, d: usize, schema: &Schema, name: &str, base: u32, plan: u16) {
+        let text = std::mem::take(&mut self.text);
+        let ccy = self.ccy.take();
+        let mut ok = true;
+        let mut amount = None;
+        match schema.ty(base) {
+            // the usual amount type: its value parsed once for both checks
+            TypeDef::Simple(s) if s.amount => {
+                match schema::check_amount_once(s, ccy.as_deref(), &text) {
+                    Ok(a) => amount = a,
+                    Err((_, k)) => self.err(k),
+                }
+                ok = false;
+            }
+            TypeDef::Simple(s) => {
+                if let Err(k) = schema::check_simple(s, name, &text) {
+                    self.err(k);
+                    ok = false;
+                }
+            }
+            _ => {}
+        }
+        if let (true, Some(c)) = (ok, &ccy) {
+            if crate::types::CurrencyCode::new(c).is_ok() {
+                match schema::check_amount(c, &text) {
+                    Err(k) => self.err(k),
+                    Ok(a) => amount = Some(a),
+                }
+            }
+        }
+        if plan != NO_PLAN {
+            let checked = Checked::default();
+            self.stream_leaf(d, &text, ccy.as_deref(), amount, checked);
+        } else {
+            self.store_text(d, &text, ccy.as_deref());
+            if let Some(a) = amount {
+                self.store_amount(d, a);
+            }
+        }
+        self.text = text;
+    }
+
+    /// End of an element of complex type whose children need more than the usual check:
+    /// a choice, nested groups, the lenient `Sts` text, or a missing element.
+    #[inline(never)]
+    fn end_complex(
+        &mut self,
+        d: usize,
+        schema: &Schema,
+        ty: u32,
+        counts_at: u32,
+        lenient_text: bool,
+    ) {
+        let TypeDef::Complex {
+            choice,
+            children,
+            required,
+            grouped,
+            ..
+        } = schema.ty(ty)
+        else {
+            return;
+        };
+        let lenient = lenient_text;
+        if lenient {
+            let t = std::mem::take(&mut self.text);
+            self.store_text(d, t.trim(), None);
+            self.text.clear();
+        }
+        let all_counts = std::mem::take(&mut self.counts);
+        let counts = &all_counts[counts_at as usize..];
+        if *choice {
+            let present = counts.iter().filter(|c| **c > 0).count();
+            if present != 1 && !(lenient && present == 0) {
+                let names: Vec<&str> = children.iter().map(|c| c.name).collect();
+                self.err(ErrorKind::Choice(names.join(" | ")));
+            }
+        } else {
+            for &i in required {
+                let c = &children[i as usize];
+                if counts.get(i as usize).copied().unwrap_or(0) < c.min {
+                    self.err(ErrorKind::MissingElement(c.name.into()));
+                }
+            }
+            if *grouped {
+                let mut groups: Vec<(i32, u32)> = vec![];
+                for (c, n) in children.iter().zip(counts) {
+                    if c.group == 0 {
+                        continue;
+                    }
+                    if let Some(g) = groups.iter_mut().find(|g| g.0 == c.group) {
+                        g.1 += u32::from(*n > 0);
+                    } else {
+                        groups.push((c.group, u32::from(*n > 0)));
+                    }
+                }
+                for (g, n) in groups {
+                    if n > 1 || (g > 0 && n == 0) {
+                        let names: Vec<&str> = children
+                            .iter()
+                            .filter(|c| c.group == g)
+                            .map(|c| c.name)
+                            .collect();
+                        self.err(ErrorKind::Choice(names.join(" | ")));
+                    }
+                }
+            }
+        }
+        self.counts = all_counts;
     }
 
     fn stream_leaf(

@@ -5,6 +5,8 @@ use crate::error::ErrorKind;
 use rust_decimal::Decimal;
 use std::fmt;
 
+#[cold]
+#[inline(never)]
 fn invalid(rule: &str, v: &str) -> ErrorKind {
     ErrorKind::invalid(rule, v)
 }
