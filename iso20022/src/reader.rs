@@ -5,7 +5,7 @@
 use crate::error::{Error, ErrorKind, Errors, ERRORS_MAX};
 use crate::model::{self, AppHeader, Ex, GroupHeader, MessageFamily, MessageKind, Transaction};
 use crate::schema::{self, Schema, TypeDef, ANY};
-use crate::stream::{Checked, CtBuild, Leaf, Plan, NO_PLAN};
+use crate::stream::{Checked, CtBuild, Leaf, Plan, F, NO_PLAN};
 use crate::tree::{Tree, NONE};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::PrefixDeclaration;
@@ -255,8 +255,9 @@ struct Frame {
     /// streaming (no tree, elements counted).
     tree: u8,
     node: u32,
-    /// Node of the credit transfer plan ([`NO_PLAN`]: not read).
+    /// Node of the credit transfer plan ([`NO_PLAN`]: not read), and its action.
     plan: u16,
+    act: F,
     leaf: bool,
     /// The children of a complex type (set by `push_frame`).
     children: &'static [schema::Child],
@@ -278,6 +279,7 @@ impl Frame {
             tree: 0,
             node: NONE,
             plan: NO_PLAN,
+            act: F::Pass,
             leaf: false,
             children: &[],
             choice: false,
@@ -397,8 +399,9 @@ struct State {
     stream_elements: usize,
     plan: &'static Plan,
     /// By plan node: the parent's children (address of the schema's slice) and the plan
-    /// node of each of them, so a child's plan node is found by its position.
-    plan_cache: Vec<(usize, Vec<u16>)>,
+    /// node (with its action) of each of them, so a child's plan node is found by its
+    /// position.
+    plan_cache: Vec<(usize, Vec<(u16, F)>)>,
     pmt: Option<Arc<model::PaymentInfo>>,
     pmt_count: u64,
     pmt_sum: Decimal,
@@ -1050,7 +1053,7 @@ impl State {
         if child.content || ccy.is_some() {
             self.check_ccy_attribute(schema, child, ccy.as_deref());
         }
-        let (tree, node, plan) = if ptree == STREAM {
+        let (tree, node, (plan, act)) = if ptree == STREAM {
             let plan = self.stream_child(pi, pos, children);
             (if child.lax { 0 } else { STREAM }, NONE, plan)
         } else {
@@ -1058,7 +1061,7 @@ impl State {
                 0 => NONE,
                 _ => self.add_node(ptree, pnode, child.name, occ),
             };
-            (if child.lax { 0 } else { ptree }, node, NO_PLAN)
+            (if child.lax { 0 } else { ptree }, node, (NO_PLAN, F::Pass))
         };
         if leaf {
             self.ccy = ccy;
@@ -1075,6 +1078,7 @@ impl State {
             tree,
             node,
             plan,
+            act,
             leaf,
             children: &[],
             choice: false,
@@ -1083,9 +1087,9 @@ impl State {
     }
 
     /// Child `pos` of frame `pi` of a credit transfer built while streaming: counted, and
-    /// opened in the transfer if it has a plan node (returned).
+    /// opened in the transfer if it has a plan node (returned, with its action).
     #[inline(always)]
-    fn stream_child(&mut self, pi: usize, pos: usize, children: &[schema::Child]) -> u16 {
+    fn stream_child(&mut self, pi: usize, pos: usize, children: &[schema::Child]) -> (u16, F) {
         self.stream_elements += 1;
         if self.stream_elements > MAX_UNIT_ELEMENTS {
             self.err(ErrorKind::Limit {
@@ -1099,18 +1103,19 @@ impl State {
             let key = children.as_ptr() as usize;
             if cache.0 != key {
                 let plan = self.plan;
-                *cache = (
-                    key,
-                    children.iter().map(|c| plan.child(pplan, c.name)).collect(),
-                );
+                let entry = |c: &schema::Child| match plan.child(pplan, c.name) {
+                    NO_PLAN => (NO_PLAN, F::Pass),
+                    n => (n, plan.f(n)),
+                };
+                *cache = (key, children.iter().map(entry).collect());
             }
-            let plan = cache.1[pos];
+            let (plan, act) = cache.1[pos];
             if plan != NO_PLAN {
-                self.ctb.open(self.plan.f(plan));
+                self.ctb.open(act);
             }
-            return plan;
+            return (plan, act);
         }
-        NO_PLAN
+        (NO_PLAN, F::Pass)
     }
 
     /// Position of the child named `local` among the children the open element allows
@@ -1562,7 +1567,7 @@ impl State {
                 }
             }
             _ if ptree == STREAM => {
-                f.plan = self.stream_child(pi, pos, children);
+                (f.plan, f.act) = self.stream_child(pi, pos, children);
                 f.tree = if child.lax { 0 } else { STREAM };
             }
             _ => {
@@ -1852,7 +1857,7 @@ impl State {
         amount: Option<crate::types::Amount>,
         checked: Checked,
     ) {
-        let f = self.plan.f(self.frames[d].plan);
+        let f = self.frames[d].act;
         let leaf = Leaf {
             text,
             ccy,
