@@ -380,7 +380,9 @@ struct State {
     /// Names of the segments that are not schema names (skipped, unknown elements).
     side: String,
     text: String,
-    ccy: Option<String>,
+    /// The `Ccy` attribute of the open leaf (`ccy_set`), in a buffer kept between leaves.
+    ccy: String,
+    ccy_set: bool,
     phase: Phase,
     collect_all: bool,
     // what was found
@@ -575,7 +577,8 @@ impl State {
             segs: Vec::with_capacity(MAX_DEPTH),
             side: String::new(),
             text: String::new(),
-            ccy: None,
+            ccy: String::new(),
+            ccy_set: false,
             phase: Phase::Running,
             collect_all,
             head: None,
@@ -855,7 +858,7 @@ impl State {
         if (!has_attrs || plain_ccy.is_some()) && self.depth > 0 {
             if let Some(pos) = self.child_by_bytes(e.name().into_inner()) {
                 if self.usual_child(pos) && self.default_ns_is_expected() {
-                    let ccy = plain_ccy.map(|v| String::from_utf8_lossy(v).into_owned());
+                    let ccy = plain_ccy.and_then(|v| std::str::from_utf8(v).ok());
                     self.start_usual(pos, ccy);
                     return;
                 }
@@ -1008,7 +1011,7 @@ impl State {
     /// in the expected namespace, without attributes or with only a plain `Ccy` (`ccy`),
     /// where [`Self::usual_child`] holds. Does what `start` and `start_child` do for it,
     /// in the same order.
-    fn start_usual(&mut self, pos: usize, ccy: Option<String>) {
+    fn start_usual(&mut self, pos: usize, ccy: Option<&str>) {
         if self.depth >= MAX_DEPTH {
             self.err(ErrorKind::Limit {
                 limit: "MAX_DEPTH",
@@ -1051,7 +1054,7 @@ impl State {
         }
         let leaf = !child.complex;
         if child.content || ccy.is_some() {
-            self.check_ccy_attribute(schema, child, ccy.as_deref());
+            self.check_ccy_attribute(schema, child, ccy);
         }
         let (tree, node, (plan, act)) = if ptree == STREAM {
             let plan = self.stream_child(pi, pos, children);
@@ -1064,7 +1067,7 @@ impl State {
             (if child.lax { 0 } else { ptree }, node, (NO_PLAN, F::Pass))
         };
         if leaf {
-            self.ccy = ccy;
+            self.set_ccy(ccy);
         }
         // built whole where it goes, not assembled elsewhere and copied
         self.push_frame(Frame {
@@ -1583,7 +1586,7 @@ impl State {
             }
         }
         if leaf {
-            self.ccy = ccy;
+            self.set_ccy(ccy.as_deref());
         }
         self.push_frame(f);
     }
@@ -1620,6 +1623,16 @@ impl State {
                     self.err(ErrorKind::Attribute("Ccy is not allowed".into()));
                 }
             }
+        }
+    }
+
+    /// Keeps the `Ccy` attribute of the leaf that starts (the buffer is reused).
+    #[inline]
+    fn set_ccy(&mut self, ccy: Option<&str>) {
+        self.ccy_set = ccy.is_some();
+        if let Some(c) = ccy {
+            self.ccy.clear();
+            self.ccy.push_str(c);
         }
     }
 
@@ -1740,13 +1753,15 @@ impl State {
     #[inline(never)]
     fn end_content(&mut self, d: usize, schema: &Schema, name: &str, base: u32, plan: u16) {
         let text = std::mem::take(&mut self.text);
-        let ccy = self.ccy.take();
+        let ccy_buf = std::mem::take(&mut self.ccy);
+        let ccy = self.ccy_set.then_some(ccy_buf.as_str());
+        self.ccy_set = false;
         let mut ok = true;
         let mut amount = None;
         match schema.ty(base) {
             // the usual amount type: its value parsed once for both checks
             TypeDef::Simple(s) if s.amount => {
-                match schema::check_amount_once(s, ccy.as_deref(), &text) {
+                match schema::check_amount_once(s, ccy, &text) {
                     Ok(a) => amount = a,
                     Err((_, k)) => self.err(k),
                 }
@@ -1760,7 +1775,7 @@ impl State {
             }
             _ => {}
         }
-        if let (true, Some(c)) = (ok, &ccy) {
+        if let (true, Some(c)) = (ok, ccy) {
             if crate::types::CurrencyCode::new(c).is_ok() {
                 match schema::check_amount(c, &text) {
                     Err(k) => self.err(k),
@@ -1770,14 +1785,15 @@ impl State {
         }
         if plan != NO_PLAN {
             let checked = Checked::default();
-            self.stream_leaf(d, &text, ccy.as_deref(), amount, checked);
+            self.stream_leaf(d, &text, ccy, amount, checked);
         } else {
-            self.store_text(d, &text, ccy.as_deref());
+            self.store_text(d, &text, ccy);
             if let Some(a) = amount {
                 self.store_amount(d, a);
             }
         }
         self.text = text;
+        self.ccy = ccy_buf;
     }
 
     /// End of an element of complex type whose children need more than the usual check:
