@@ -201,41 +201,69 @@ impl Nfa {
     }
 }
 
-fn upper(c: &u8) -> bool {
-    c.is_ascii_uppercase()
-}
-fn upper_digit(c: &u8) -> bool {
-    c.is_ascii_uppercase() || c.is_ascii_digit()
+/// Byte classes of the hand-written matchers, one bit each: a run of bytes is in a class
+/// when the AND of their entries keeps its bit (no branch per byte).
+const UPPER: u8 = 1;
+const DIGIT: u8 = 2;
+const UPPER_DIGIT: u8 = 4;
+const ALNUM: u8 = 8;
+/// `[a-f0-9]`
+const HEX: u8 = 16;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let (up, lo, dg) = (
+            b.is_ascii_uppercase(),
+            b.is_ascii_lowercase(),
+            b.is_ascii_digit(),
+        );
+        t[c] = (if up { UPPER | UPPER_DIGIT | ALNUM } else { 0 })
+            | (if dg {
+                DIGIT | UPPER_DIGIT | ALNUM | HEX
+            } else {
+                0
+            })
+            | (if lo { ALNUM } else { 0 })
+            | (if matches!(b, b'a'..=b'f') { HEX } else { 0 });
+        c += 1;
+    }
+    t
+};
+
+/// Every byte of `b` is in `class`.
+#[inline]
+fn all(b: &[u8], class: u8) -> bool {
+    b.iter().fold(class, |acc, &c| acc & CLASS[c as usize]) != 0
 }
 
 fn fast_matcher(p: &str) -> Option<fn(&str) -> bool> {
     Some(match p {
-        "[A-Z]{3,3}" => |s| s.len() == 3 && s.as_bytes().iter().all(upper),
-        "[A-Z]{2,2}" => |s| s.len() == 2 && s.as_bytes().iter().all(upper),
-        "[0-9]{1,15}" => |s| (1..=15).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit()),
+        "[A-Z]{3,3}" => |s| s.len() == 3 && all(s.as_bytes(), UPPER),
+        "[A-Z]{2,2}" => |s| s.len() == 2 && all(s.as_bytes(), UPPER),
+        "[0-9]{1,15}" => |s| (1..=15).contains(&s.len()) && all(s.as_bytes(), DIGIT),
         "[A-Z0-9]{4,4}[A-Z]{2,2}[A-Z0-9]{2,2}([A-Z0-9]{3,3}){0,1}" => |s| {
             let b = s.as_bytes();
             (b.len() == 8 || b.len() == 11)
-                && b[..4].iter().all(upper_digit)
-                && b[4..6].iter().all(upper)
-                && b[6..].iter().all(upper_digit)
+                && all(&b[..4], UPPER_DIGIT) & all(&b[4..6], UPPER) & all(&b[6..], UPPER_DIGIT)
         },
         "[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}" => |s| {
             let b = s.as_bytes();
             b.len() == 36
-                && b.iter().enumerate().all(|(i, &c)| match i {
-                    8 | 13 | 18 | 23 => c == b'-',
-                    14 => c == b'4',
-                    19 => matches!(c, b'8' | b'9' | b'a' | b'b'),
-                    _ => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
-                })
+                && all(&b[..8], HEX)
+                    & all(&b[9..13], HEX)
+                    & all(&b[15..18], HEX)
+                    & all(&b[20..23], HEX)
+                    & all(&b[24..], HEX)
+                && [b[8], b[13], b[18], b[23], b[14]] == *b"----4"
+                && matches!(b[19], b'8' | b'9' | b'a' | b'b')
         },
         "[A-Z]{2,2}[0-9]{2,2}[a-zA-Z0-9]{1,30}" => |s| {
             let b = s.as_bytes();
             (5..=34).contains(&b.len())
-                && b[..2].iter().all(upper)
-                && b[2..4].iter().all(u8::is_ascii_digit)
-                && b[4..].iter().all(u8::is_ascii_alphanumeric)
+                && all(&b[..2], UPPER) & all(&b[2..4], DIGIT) & all(&b[4..], ALNUM)
         },
         _ => return None,
     })

@@ -380,6 +380,8 @@ struct State {
     /// Names of the segments that are not schema names (skipped, unknown elements).
     side: String,
     text: String,
+    /// Every piece of `text` was plain ([`is_plain`]): it is ASCII.
+    text_ascii: bool,
     /// The `Ccy` attribute of the open leaf (`ccy_set`), in a buffer kept between leaves.
     ccy: String,
     ccy_set: bool,
@@ -577,6 +579,7 @@ impl State {
             segs: Vec::with_capacity(MAX_DEPTH),
             side: String::new(),
             text: String::new(),
+            text_ascii: true,
             ccy: String::new(),
             ccy_set: false,
             phase: Phase::Running,
@@ -1020,6 +1023,7 @@ impl State {
             return;
         }
         self.text.clear();
+        self.text_ascii = true;
         let path_len = self.segs.len() as u32;
         let pi = self.depth - 1;
         let p = &self.frames[pi];
@@ -1158,6 +1162,9 @@ impl State {
 
     /// Text of the current element; `plain`: known to be printable ASCII ([`is_plain`]).
     fn push_text(&mut self, s: &str, plain: bool) {
+        if !plain {
+            self.text_ascii = false;
+        }
         if self.depth == 0 {
             if !s.chars().all(is_ws) {
                 self.err(ErrorKind::Xml("text outside the root element".into()));
@@ -1243,6 +1250,7 @@ impl State {
             return;
         }
         self.text.clear();
+        self.text_ascii = true;
         let path_len = self.segs.len() as u32;
         let parent_role = if self.depth == 0 {
             Role::Wrapper
@@ -1608,7 +1616,7 @@ impl State {
                             }
                             Some(v) => {
                                 if let TypeDef::Simple(s) = schema.ty(*aty) {
-                                    if let Err(k) = schema::check_simple(s, "Ccy", v) {
+                                    if let Err(k) = schema::check_simple(s, "Ccy", v, false) {
                                         self.err(k);
                                     }
                                 }
@@ -1688,7 +1696,7 @@ impl State {
             match schema.ty(ty) {
                 TypeDef::Simple(s) => {
                     let text = std::mem::take(&mut self.text);
-                    let ok = match schema::check_simple(s, name, &text) {
+                    let ok = match schema::check_simple(s, name, &text, self.text_ascii) {
                         Err(k) => {
                             self.err(k);
                             false
@@ -1734,6 +1742,7 @@ impl State {
             }
         }
         self.text.clear();
+        self.text_ascii = true;
         match role {
             Role::AppHdr => self.app_header_end(),
             Role::Top => self.top_end(),
@@ -1768,7 +1777,7 @@ impl State {
                 ok = false;
             }
             TypeDef::Simple(s) => {
-                if let Err(k) = schema::check_simple(s, name, &text) {
+                if let Err(k) = schema::check_simple(s, name, &text, self.text_ascii) {
                     self.err(k);
                     ok = false;
                 }
@@ -1822,6 +1831,7 @@ impl State {
             let t = std::mem::take(&mut self.text);
             self.store_text(d, t.trim(), None);
             self.text.clear();
+            self.text_ascii = true;
         }
         let all_counts = std::mem::take(&mut self.counts);
         let counts = &all_counts[counts_at as usize..];

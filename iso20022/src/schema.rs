@@ -390,11 +390,17 @@ fn is_xml_ws(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
 }
 
-/// Checks `text` against simple type `s`; `element` is the element's local name.
-pub(crate) fn check_simple(s: &Simple, element: &str, text: &str) -> Result<(), ErrorKind> {
+/// Checks `text` against simple type `s`; `element` is the element's local name; `ascii`:
+/// the text is known to be ASCII (else it is found out).
+pub(crate) fn check_simple(
+    s: &Simple,
+    element: &str,
+    text: &str,
+    ascii: bool,
+) -> Result<(), ErrorKind> {
     match s.base {
         Base::String => {
-            let n = if text.is_ascii() {
+            let n = if ascii || text.is_ascii() {
                 text.len()
             } else {
                 text.chars().count()
