@@ -422,6 +422,9 @@ struct State {
     /// Index of a credit transfer complete in `ctb`, to be yielded before anything in
     /// `out` (set only when `out` is empty): it is moved once, into the caller's value.
     ct_ready: Option<u64>,
+    /// Something may be ready for the caller (`ct_ready`, `out`, or the end): set with
+    /// each of them, so the event loop tests one flag.
+    ready: bool,
 }
 
 impl<R: BufRead> std::fmt::Debug for MessageReader<R> {
@@ -517,10 +520,11 @@ impl<R: BufRead> MessageReader<R> {
                 }
                 return None;
             }
-            // events until something is ready
+            // events until something is ready (nothing is: checked above)
+            st.ready = false;
             loop {
                 Self::step_with(&mut self.xml, &mut self.buf, st);
-                if st.ct_ready.is_some() || !st.out.is_empty() || st.phase == Phase::Done {
+                if st.ready {
                     break;
                 }
             }
@@ -610,6 +614,7 @@ impl State {
             total_errors: 0,
             out: VecDeque::new(),
             ct_ready: None,
+            ready: false,
         }
     }
 
@@ -645,8 +650,10 @@ impl State {
 
     fn finish(&mut self) {
         self.phase = Phase::Done;
+        self.ready = true;
         if !self.errs.is_empty() {
             let e = std::mem::take(&mut self.errs);
+            self.ready = true;
             self.out.push_back(Err(Errors(e)));
         }
     }
@@ -655,6 +662,7 @@ impl State {
     fn flush_errors(&mut self) {
         if !self.errs.is_empty() && (!self.collect_all || self.phase == Phase::Done) {
             let e = std::mem::take(&mut self.errs);
+            self.ready = true;
             self.out.push_back(Err(Errors(e)));
         }
     }
@@ -1157,6 +1165,7 @@ impl State {
         }
         self.flush_errors();
         self.phase = Phase::Done;
+        self.ready = true;
         self.flush_errors();
     }
 
@@ -1994,6 +2003,7 @@ impl State {
                     self.stmt_id = s.id.clone();
                     self.stmt_emitted = true;
                     if ex.errs.is_empty() {
+                        self.ready = true;
                         self.out.push_back(Ok(Transaction::Statement(s)));
                     }
                 }
@@ -2136,10 +2146,13 @@ impl State {
         if errs.is_empty() {
             if ct_done && self.out.is_empty() {
                 self.ct_ready = Some(index);
+                self.ready = true;
             } else if ct_done {
                 let ct = self.ctb.finish(index, self.pmt.as_ref());
+                self.ready = true;
                 self.out.push_back(Ok(Transaction::CreditTransfer(ct)));
             } else if let Some(tx) = tx {
+                self.ready = true;
                 self.out.push_back(Ok(tx));
             }
             self.errs = errs;
