@@ -1141,10 +1141,14 @@ impl State {
         let children = p.children;
         let from = (p.last_pos as usize).min(children.len());
         let hit = |c: &schema::Child| same_bytes(c.name.as_bytes(), local) && c.ty != ANY;
-        match children[from..].iter().position(hit) {
-            Some(i) => Some(i + from),
-            None => children[..from].iter().position(hit),
+        let mut i = from;
+        while let Some(c) = children.get(i) {
+            if hit(c) {
+                return Some(i);
+            }
+            i += 1;
         }
+        children[..from].iter().position(hit)
     }
 
     fn eof(&mut self) {
