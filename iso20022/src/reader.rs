@@ -144,7 +144,7 @@ fn is_plain(b: &[u8]) -> bool {
             return false;
         }
         // the last bytes, in a word overlapping the previous one
-        n % 8 == 0 || !bad(word(&b[n - 8..]))
+        n.is_multiple_of(8) || !bad(word(&b[n - 8..]))
     } else {
         b.iter().all(|&c| (0x20..0x80).contains(&c))
     }
