@@ -83,32 +83,6 @@ fn ledger_binary() -> PathBuf {
     binary
 }
 
-/// `DATABASE_URL` for a test database, in key=value form.
-fn database_url(config: &tokio_postgres::Config) -> String {
-    let mut parts = Vec::new();
-    for host in config.get_hosts() {
-        match host {
-            tokio_postgres::config::Host::Tcp(name) => parts.push(format!("host={name}")),
-            tokio_postgres::config::Host::Unix(path) => {
-                parts.push(format!("host={}", path.display()))
-            }
-        }
-    }
-    if let Some(port) = config.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    if let Some(user) = config.get_user() {
-        parts.push(format!("user={user}"));
-    }
-    if let Some(password) = config.get_password() {
-        parts.push(format!("password={}", String::from_utf8_lossy(password)));
-    }
-    if let Some(dbname) = config.get_dbname() {
-        parts.push(format!("dbname={dbname}"));
-    }
-    parts.join(" ")
-}
-
 /// A fresh database with the debtors and the clearing account.
 async fn database_with_accounts() -> TestDatabase {
     let db = TestDatabase::with_defaults().await;
@@ -315,7 +289,11 @@ async fn main() {
     );
 
     let db = database_with_accounts().await;
-    let measured = run_ingest(&database_url(&db.config), &path, options.batch_size);
+    let measured = run_ingest(
+        &ledger_system_tests::database_url(&db.config),
+        &path,
+        options.batch_size,
+    );
     print!("{}", measured.summary);
     assert_eq!(measured.code, Some(0), "ledger ingest failed");
     let client = db.client().await;

@@ -5,7 +5,8 @@
 //! (unknown account, bad IBAN, a retention under 24 h) is an error, so the
 //! exit status is 1.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use crate::confirmation::iso_date_time;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 use ledger::model::{
@@ -440,40 +441,10 @@ async fn show_payment(ledger: &Ledger, args: &ShowPaymentArgs) -> anyhow::Result
                 transfer.amount.to_decimal(),
                 transfer.amount.currency().code()
             ),
-            utc_text(transfer.created_at)
+            iso_date_time(transfer.created_at)
         );
     }
     Ok(())
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
-pub fn utc_text(time: SystemTime) -> String {
-    let seconds = match time.duration_since(UNIX_EPOCH) {
-        Ok(since) => since.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs() as i64),
-    };
-    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3_600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
 }
 
 // ------------------------------------------------------------------ idempotency records
@@ -505,7 +476,7 @@ pub async fn prune_idempotency(ledger: &Ledger, args: &PruneIdempotencyArgs) -> 
     println!(
         "removed {removed} idempotency records older than {} (created before {})",
         duration_text(args.older_than),
-        utc_text(cutoff)
+        iso_date_time(cutoff)
     );
     Ok(())
 }
@@ -610,18 +581,5 @@ mod tests {
         assert!(new_account_reference("CLEARING-EUR", false).is_err());
         assert!(new_account_reference("CLEARING-EUR", true).is_ok());
         assert!(new_account_reference("", true).is_err());
-    }
-
-    #[test]
-    fn times_print_as_utc() {
-        assert_eq!(utc_text(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            utc_text(UNIX_EPOCH + Duration::from_secs(1_709_210_096)),
-            "2024-02-29T12:34:56Z"
-        );
-        assert_eq!(
-            utc_text(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
     }
 }

@@ -12,32 +12,6 @@ use ledger_system_tests::TestDatabase;
 const ALICE: &str = "DE89370400440532013000";
 const BOB: &str = "FR1420041010050500013M02606";
 
-/// `DATABASE_URL` for the test database, in key=value form.
-fn database_url(config: &tokio_postgres::Config) -> String {
-    let mut parts = Vec::new();
-    for host in config.get_hosts() {
-        match host {
-            tokio_postgres::config::Host::Tcp(name) => parts.push(format!("host={name}")),
-            tokio_postgres::config::Host::Unix(path) => {
-                parts.push(format!("host={}", path.display()))
-            }
-        }
-    }
-    if let Some(port) = config.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    if let Some(user) = config.get_user() {
-        parts.push(format!("user={user}"));
-    }
-    if let Some(password) = config.get_password() {
-        parts.push(format!("password={}", String::from_utf8_lossy(password)));
-    }
-    if let Some(dbname) = config.get_dbname() {
-        parts.push(format!("dbname={dbname}"));
-    }
-    parts.join(" ")
-}
-
 #[derive(Debug)]
 struct Run {
     code: i32,
@@ -61,7 +35,7 @@ impl Run {
 
 /// Runs the `ledger` binary with `arguments` against `db`.
 async fn ledger(db: &TestDatabase, arguments: &[&str]) -> Run {
-    let database_url = database_url(&db.config);
+    let database_url = ledger_system_tests::database_url(&db.config);
     let arguments: Vec<String> = arguments
         .iter()
         .map(|&argument| argument.to_owned())

@@ -43,32 +43,6 @@ async fn ledger_for_files() -> TestDatabase {
     db
 }
 
-/// `DATABASE_URL` for the test database, in key=value form.
-fn database_url(config: &tokio_postgres::Config) -> String {
-    let mut parts = Vec::new();
-    for host in config.get_hosts() {
-        match host {
-            tokio_postgres::config::Host::Tcp(name) => parts.push(format!("host={name}")),
-            tokio_postgres::config::Host::Unix(path) => {
-                parts.push(format!("host={}", path.display()))
-            }
-        }
-    }
-    if let Some(port) = config.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    if let Some(user) = config.get_user() {
-        parts.push(format!("user={user}"));
-    }
-    if let Some(password) = config.get_password() {
-        parts.push(format!("password={}", String::from_utf8_lossy(password)));
-    }
-    if let Some(dbname) = config.get_dbname() {
-        parts.push(format!("dbname={dbname}"));
-    }
-    parts.join(" ")
-}
-
 #[derive(Debug)]
 struct Run {
     code: i32,
@@ -121,7 +95,11 @@ fn ingest_arguments(arguments: &[&str], files: &[&Path]) -> Vec<String> {
 }
 
 async fn ingest(db: &TestDatabase, arguments: &[&str], files: &[&Path]) -> Run {
-    ledger_binary(database_url(&db.config), ingest_arguments(arguments, files)).await
+    ledger_binary(
+        ledger_system_tests::database_url(&db.config),
+        ingest_arguments(arguments, files),
+    )
+    .await
 }
 
 fn write_file(directory: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -255,7 +233,7 @@ async fn an_ingest_killed_mid_file_and_run_again_applies_every_transaction_exact
         "pain001.xml",
         &Pain001::new("KILLED-1", TRANSACTIONS).to_bytes(),
     );
-    let url = database_url(&db.config);
+    let url = ledger_system_tests::database_url(&db.config);
     let arguments = ingest_arguments(&["--batch-size", "5"], &[&file]);
     let mut child = ledger_command(&url, &arguments)
         .stdout(Stdio::null())
@@ -312,7 +290,7 @@ async fn two_ingests_of_the_same_file_at_once_apply_each_transaction_once() {
         directory.path().join("b.jsonl"),
     ];
     let [report_a, report_b] = reports.each_ref().map(|path| path.display().to_string());
-    let url = database_url(&db.config);
+    let url = ledger_system_tests::database_url(&db.config);
     let (run_a, run_b) = tokio::join!(
         ledger_binary(
             url.clone(),

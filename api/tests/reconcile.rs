@@ -87,32 +87,6 @@ fn write_statement(directory: &Path, xml: &str) -> PathBuf {
     path
 }
 
-/// `DATABASE_URL` for the test database, in key=value form.
-fn database_url(config: &tokio_postgres::Config) -> String {
-    let mut parts = Vec::new();
-    for host in config.get_hosts() {
-        match host {
-            tokio_postgres::config::Host::Tcp(name) => parts.push(format!("host={name}")),
-            tokio_postgres::config::Host::Unix(path) => {
-                parts.push(format!("host={}", path.display()))
-            }
-        }
-    }
-    if let Some(port) = config.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    if let Some(user) = config.get_user() {
-        parts.push(format!("user={user}"));
-    }
-    if let Some(password) = config.get_password() {
-        parts.push(format!("password={}", String::from_utf8_lossy(password)));
-    }
-    if let Some(dbname) = config.get_dbname() {
-        parts.push(format!("dbname={dbname}"));
-    }
-    parts.join(" ")
-}
-
 struct Run {
     code: i32,
     stdout: String,
@@ -141,7 +115,7 @@ async fn ledger_binary(database_url: String, arguments: Vec<String>) -> Run {
 async fn reconcile(db: &TestDatabase, arguments: &[&str]) -> Run {
     let mut all = vec!["reconcile".to_owned()];
     all.extend(arguments.iter().map(|argument| argument.to_string()));
-    ledger_binary(database_url(&db.config), all).await
+    ledger_binary(ledger_system_tests::database_url(&db.config), all).await
 }
 
 fn codes_in_json(stdout: &str) -> Vec<String> {
@@ -297,7 +271,7 @@ async fn an_audit_that_cannot_run_exits_2() {
     let mut missing = db.config.clone();
     missing.dbname("no_such_database");
     let run = ledger_binary(
-        database_url(&missing),
+        ledger_system_tests::database_url(&missing),
         vec![
             "reconcile".to_owned(),
             "--format".to_owned(),

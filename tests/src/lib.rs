@@ -38,6 +38,33 @@ pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client 
     client
 }
 
+/// A `DATABASE_URL` (key=value form) for `config`, for tests that run the
+/// `ledger` binary against a test database.
+pub fn database_url(config: &tokio_postgres::Config) -> String {
+    let mut parts = Vec::new();
+    for host in config.get_hosts() {
+        match host {
+            tokio_postgres::config::Host::Tcp(name) => parts.push(format!("host={name}")),
+            tokio_postgres::config::Host::Unix(path) => {
+                parts.push(format!("host={}", path.display()))
+            }
+        }
+    }
+    if let Some(port) = config.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(user) = config.get_user() {
+        parts.push(format!("user={user}"));
+    }
+    if let Some(password) = config.get_password() {
+        parts.push(format!("password={}", String::from_utf8_lossy(password)));
+    }
+    if let Some(dbname) = config.get_dbname() {
+        parts.push(format!("dbname={dbname}"));
+    }
+    parts.join(" ")
+}
+
 impl TestDatabase {
     /// A new, empty, migrated database with a ledger using `options`.
     pub async fn create(options: LedgerOptions) -> TestDatabase {
