@@ -368,6 +368,11 @@ struct State {
     ns: Vec<NsBinding>,
     /// Nesting level of the innermost declaration in scope (0: none).
     ns_depth: usize,
+    /// Declarations that came into or went out of scope, counted.
+    ns_changes: u64,
+    /// [`Self::default_ns_is_expected`] for (`ns_changes`, address of the expected
+    /// namespace).
+    default_ns: ((u64, usize), bool),
     /// Nesting level of the XML (every element, validated or not).
     xml_depth: usize,
     frames: Vec<Frame>,
@@ -576,6 +581,8 @@ impl State {
         State {
             ns: Vec::new(),
             ns_depth: 0,
+            ns_changes: 0,
+            default_ns: ((u64::MAX, 0), false),
             xml_depth: 0,
             frames: Vec::new(),
             counts: Vec::new(),
@@ -727,6 +734,7 @@ impl State {
         self.xml_depth = self.xml_depth.saturating_sub(1);
         while self.ns_depth > self.xml_depth {
             self.ns.pop();
+            self.ns_changes += 1;
             self.ns_depth = self.ns.last().map_or(0, |b| b.depth);
         }
     }
@@ -823,6 +831,7 @@ impl State {
                 p
             }
         };
+        self.ns_changes += 1;
         self.ns.push(NsBinding {
             prefix: prefix.to_vec(),
             uri: uri.to_vec(),
@@ -1009,13 +1018,20 @@ impl State {
         matches!(p.role, Role::None | Role::Top | Role::Record) && pos < p.children.len()
     }
 
-    /// The default namespace in scope is the one the open element's schema expects.
+    /// The default namespace in scope is the one the open element's schema expects
+    /// (remembered until a declaration comes into or goes out of scope, or the expected
+    /// namespace changes).
     #[inline]
-    fn default_ns_is_expected(&self) -> bool {
-        match self.lookup_binding(None) {
-            Ok(Some((uri, b))) => is_namespace(self.expected_ns(), uri, b),
-            _ => false,
+    fn default_ns_is_expected(&mut self) -> bool {
+        let key = (self.ns_changes, self.expected_ns().as_ptr() as usize);
+        if key != self.default_ns.0 {
+            let v = match self.lookup_binding(None) {
+                Ok(Some((uri, b))) => is_namespace(self.expected_ns(), uri, b),
+                _ => false,
+            };
+            self.default_ns = (key, v);
         }
+        self.default_ns.1
     }
 
     /// [`Self::start`] of the usual element: child `pos` of the open element, unprefixed
