@@ -678,15 +678,16 @@ async fn a_request_over_the_concurrency_limit_is_shed_at_once_never_queued() {
 }
 
 #[tokio::test]
-async fn a_concurrent_duplicate_that_outlasts_the_retries_is_aborted_with_retry_info_and_applies_once(
-) {
-    // One attempt per transaction: the duplicate's first serialization
-    // failure exhausts its retries (the default, 12 attempts, waits for the
-    // first request and answers with its replay instead).
+async fn a_concurrent_duplicate_still_in_progress_is_aborted_with_retry_info_and_applies_once() {
+    // The first request holds its idempotency key while it waits for a row
+    // lock; the duplicate sees the key taken, retries (three attempts here,
+    // to keep the test short), and is answered ABORTED, REQUEST_IN_PROGRESS
+    // (semantics §1) while the first is still running: never applied twice,
+    // never left hanging.
     let server = TestServer::start_with_options(
         ServerConfig::default(),
         LedgerOptions {
-            transaction_attempts_max: 1,
+            transaction_attempts_max: 3,
             ..LedgerOptions::default()
         },
     )
@@ -704,33 +705,11 @@ async fn a_concurrent_duplicate_that_outlasts_the_retries_is_aborted_with_retry_
     };
     let first = send(document.clone());
     wait_for_lock_waiters(&server, 1).await;
-    // The same request again, while the first is still running.
-    let duplicate = send(document.clone());
-    wait_for_lock_waiters(&server, 2).await;
-    lock.release().await;
-
-    let mut answers = Vec::new();
-    for task in [first, duplicate] {
-        answers.push(
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("both requests are answered")
-                .unwrap(),
-        );
-    }
-    let applied: Vec<_> = answers
-        .iter()
-        .filter_map(|answer| answer.as_ref().ok())
-        .collect();
-    let aborted: Vec<_> = answers
-        .iter()
-        .filter_map(|answer| answer.as_ref().err())
-        .collect();
-    assert_eq!((applied.len(), aborted.len()), (1, 1), "{answers:?}");
-    let applied = applied[0].get_ref();
-    assert!(!applied.replay);
-    assert_eq!(applied.results[0].outcome(), Outcome::Applied);
-    let status = aborted[0];
+    let duplicate = tokio::time::timeout(Duration::from_secs(10), send(document.clone()))
+        .await
+        .expect("the duplicate is answered while the first still waits")
+        .unwrap();
+    let status = duplicate.expect_err("the duplicate is not applied");
     assert_eq!(status.code(), Code::Aborted, "{status:?}");
     assert_eq!(
         status
@@ -744,8 +723,17 @@ async fn a_concurrent_duplicate_that_outlasts_the_retries_is_aborted_with_retry_
             .get_details_error_info()
             .expect("an ErrorInfo")
             .reason,
-        "TRANSACTION_CONFLICT"
+        "REQUEST_IN_PROGRESS"
     );
+    lock.release().await;
+    let applied = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first request is answered")
+        .unwrap()
+        .expect("the first request applies");
+    let applied = applied.get_ref();
+    assert!(!applied.replay);
+    assert_eq!(applied.results[0].outcome(), Outcome::Applied);
 
     // Retried with the same key, the aborted caller gets the first answer.
     let mut client = LedgerServiceClient::new(channel);

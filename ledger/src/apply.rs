@@ -5,7 +5,7 @@
 //! everything in a few set-based statements. The gRPC API (a batch of one)
 //! and the file ingest (batches of hundreds) go through this one path.
 //!
-//! Round trips per batch: idempotency records; payments (locked) and account
+//! Round trips per batch: idempotency keys (locked) and records, pipelined; payments (locked) and account
 //! mapping, pipelined; accounts (locked); new payments; then the updates and
 //! inserts, pipelined. Plus BEGIN and COMMIT.
 
@@ -140,12 +140,19 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let records: HashMap<ClientKey, IdempotencyRecord> =
-        store::select_idempotency_records(tx, &keys)
-            .await?
-            .into_iter()
-            .map(|(client, key, record)| ((client, key), record))
-            .collect();
+    // Semantics §1: a concurrent duplicate never applies twice. The rows
+    // would serialize it anyway; the lock says so early, and by name.
+    pipelined!(
+        locked = store::try_lock_idempotency_keys(tx, &keys),
+        records = store::select_idempotency_records(tx, &keys),
+    );
+    if !locked {
+        return Err(StoreError::Conflict(store::REQUEST_IN_PROGRESS));
+    }
+    let records: HashMap<ClientKey, IdempotencyRecord> = records
+        .into_iter()
+        .map(|(client, key, record)| ((client, key), record))
+        .collect();
 
     // What the commands without a record name.
     let mut business_keys = HashSet::new();

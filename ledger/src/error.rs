@@ -3,7 +3,7 @@
 //! service's own fault stay opaque to clients.
 
 use crate::model::{AccountReference, ClientId, IdempotencyKey};
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -29,6 +29,11 @@ pub enum LedgerError {
     /// retries with the same idempotency key.
     #[error("too much contention, retry later (after {attempts} attempts)")]
     Contention { attempts: u32 },
+    /// Another request under the same idempotency key was being applied for
+    /// as long as the retries lasted (semantics §1, a concurrent duplicate).
+    /// Retry with the same key: the answer will be its replay.
+    #[error("a request with the same idempotency key is in progress, retry later")]
+    RequestInProgress,
     /// The database is unreachable or timed out. Retry with the same key.
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),
@@ -42,7 +47,9 @@ impl LedgerError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            LedgerError::Contention { .. } | LedgerError::Unavailable(_)
+            LedgerError::Contention { .. }
+                | LedgerError::RequestInProgress
+                | LedgerError::Unavailable(_)
         )
     }
 }
@@ -51,6 +58,7 @@ impl From<StoreError> for LedgerError {
     fn from(error: StoreError) -> LedgerError {
         match error {
             StoreError::Unavailable(_) | StoreError::Timeout => LedgerError::Unavailable(error),
+            StoreError::Conflict(store::REQUEST_IN_PROGRESS) => LedgerError::RequestInProgress,
             StoreError::Conflict(_) => LedgerError::Contention { attempts: 1 },
             StoreError::Database(_) | StoreError::Corrupt { .. } => LedgerError::Internal(error),
         }

@@ -389,8 +389,12 @@ impl Ledger {
         let attempts_max = self.options.transaction_attempts_max;
         tracing::debug!(attempt_number, reason, "transaction conflict");
         if attempt_number >= attempts_max {
-            return ControlFlow::Break(Err(LedgerError::Contention {
-                attempts: attempts_max,
+            return ControlFlow::Break(Err(if reason == store::REQUEST_IN_PROGRESS {
+                LedgerError::RequestInProgress
+            } else {
+                LedgerError::Contention {
+                    attempts: attempts_max,
+                }
             }));
         }
         let exponent = attempt_number.saturating_sub(1).min(16);

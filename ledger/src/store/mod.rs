@@ -71,6 +71,10 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
+/// The [`StoreError::Conflict`] reason of a transaction that found another
+/// one applying the same idempotency key right now.
+pub const REQUEST_IN_PROGRESS: &str = "request in progress";
+
 impl StoreError {
     /// 25P02: a statement sent after an earlier one of the same transaction
     /// failed. Never the cause, only its echo.
@@ -885,6 +889,41 @@ pub async fn select_idempotency_records(
             ))
         })
         .collect()
+}
+
+/// Takes a transaction-level advisory lock per `(client_id, key)`, without
+/// waiting; `false` when another transaction holds one of them (it is
+/// applying the same key right now). The locks end with the transaction.
+pub async fn try_lock_idempotency_keys(
+    tx: &Transaction<'_>,
+    keys: &[(&ClientId, &IdempotencyKey)],
+) -> Result<bool, StoreError> {
+    use sha2::{Digest, Sha256};
+    if keys.is_empty() {
+        return Ok(true);
+    }
+    let mut lock_ids: Vec<i64> = keys
+        .iter()
+        .map(|(client, key)| {
+            let mut hasher = Sha256::new();
+            hasher.update(b"ledger.idempotency_key\0");
+            hasher.update((client.as_str().len() as u32).to_be_bytes());
+            hasher.update(client.as_str().as_bytes());
+            hasher.update(key.as_str().as_bytes());
+            let digest = hasher.finalize();
+            i64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
+        })
+        .collect();
+    lock_ids.sort_unstable();
+    lock_ids.dedup();
+    let row = query_one(
+        tx,
+        "SELECT coalesce(bool_and(pg_try_advisory_xact_lock(id)), TRUE) \
+         FROM (SELECT id FROM unnest($1::BIGINT[]) AS id ORDER BY id) ids",
+        &[&lock_ids],
+    )
+    .await?;
+    Ok(row.get(0))
 }
 
 /// A record to store under `(client_id, key)`.
