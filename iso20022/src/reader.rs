@@ -1151,7 +1151,7 @@ impl State {
 
     /// Position of the child named `local` among the children the open element allows
     /// (none if it is not validated), looking from the last one seen first.
-    #[inline]
+    #[inline(always)]
     fn child_by_bytes(&self, local: &[u8]) -> Option<usize> {
         let p = &self.frames[self.depth - 1];
         let children = p.children;
