@@ -146,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(code);
     }
     let database = Database::open(cli.database_url.as_deref(), cli.data_dir.clone()).await?;
-    println!("database: {}", database.description);
+    eprintln!("database: {}", database.description);
     let options = match &cli.command {
         Command::Serve(args) => LedgerOptions {
             pool_size_max: args.pool_size_max,
