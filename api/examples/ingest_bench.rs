@@ -26,12 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use files::Pain001;
-use ledger::model::{AccountReference, OverdraftRule};
-use ledger_system_tests::fixtures::open;
+use files::{Pain001, CLEARING};
 use ledger_system_tests::{invariants, TestDatabase};
 
-const CLEARING: &str = "EURCLEARING01";
 const DEBTORS: u64 = 4;
 const TRANSACTIONS_PER_BLOCK: u64 = 100;
 
@@ -81,30 +78,6 @@ fn ledger_binary() -> PathBuf {
         binary.display()
     );
     binary
-}
-
-/// A fresh database with the debtors and the clearing account.
-async fn database_with_accounts() -> TestDatabase {
-    let db = TestDatabase::with_defaults().await;
-    for number in 0..DEBTORS {
-        db.ledger
-            .open_account(&open(
-                &files::debtor(number),
-                "EUR",
-                OverdraftRule::Unrestricted,
-            ))
-            .await
-            .unwrap();
-    }
-    db.ledger
-        .open_account(&open(CLEARING, "EUR", OverdraftRule::Unrestricted))
-        .await
-        .unwrap();
-    db.ledger
-        .set_clearing_account(&AccountReference::parse(CLEARING).unwrap())
-        .await
-        .unwrap();
-    db
 }
 
 /// The peak resident set size of a process so far, in KiB.
@@ -288,7 +261,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let db = database_with_accounts().await;
+    let db = files::ledger_for_files(DEBTORS).await;
     let measured = run_ingest(
         &ledger_system_tests::database_url(&db.config),
         &path,
@@ -313,7 +286,7 @@ async fn main() {
     );
 
     if !options.skip_sql {
-        let db = database_with_accounts().await;
+        let db = files::ledger_for_files(DEBTORS).await;
         let sql = set_based(&db, options.transactions).await;
         let client = db.client().await;
         assert_eq!(

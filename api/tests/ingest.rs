@@ -10,38 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ledger::model::{AccountReference, OverdraftRule};
+use ledger::model::OverdraftRule;
 use ledger_system_tests::fixtures::open;
 use ledger_system_tests::{invariants, TestDatabase};
-use support::files::{self, Pain001};
+use support::files::{self, ledger_for_files, Pain001};
 
-const CLEARING: &str = "EURCLEARING01";
 const XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/iso20022/xsd");
-
-/// A ledger holding the generated files' debtors (overdraft allowed) and a
-/// EUR clearing account for their creditors, which it does not hold.
-async fn ledger_for_files() -> TestDatabase {
-    let db = TestDatabase::with_defaults().await;
-    for number in 0..4 {
-        db.ledger
-            .open_account(&open(
-                &files::debtor(number),
-                "EUR",
-                OverdraftRule::Unrestricted,
-            ))
-            .await
-            .unwrap();
-    }
-    db.ledger
-        .open_account(&open(CLEARING, "EUR", OverdraftRule::Unrestricted))
-        .await
-        .unwrap();
-    db.ledger
-        .set_clearing_account(&AccountReference::parse(CLEARING).unwrap())
-        .await
-        .unwrap();
-    db
-}
 
 #[derive(Debug)]
 struct Run {
@@ -165,7 +139,7 @@ fn xmllint(xsd: &str, xml: &Path) {
 
 #[tokio::test]
 async fn ingest_applies_every_transaction_and_a_second_ingest_applies_nothing() {
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let file = write_file(
         directory.path(),
@@ -226,7 +200,7 @@ async fn ingest_applies_every_transaction_and_a_second_ingest_applies_nothing() 
 #[tokio::test]
 async fn an_ingest_killed_mid_file_and_run_again_applies_every_transaction_exactly_once() {
     const TRANSACTIONS: u64 = 3_000;
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let file = write_file(
         directory.path(),
@@ -278,7 +252,7 @@ async fn an_ingest_killed_mid_file_and_run_again_applies_every_transaction_exact
 #[tokio::test]
 async fn two_ingests_of_the_same_file_at_once_apply_each_transaction_once() {
     const TRANSACTIONS: u64 = 600;
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let file = write_file(
         directory.path(),
@@ -331,7 +305,7 @@ const BAD_PATH: &str = "PmtInf[2]/CdtTrfTxInf[7]";
 
 #[tokio::test]
 async fn under_reject_file_a_file_with_one_bad_transaction_applies_nothing_and_names_its_path() {
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let file = write_file(
         directory.path(),
@@ -372,7 +346,7 @@ async fn under_reject_file_a_file_with_one_bad_transaction_applies_nothing_and_n
 
 #[tokio::test]
 async fn under_skip_the_good_transactions_are_applied_and_the_bad_one_is_reported() {
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let file = write_file(
         directory.path(),
@@ -418,7 +392,7 @@ async fn under_skip_the_good_transactions_are_applied_and_the_bad_one_is_reporte
 #[tokio::test]
 async fn a_truncated_file_is_refused_whole_or_applied_up_to_the_cut_and_completed_later() {
     const TRANSACTIONS: u64 = 200;
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let whole = Pain001::new("TRUNCATED-1", TRANSACTIONS).to_bytes();
     let cut = &whole[..whole.len() * 3 / 5];
@@ -471,7 +445,7 @@ async fn a_truncated_file_is_refused_whole_or_applied_up_to_the_cut_and_complete
 
 #[tokio::test]
 async fn a_pain002_status_report_goes_back_to_the_sender_and_validates_against_the_xsd() {
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let file = write_file(
         directory.path(),
@@ -504,7 +478,7 @@ async fn a_pain002_status_report_goes_back_to_the_sender_and_validates_against_t
 
 #[tokio::test]
 async fn a_pacs008_with_an_app_header_is_ingested_and_answered_with_a_valid_pacs002() {
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let creditor = files::iban_de(60050101, 42);
     db.ledger
         .open_account(&open(
@@ -582,7 +556,7 @@ fn pacs002(message_id: &str, original: &str, statuses: &[(u64, &str)]) -> Vec<u8
 #[tokio::test]
 async fn a_pacs002_file_asserts_states_and_a_status_for_a_missing_original_applies_on_a_later_run()
 {
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let creditor = files::iban_de(60050101, 7);
     db.ledger
         .open_account(&open(&creditor, "EUR", OverdraftRule::Unrestricted))
@@ -650,7 +624,7 @@ async fn a_pacs002_file_asserts_states_and_a_status_for_a_missing_original_appli
 
 #[tokio::test]
 async fn exit_code_two_means_ingest_could_not_run() {
-    let db = ledger_for_files().await;
+    let db = ledger_for_files(4).await;
     let directory = tempfile::tempdir().unwrap();
     let file = write_file(
         directory.path(),

@@ -6,6 +6,35 @@
 
 use std::io::{self, Write};
 
+use ledger::model::{AccountReference, OverdraftRule};
+use ledger_system_tests::fixtures::open;
+use ledger_system_tests::TestDatabase;
+
+/// The EUR clearing account that generated files' creditors map to.
+pub const CLEARING: &str = "EURCLEARING01";
+
+/// A fresh ledger holding the generated files' first `debtors` debtor
+/// accounts (overdraft allowed) and the EUR clearing account for their
+/// creditors, which it does not hold.
+pub async fn ledger_for_files(debtors: u64) -> TestDatabase {
+    let db = TestDatabase::with_defaults().await;
+    for number in 0..debtors {
+        db.ledger
+            .open_account(&open(&debtor(number), "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    db.ledger
+        .open_account(&open(CLEARING, "EUR", OverdraftRule::Unrestricted))
+        .await
+        .unwrap();
+    db.ledger
+        .set_clearing_account(&AccountReference::parse(CLEARING).unwrap())
+        .await
+        .unwrap();
+    db
+}
+
 /// A German IBAN for bank code `bank` (8 digits) and account `account`
 /// (10 digits), with valid mod-97 check digits.
 pub fn iban_de(bank: u64, account: u64) -> String {
