@@ -159,10 +159,16 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
     let mut references = HashSet::new();
     let mut agents = HashSet::new();
     let mut currencies = HashSet::new();
-    let fresh = commands.iter().filter(|command| {
-        !records.contains_key(&(command.client_id.clone(), command.idempotency_key.clone()))
-    });
-    for message in fresh.flat_map(|command| &command.messages) {
+    // Commands answered from a stored record decide nothing.
+    let fresh_messages = || {
+        commands
+            .iter()
+            .filter(|command| {
+                !records.contains_key(&(command.client_id.clone(), command.idempotency_key.clone()))
+            })
+            .flat_map(|command| &command.messages)
+    };
+    for message in fresh_messages() {
         business_keys.insert(message.business_key.canonical());
         let Some(instruction) = &message.instruction else {
             continue;
@@ -206,11 +212,9 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
     for payment in payments.values() {
         account_ids.extend([payment.debit_account_id, payment.credit_account_id]);
     }
-    for command in commands {
-        for message in &command.messages {
-            if let Some(Ok((debit, credit))) = mapping.resolve_sides(message) {
-                account_ids.extend([debit, credit]);
-            }
+    for message in fresh_messages() {
+        if let Some(Ok((debit, credit))) = mapping.resolve_sides(message) {
+            account_ids.extend([debit, credit]);
         }
     }
     let ids: Vec<AccountId> = account_ids.into_iter().collect();
