@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 use ledger::model::{
-    Account, AccountId, AccountReference, Bic, BusinessKey, Currency, OverdraftRule, Payment,
-    PaymentId,
+    Account, AccountId, AccountReference, Bic, BusinessKey, Currency, Originator, OverdraftRule,
+    Payment, PaymentId,
 };
 use ledger::{Ledger, LedgerError, OpenAccount};
 use rust_decimal::Decimal;
@@ -194,7 +194,7 @@ async fn show_account(ledger: &Ledger, args: &ShowAccountArgs) -> anyhow::Result
 
 /// Minor units as an exact decimal of the currency, sign included.
 fn decimal(currency: Currency, minor_units: i128) -> Decimal {
-    Decimal::from_i128_with_scale(minor_units, u32::from(currency.minor_units()))
+    currency.decimal_of_minor_units(minor_units)
 }
 
 fn overdraft_text(overdraft: OverdraftRule) -> &'static str {
@@ -338,12 +338,14 @@ pub struct ShowPaymentArgs {
     /// The payment's UETR.
     #[arg(long, value_name = "UUID")]
     pub uetr: Option<String>,
-    /// The canonical business key: `uetr:<uuid>` or
-    /// `ref:<len>:<originator><len>:<instruction id><len>:<end-to-end id>`.
+    /// The canonical business key: `uetr:<uuid>`,
+    /// `ref:<len>:<originator><len>:<instruction id><len>:<end-to-end id>` or
+    /// `msg:<len>:<originator><len>:<message id><len>:<position>`.
     #[arg(long, value_name = "KEY")]
     pub business_key: Option<String>,
-    /// The instructing agent's BIC or the initiating party's id (with
-    /// --instruction-id and --end-to-end-id).
+    /// The originator (with --instruction-id and --end-to-end-id): a BIC, or
+    /// its kind and id: `bic:<BIC>`, `lei:<LEI>`, `id:<other id>`,
+    /// `acct:<debtor account>`.
     #[arg(long, requires_all = ["instruction_id", "end_to_end_id"])]
     pub originator: Option<String>,
     /// InstrId, or TxId where the message has no InstrId.
@@ -375,7 +377,11 @@ fn business_key(args: &ShowPaymentArgs) -> anyhow::Result<Option<BusinessKey>> {
         (&args.originator, &args.instruction_id, &args.end_to_end_id)
     {
         return Ok(Some(
-            BusinessKey::reference(originator, instruction_id, end_to_end_id)
+            BusinessKey::reference(
+                Originator::parse_qualified(originator).context("invalid --originator")?,
+                Some(instruction_id),
+                Some(end_to_end_id),
+            )
                 .context("invalid business key")?,
         ));
     }

@@ -75,8 +75,14 @@ pub fn pacs002(row: &OutboxRow) -> Option<Vec<u8>> {
             end_to_end_id,
             ..
         } => {
-            transaction.original_instruction_id = text35(&instruction_id);
-            transaction.original_end_to_end_id = text35(&end_to_end_id);
+            transaction.original_instruction_id = instruction_id.as_deref().and_then(text35);
+            transaction.original_end_to_end_id = end_to_end_id.as_deref().and_then(text35);
+        }
+        // Named by its message alone: the report's original group names it.
+        BusinessKey::Message { .. } => {}
+        BusinessKey::Instruction(reference) => {
+            transaction.original_instruction_id = reference.instruction_id().and_then(text35);
+            transaction.original_end_to_end_id = reference.end_to_end_id().and_then(text35);
         }
     }
     let mut report = StatusReport::new(

@@ -7,8 +7,8 @@ use iso20022::{
     PaymentReturn, Transaction, TransactionStatus,
 };
 use ledger::model::{
-    AccountReference, Amount, Bic, BusinessKey, Currency, PartySide, PaymentInstruction,
-    PaymentMessage, PaymentState, ReasonCode,
+    AccountReference, Amount, Bic, BusinessKey, Currency, InstructionReference, Originator,
+    PartySide, PaymentInstruction, PaymentMessage, PaymentState, ReasonCode, ID_NOT_PROVIDED,
 };
 
 /// One thing wrong with a transaction, located by its path in the document.
@@ -115,15 +115,29 @@ fn account_reference(account: Option<&Account>) -> Option<AccountReference> {
     AccountReference::parse(&text).ok()
 }
 
-fn party_id(party: Option<&Party>) -> Option<String> {
+/// A party as an originator: by its BIC, LEI or other id, in that order.
+/// A name identifies no one (two parties can share it), so a party known
+/// only by name is no originator.
+fn party_originator(party: Option<&Party>) -> Option<Originator> {
     let party = party?;
-    party
+    if let Some(bic) = party
         .bic
         .as_ref()
-        .map(|bic| bic.as_str().to_owned())
-        .or_else(|| party.other_id.clone())
-        .or_else(|| party.lei.clone())
-        .or_else(|| party.name.clone())
+        .and_then(|bic| Bic::parse(bic.as_str()).ok())
+    {
+        return Some(Originator::bic(bic));
+    }
+    if let Some(lei) = party
+        .lei
+        .as_deref()
+        .and_then(|lei| Originator::lei(lei).ok())
+    {
+        return Some(lei);
+    }
+    party
+        .other_id
+        .as_deref()
+        .and_then(|id| Originator::other_id(id).ok())
 }
 
 fn amount(errors: &mut Errors, element: &str, value: Option<iso20022::Amount>) -> Option<Amount> {
@@ -151,16 +165,32 @@ fn amount(errors: &mut Errors, element: &str, value: Option<iso20022::Amount>) -
     }
 }
 
-/// The business key (semantics §1): the UETR, else the originator with the
-/// instruction (or transaction) id and the end-to-end id.
-fn business_key(
-    errors: &mut Errors,
-    uetr: Option<&iso20022::Uetr>,
-    originator: Option<String>,
-    instruction_id: Option<&str>,
-    end_to_end_id: Option<&str>,
-) -> Option<BusinessKey> {
-    if let Some(uetr) = uetr {
+/// An id that identifies something: present, and not `NOTPROVIDED`.
+fn identifying(id: Option<&str>) -> Option<&str> {
+    id.filter(|id| *id != ID_NOT_PROVIDED)
+}
+
+/// What a transaction's business key is built from (semantics §1).
+struct KeyParts<'a> {
+    uetr: Option<&'a iso20022::Uetr>,
+    originator: Option<Originator>,
+    /// Where the originator comes from, to name in an error.
+    originator_element: &'static str,
+    /// InstrId, else TxId (each unless `NOTPROVIDED`).
+    instruction_id: Option<&'a str>,
+    end_to_end_id: Option<&'a str>,
+    /// `(MsgId, position)`: the key of a transaction with no id of its own.
+    /// `None` for follow-ups, which must name their original.
+    message: Option<(&'a str, u64)>,
+}
+
+/// The business key (semantics §1): the UETR; else the originator with the
+/// instruction (or transaction) id and the end-to-end id; else, for a
+/// transaction that carries no id identifying it, the originator with the
+/// message id and the transaction's position. Never a batch id
+/// (`PmtInfId`): it is shared by every transaction of its block.
+fn business_key(errors: &mut Errors, parts: KeyParts<'_>) -> Option<BusinessKey> {
+    if let Some(uetr) = parts.uetr {
         return match BusinessKey::uetr(uetr.as_str()) {
             Ok(key) => Some(key),
             Err(error) => {
@@ -169,17 +199,33 @@ fn business_key(
             }
         };
     }
-    let (Some(originator), Some(instruction_id), Some(end_to_end_id)) =
-        (originator, instruction_id, end_to_end_id)
-    else {
+    let Some(originator) = parts.originator else {
         errors.push(
-            "UETR",
-            "no UETR, and not all of originator, instruction or transaction id and end-to-end id \
-             to identify the payment by",
+            parts.originator_element,
+            "no UETR, and no originator to scope the payment's ids by (a BIC, LEI or other id; \
+             a name does not identify an originator)",
         );
         return None;
     };
-    match BusinessKey::reference(&originator, instruction_id, end_to_end_id) {
+    let instruction_id = identifying(parts.instruction_id);
+    let end_to_end_id = identifying(parts.end_to_end_id);
+    let key = match (instruction_id, end_to_end_id, parts.message) {
+        (None, None, Some((message_id, position))) => {
+            BusinessKey::message(originator, message_id, position)
+        }
+        (None, None, None) => {
+            errors.push(
+                "OrgnlEndToEndId",
+                "names no original: no OrgnlUETR, and neither OrgnlInstrId, OrgnlTxId nor an \
+                 OrgnlEndToEndId other than NOTPROVIDED",
+            );
+            return None;
+        }
+        (instruction_id, end_to_end_id, _) => {
+            BusinessKey::reference(originator, instruction_id, end_to_end_id)
+        }
+    };
+    match key {
         Ok(key) => Some(key),
         Err(error) => {
             errors.push("EndToEndId", error.to_string());
@@ -196,27 +242,55 @@ fn credit_transfer(
 ) -> Result<PaymentMessage, Vec<FieldError>> {
     let mut errors = Errors::new(kind, transfer.index);
     let info = transfer.payment_info.as_deref();
-    let originator = match kind.family {
-        MessageFamily::Pain001 => party_id(group.initiating_party.as_ref()).or_else(|| {
-            bic_of(info.and_then(|info| info.debtor_agent.as_ref())).map(|bic| bic.to_string())
-        }),
-        _ => first_bic(&[
-            transfer.instructing_agent.as_ref(),
-            group.instructing_agent.as_ref(),
-        ])
-        .map(|bic| bic.to_string()),
+    let debtor_account = account_reference(
+        transfer
+            .debtor_account
+            .as_ref()
+            .or(info.and_then(|info| info.debtor_account.as_ref())),
+    );
+    // pain.001: the initiating party, or, when it is known by name only,
+    // the debtor account it instructs from. pacs.008: the instructing agent.
+    let (originator, originator_element) = match kind.family {
+        MessageFamily::Pain001 => (
+            party_originator(group.initiating_party.as_ref())
+                .or_else(|| debtor_account.clone().map(Originator::debtor_account)),
+            "/Document/CstmrCdtTrfInitn/GrpHdr/InitgPty",
+        ),
+        _ => (
+            first_bic(&[
+                transfer.instructing_agent.as_ref(),
+                group.instructing_agent.as_ref(),
+            ])
+            .map(Originator::bic),
+            "InstgAgt",
+        ),
     };
-    let instruction_id = transfer
-        .instruction_id
-        .as_deref()
-        .or(transfer.transaction_id.as_deref())
-        .or(info.map(|info| info.payment_info_id.as_str()));
+    // How a status report or return will name a pain.001 transaction.
+    let reference = match kind.family {
+        MessageFamily::Pain001 => match InstructionReference::new(
+            &group.message_id,
+            transfer.instruction_id.as_deref(),
+            Some(transfer.end_to_end_id.as_str()),
+        ) {
+            Ok(reference) => Some(reference),
+            Err(error) => {
+                errors.push("PmtId", error.to_string());
+                None
+            }
+        },
+        _ => None,
+    };
     let key = business_key(
         &mut errors,
-        transfer.uetr.as_ref(),
-        originator,
-        instruction_id,
-        Some(transfer.end_to_end_id.as_str()),
+        KeyParts {
+            uetr: transfer.uetr.as_ref(),
+            originator,
+            originator_element,
+            instruction_id: identifying(transfer.instruction_id.as_deref())
+                .or(identifying(transfer.transaction_id.as_deref())),
+            end_to_end_id: Some(transfer.end_to_end_id.as_str()),
+            message: Some((group.message_id.as_str(), transfer.index)),
+        },
     );
     let element = match kind.family {
         MessageFamily::Pain001 => "Amt/InstdAmt",
@@ -224,12 +298,7 @@ fn credit_transfer(
     };
     let amount = amount(&mut errors, element, transfer.amount());
     let debtor = PartySide {
-        account: account_reference(
-            transfer
-                .debtor_account
-                .as_ref()
-                .or(info.and_then(|info| info.debtor_account.as_ref())),
-        ),
+        account: debtor_account,
         agent: first_bic(&[
             transfer.debtor_agent.as_ref(),
             info.and_then(|info| info.debtor_agent.as_ref()),
@@ -253,8 +322,10 @@ fn credit_transfer(
                 amount,
                 debtor,
                 creditor,
+                reference,
             }),
             reason: None,
+            returned_amount: None,
         }),
         _ => None,
     };
@@ -283,28 +354,63 @@ fn first_reason(reasons: &[iso20022::Reason]) -> Option<ReasonCode> {
 /// How a status report or a return names the original payment.
 struct OriginalReferences<'a> {
     uetr: Option<&'a iso20022::Uetr>,
+    /// `OrgnlMsgId` and `OrgnlMsgNmId`.
+    message_id: Option<&'a str>,
+    message_name_id: Option<&'a str>,
     instructed_agent: Option<&'a Agent>,
     instruction_id: Option<&'a str>,
     transaction_id: Option<&'a str>,
     end_to_end_id: Option<&'a str>,
 }
 
-/// The original payment's business key. A status report or a return travels
-/// back to the original's instructing agent, so the original's originator is
-/// this message's instructed agent.
+/// The original payment's business key (semantics §1, the project's
+/// decisions): by `OrgnlUETR` when given; else, for a pain.001 original
+/// (`OrgnlMsgNmId` `pain.001.*`), by the reference it recorded
+/// (`OrgnlMsgId`, `OrgnlInstrId`, `OrgnlEndToEndId`); else, for a pacs.008
+/// original, by its instructing agent — a status report or a return travels
+/// back to it, so it is this message's instructed agent — with
+/// `OrgnlInstrId` (else `OrgnlTxId`) and `OrgnlEndToEndId`.
 fn original_business_key(
     errors: &mut Errors,
     group: &GroupHeader,
     original: OriginalReferences<'_>,
 ) -> Option<BusinessKey> {
+    let of_pain001 = original
+        .message_name_id
+        .is_some_and(|name| name.starts_with("pain.001"));
+    if original.uetr.is_none() && of_pain001 {
+        let Some(message_id) = original.message_id else {
+            errors.push(
+                "OrgnlGrpInf/OrgnlMsgId",
+                "a pain.001 original without OrgnlUETR is named by its OrgnlMsgId, which is missing",
+            );
+            return None;
+        };
+        return match InstructionReference::new(
+            message_id,
+            original.instruction_id,
+            original.end_to_end_id,
+        ) {
+            Ok(reference) => Some(BusinessKey::Instruction(reference)),
+            Err(error) => {
+                errors.push("OrgnlEndToEndId", error.to_string());
+                None
+            }
+        };
+    }
     let originator = first_bic(&[original.instructed_agent, group.instructed_agent.as_ref()])
-        .map(|bic| bic.to_string());
+        .map(Originator::bic);
     business_key(
         errors,
-        original.uetr,
-        originator,
-        original.instruction_id.or(original.transaction_id),
-        original.end_to_end_id,
+        KeyParts {
+            uetr: original.uetr,
+            originator,
+            originator_element: "InstdAgt",
+            instruction_id: identifying(original.instruction_id)
+                .or(identifying(original.transaction_id)),
+            end_to_end_id: original.end_to_end_id,
+            message: None,
+        },
     )
 }
 
@@ -320,6 +426,8 @@ fn transaction_status(
         group,
         OriginalReferences {
             uetr: status.original_uetr.as_ref(),
+            message_id: status.original_message_id.as_deref(),
+            message_name_id: status.original_message_name_id.as_deref(),
             instructed_agent: status.instructed_agent.as_ref(),
             instruction_id: status.original_instruction_id.as_deref(),
             transaction_id: status.original_transaction_id.as_deref(),
@@ -347,6 +455,7 @@ fn transaction_status(
             reason: (target_state == PaymentState::Rejected)
                 .then(|| first_reason(&status.reasons))
                 .flatten(),
+            returned_amount: None,
         }),
         _ => None,
     };
@@ -365,34 +474,54 @@ fn payment_return_message(
         group,
         OriginalReferences {
             uetr: payment_return.original_uetr.as_ref(),
+            message_id: payment_return.original_message_id.as_deref(),
+            message_name_id: payment_return.original_message_name_id.as_deref(),
             instructed_agent: payment_return.instructed_agent.as_ref(),
             instruction_id: payment_return.original_instruction_id.as_deref(),
             transaction_id: payment_return.original_transaction_id.as_deref(),
             end_to_end_id: payment_return.original_end_to_end_id.as_deref(),
         },
     );
-    let message = key.map(|business_key| PaymentMessage {
-        business_key,
-        target_state: PaymentState::Returned,
-        instruction: None,
-        reason: first_reason(&payment_return.return_reasons),
-    });
+    // The amount returned, which the ledger checks against what can be
+    // returned (semantics §2).
+    let returned_amount = amount(
+        &mut errors,
+        "RtrdIntrBkSttlmAmt",
+        payment_return.returned_interbank_settlement_amount,
+    );
+    let message = match (key, returned_amount) {
+        (Some(business_key), Some(returned_amount)) => Some(PaymentMessage {
+            business_key,
+            target_state: PaymentState::Returned,
+            instruction: None,
+            reason: first_reason(&payment_return.return_reasons),
+            returned_amount: Some(returned_amount),
+        }),
+        _ => None,
+    };
     errors.finish(message)
 }
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 4: real status reports and returns become the messages
-    //! the semantics say (§2).
+    //! Real messages become the ledger messages the semantics say (§1, §2):
+    //! the right business key, state and amounts.
     use super::*;
 
-    fn messages_of(sample: &str) -> Vec<PaymentMessage> {
+    fn sample(sample: &str) -> String {
         let path = format!(
             "{}/../../shared/iso20022/samples/{sample}",
             env!("CARGO_MANIFEST_DIR")
         );
-        let bytes = std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
-        let message = iso20022::parse_document(&bytes).expect("a valid sample");
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    fn messages_of(name: &str) -> Vec<PaymentMessage> {
+        messages_of_document(&sample(name))
+    }
+
+    fn messages_of_document(document: &str) -> Vec<PaymentMessage> {
+        let message = iso20022::parse_document(document.as_bytes()).expect("a valid document");
         message
             .transactions
             .iter()
@@ -421,6 +550,119 @@ mod tests {
                 .canonical()
                 .contains("Scenario03EtoEId001")
                 || matches!(messages[0].business_key, BusinessKey::Uetr(_))
+        );
+    }
+
+    const SEPA_PAIN001: &str = "pain.001/pain.001.001.03__sepa_king__pain.001.001.03.xml";
+    const PACS004: &str = "pacs.004/pacs.004.001.09__cbpr-ur__pacs004_payment_return_sample.xml";
+
+    const PACS004_RETURNED: &str =
+        r#"<pacs:RtrdIntrBkSttlmAmt Ccy="GBP">125000</pacs:RtrdIntrBkSttlmAmt>"#;
+
+    fn pacs004_returning(amount: &str, currency: &str) -> PaymentMessage {
+        let document = sample(PACS004);
+        assert!(document.contains(PACS004_RETURNED));
+        let changed = document.replace(
+            PACS004_RETURNED,
+            &format!(
+                r#"<pacs:RtrdIntrBkSttlmAmt Ccy="{currency}">{amount}</pacs:RtrdIntrBkSttlmAmt>"#
+            ),
+        );
+        messages_of_document(&changed).remove(0)
+    }
+
+    #[test]
+    fn a_pacs004_carries_the_amount_and_currency_it_returns() {
+        let returned = |amount: &str, currency: &str| {
+            pacs004_returning(amount, currency)
+                .returned_amount
+                .expect("a returned amount")
+                .to_string()
+        };
+        assert_eq!(returned("125000", "GBP"), "125000.00 GBP");
+        assert_eq!(returned("10.00", "EUR"), "10.00 EUR");
+        assert_eq!(returned("10", "USD"), "10.00 USD");
+    }
+
+    #[test]
+    fn returns_that_differ_only_in_their_amount_differ_in_their_fingerprint() {
+        assert_ne!(
+            pacs004_returning("125000", "GBP").fingerprint(),
+            pacs004_returning("1.00", "GBP").fingerprint()
+        );
+        assert_ne!(
+            pacs004_returning("125000", "GBP").fingerprint(),
+            pacs004_returning("125000", "EUR").fingerprint()
+        );
+    }
+
+    #[test]
+    fn transactions_without_ids_of_one_payment_block_get_keys_of_their_own() {
+        let document = sample(SEPA_PAIN001)
+            .replace(
+                "<EndToEndId>OriginatorID1234</EndToEndId>",
+                "<EndToEndId>NOTPROVIDED</EndToEndId>",
+            )
+            .replace(
+                "<EndToEndId>OriginatorID1235</EndToEndId>",
+                "<EndToEndId>NOTPROVIDED</EndToEndId>",
+            );
+        let messages = messages_of_document(&document);
+        assert_eq!(messages.len(), 2);
+        assert_ne!(messages[0].business_key, messages[1].business_key);
+        // Keyed by the message and the position, never by PmtInfId; the
+        // initiating party is known by name only, so its debtor account is
+        // the originator.
+        assert_eq!(
+            messages[0].business_key.canonical(),
+            "msg:27:acct:DE8720050000123456789015:Message-ID-47111:1"
+        );
+        assert_eq!(
+            messages[1].business_key.canonical(),
+            "msg:27:acct:DE8720050000123456789015:Message-ID-47111:2"
+        );
+        for message in &messages {
+            assert!(!message
+                .business_key
+                .canonical()
+                .contains("Payment-Information-ID-4711"));
+        }
+    }
+
+    #[test]
+    fn a_pain001_without_instruction_ids_is_keyed_by_its_end_to_end_ids_not_its_batch() {
+        let messages = messages_of(SEPA_PAIN001);
+        assert_eq!(
+            messages[0].business_key.canonical(),
+            "ref:27:acct:DE872005000012345678900:16:OriginatorID1234"
+        );
+        assert_eq!(
+            messages[1].business_key.canonical(),
+            "ref:27:acct:DE872005000012345678900:16:OriginatorID1235"
+        );
+    }
+
+    #[test]
+    fn an_initiating_party_with_an_id_is_the_originator_whatever_its_name() {
+        let with_id = |id: &str| {
+            let document = sample(SEPA_PAIN001).replace(
+                "<Nm>Initiator Name</Nm>\n      </InitgPty>",
+                &format!("<Nm>Initiator Name</Nm>\n        <Id><OrgId>{id}</OrgId></Id>\n      </InitgPty>"),
+            );
+            messages_of_document(&document)[0].business_key.canonical()
+        };
+        assert_eq!(
+            with_id("<Othr><Id>CUST-42</Id></Othr>"),
+            "ref:10:id:CUST-420:16:OriginatorID1234"
+        );
+        assert_eq!(
+            with_id("<BICOrBEI>COBADEFFXXX</BICOrBEI>"),
+            "ref:15:bic:COBADEFFXXX0:16:OriginatorID1234"
+        );
+        // An other id that reads like a BIC is still not the BIC.
+        assert_ne!(
+            with_id("<Othr><Id>COBADEFFXXX</Id></Othr>"),
+            with_id("<BICOrBEI>COBADEFFXXX</BICOrBEI>")
         );
     }
 

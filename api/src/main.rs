@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ledger::model::{
-    Account, AccountReference, Amount, BusinessKey, ClientId, Currency, IdempotencyKey,
-    OverdraftRule, PartySide, PaymentInstruction, PaymentMessage, PaymentState,
+    Account, AccountReference, Amount, Bic, BusinessKey, ClientId, Currency, IdempotencyKey,
+    Originator, OverdraftRule, PartySide, PaymentInstruction, PaymentMessage, PaymentState,
 };
 use ledger::{ApplyCommand, Ledger, LedgerError, LedgerOptions, OpenAccount};
 use rust_decimal::Decimal;
@@ -239,9 +239,9 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
     let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let message = PaymentMessage {
         business_key: BusinessKey::reference(
-            "DEMOBANKXXX",
-            &format!("DEMO-{run_id}"),
-            &format!("E2E-{run_id}"),
+            Originator::bic(Bic::parse("DEMOBANKXXX")?),
+            Some(&format!("DEMO-{run_id}")),
+            Some(&format!("E2E-{run_id}")),
         )?,
         target_state: PaymentState::Settled,
         instruction: Some(PaymentInstruction {
@@ -254,8 +254,10 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
                 account: Some(creditor.external_reference.clone()),
                 agent: None,
             },
+            reference: None,
         }),
         reason: None,
+        returned_amount: None,
     };
     let command = ApplyCommand::new(
         ClientId::parse("demo")?,
@@ -289,8 +291,9 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
             .get_account_by_id(account.account_id)
             .await?
             .context("an account vanished")?;
-        let units =
-            |minor| Amount::from_minor_units(account.currency, minor).map(|a| a.to_decimal());
+        let units = |minor: i64| {
+            anyhow::Ok(account.currency.decimal_of_minor_units(i128::from(minor)))
+        };
         println!(
             "{:<30} {:>8} {:>16} {:>16} {:>16} {:>16}",
             account.external_reference.as_str(),

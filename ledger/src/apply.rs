@@ -15,8 +15,8 @@ use deadpool_postgres::Transaction;
 
 use crate::model::{
     decide, AccountId, AccountSnapshot, BusinessKey, ClientId, Currency, DecisionInput,
-    IdempotencyKey, Outcome, PartySide, Payment, PaymentId, PaymentMessage, PaymentState,
-    PlannedTransfer, ReasonCode, RejectionReason, ResolvedSides,
+    IdempotencyKey, InstructionReference, Outcome, PartySide, Payment, PaymentId, PaymentMessage,
+    PaymentState, PlannedTransfer, ReasonCode, RejectionReason, ResolvedSides,
 };
 use crate::service::{ApplyCommand, ApplyResponse, Receipt};
 use crate::store::{
@@ -74,6 +74,9 @@ type ClientKey = (ClientId, IdempotencyKey);
 struct Loaded {
     records: HashMap<ClientKey, IdempotencyRecord>,
     payments: HashMap<BusinessKey, Payment>,
+    /// The business keys of the payments that recorded each instruction
+    /// reference the batch's follow-ups name (canonical text).
+    by_instruction: HashMap<String, Vec<BusinessKey>>,
     mapping: Mapping,
     accounts: HashMap<AccountId, AccountSnapshot>,
 }
@@ -140,15 +143,10 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    // Semantics §1: a concurrent duplicate never applies twice. The rows
-    // would serialize it anyway; the lock says so early, and by name.
-    pipelined!(
-        locked = store::try_lock_idempotency_keys(tx, &keys),
-        records = store::select_idempotency_records(tx, &keys),
-    );
-    if !locked {
-        return Err(StoreError::Conflict(store::REQUEST_IN_PROGRESS));
-    }
+    // Semantics §1: a concurrent duplicate never applies twice. The caller
+    // holds the keys' advisory locks since before this transaction began
+    // (`store::try_lock_session`), so these records are the latest.
+    let records = store::select_idempotency_records(tx, &keys).await?;
     let records: HashMap<ClientKey, IdempotencyRecord> = records
         .into_iter()
         .map(|(client, key, record)| ((client, key), record))
@@ -168,8 +166,16 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
             })
             .flat_map(|command| &command.messages)
     };
+    let mut instruction_references = HashSet::new();
     for message in fresh_messages() {
-        business_keys.insert(message.business_key.canonical());
+        match &message.business_key {
+            BusinessKey::Instruction(reference) => {
+                instruction_references.insert(reference.canonical());
+            }
+            key => {
+                business_keys.insert(key.canonical());
+            }
+        }
         let Some(instruction) = &message.instruction else {
             continue;
         };
@@ -185,19 +191,32 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
         }
     }
     let business_keys: Vec<String> = business_keys.into_iter().collect();
+    let instruction_references: Vec<String> = instruction_references.into_iter().collect();
     let references: Vec<&str> = references.into_iter().collect();
     let agents: Vec<(&str, &str)> = agents.into_iter().collect();
     let currencies: Vec<&str> = currencies.into_iter().collect();
     pipelined!(
         payments = store::select_payments_by_business_keys_for_update(tx, &business_keys),
+        referenced = store::select_payments_by_instruction_references_for_update(
+            tx,
+            &instruction_references
+        ),
         by_reference = store::select_account_ids_by_references(tx, &references),
         settlement = store::select_settlement_account_ids(tx, &agents),
         clearing = store::select_clearing_account_ids(tx, &currencies),
     );
-    let payments: HashMap<BusinessKey, Payment> = payments
+    let mut payments: HashMap<BusinessKey, Payment> = payments
         .into_iter()
         .map(|payment| (payment.business_key.clone(), payment))
         .collect();
+    let mut by_instruction: HashMap<String, Vec<BusinessKey>> = HashMap::new();
+    for (reference, payment) in referenced {
+        by_instruction
+            .entry(reference)
+            .or_default()
+            .push(payment.business_key.clone());
+        payments.insert(payment.business_key.clone(), payment);
+    }
     let mapping = Mapping {
         by_reference: by_reference.into_iter().collect(),
         settlement: settlement
@@ -228,6 +247,7 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
     Ok(Loaded {
         records,
         payments,
+        by_instruction,
         mapping,
         accounts: snapshots
             .into_iter()
@@ -241,12 +261,22 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
 #[derive(Default)]
 struct Plan {
     results: Vec<Planned>,
-    /// Business keys of the payments to create, in creation order.
-    created: Vec<BusinessKey>,
+    effects: Effects,
+}
+
+/// What the batch's decisions so far change.
+#[derive(Default, Clone)]
+struct Effects {
+    /// Business keys of the payments to create, in creation order, with the
+    /// instruction reference each records.
+    created: Vec<(BusinessKey, Option<InstructionReference>)>,
     /// Existing payments that changed state, with the state they were read in.
     changed: HashMap<BusinessKey, PaymentState>,
     /// Every payment as the batch leaves it.
     payments: HashMap<BusinessKey, Payment>,
+    /// The payments that recorded each instruction reference, as the batch
+    /// leaves them.
+    by_instruction: HashMap<String, Vec<BusinessKey>>,
     accounts: HashMap<AccountId, AccountSnapshot>,
     touched_accounts: BTreeSet<AccountId>,
     transfers: Vec<(PaymentId, PlannedTransfer)>,
@@ -267,6 +297,7 @@ enum Planned {
     },
 }
 
+#[derive(Clone)]
 struct PlannedOutboxRow {
     business_key: BusinessKey,
     from: Option<PaymentState>,
@@ -275,6 +306,7 @@ struct PlannedOutboxRow {
     command: usize,
 }
 
+#[derive(Clone)]
 struct PlannedConflict {
     business_key: BusinessKey,
     payment_id: Option<PaymentId>,
@@ -291,9 +323,13 @@ fn placeholder(index: usize) -> PaymentId {
 /// Decides every command in order, each seeing what the earlier ones did.
 fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
     let mut plan = Plan {
-        payments: loaded.payments,
-        accounts: loaded.accounts,
-        ..Plan::default()
+        results: Vec::with_capacity(commands.len()),
+        effects: Effects {
+            payments: loaded.payments,
+            by_instruction: loaded.by_instruction,
+            accounts: loaded.accounts,
+            ..Effects::default()
+        },
     };
     let mut stored_in_batch: HashMap<ClientKey, usize> = HashMap::new();
     for (index, command) in commands.iter().enumerate() {
@@ -315,10 +351,14 @@ fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
                 Planned::ReplayOf(earlier)
             }
         } else {
-            let receipts: Vec<Receipt> = command
+            // A request applies all of its messages or none (semantics §1):
+            // the state before it, to go back to if one is refused
+            // transiently. Only requests of several messages need it.
+            let before = (command.messages.len() > 1).then(|| plan.effects.clone());
+            let mut receipts: Vec<Receipt> = command
                 .messages
                 .iter()
-                .map(|message| plan.message(&loaded.mapping, index, message))
+                .map(|message| plan.effects.message(&loaded.mapping, index, message))
                 .collect();
             // A transient refusal is not stored: a retry under the same key
             // is a clean first attempt (messages applied meanwhile answer as
@@ -326,6 +366,18 @@ fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
             let transient = receipts.iter().any(|receipt| {
                 matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient())
             });
+            if let (true, Some(before)) = (transient, before) {
+                plan.effects = before;
+                for receipt in &mut receipts {
+                    if !matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient())
+                    {
+                        receipt.outcome = Outcome::Rejected(RejectionReason::RequestNotApplied);
+                    }
+                    let payment = plan.effects.payments.get(&receipt.business_key);
+                    receipt.payment_id = payment.map(|payment| payment.payment_id);
+                    receipt.state = payment.map(|payment| payment.state);
+                }
+            }
             if !transient {
                 stored_in_batch.insert(client_key, index);
             }
@@ -339,7 +391,7 @@ fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
     Ok(plan)
 }
 
-impl Plan {
+impl Effects {
     /// Decides one message against the batch's state so far, and records
     /// what it changes.
     fn message(
@@ -348,7 +400,30 @@ impl Plan {
         command_index: usize,
         message: &PaymentMessage,
     ) -> Receipt {
-        let payment = self.payments.get(&message.business_key).cloned();
+        // A follow-up that names a pain.001 original by its reference is
+        // about the one payment that recorded it, under that payment's key.
+        let business_key = match &message.business_key {
+            BusinessKey::Instruction(reference) => {
+                let refused = |reason| Receipt {
+                    outcome: Outcome::Rejected(reason),
+                    business_key: message.business_key.clone(),
+                    payment_id: None,
+                    state: None,
+                };
+                match self
+                    .by_instruction
+                    .get(&reference.canonical())
+                    .map(Vec::as_slice)
+                {
+                    None | Some([]) => return refused(RejectionReason::OriginalNotFound),
+                    Some([key]) => key.clone(),
+                    Some(_) => return refused(RejectionReason::OriginalAmbiguous),
+                }
+            }
+            key => key.clone(),
+        };
+        let business_key = &business_key;
+        let payment = self.payments.get(business_key).cloned();
         let message_accounts: Option<ResolvedSides> = mapping.resolve_sides(message).map(|sides| {
             sides.map(|(debit, credit)| (self.account(debit).clone(), self.account(credit).clone()))
         });
@@ -366,7 +441,7 @@ impl Plan {
         });
         let mut receipt = Receipt {
             outcome: decision.outcome.clone(),
-            business_key: message.business_key.clone(),
+            business_key: business_key.clone(),
             payment_id: payment.as_ref().map(|payment| payment.payment_id),
             state: payment.as_ref().map(|payment| payment.state),
         };
@@ -384,7 +459,7 @@ impl Plan {
                     // last state; an existing one is updated once.
                     if payment.payment_id.0 > 0 {
                         self.changed
-                            .entry(message.business_key.clone())
+                            .entry(business_key.clone())
                             .or_insert(payment.state);
                     }
                     Payment {
@@ -402,10 +477,17 @@ impl Plan {
                         _ => unreachable!("a payment is created only from resolved sides"),
                     };
                     let payment_id = placeholder(self.created.len());
-                    self.created.push(message.business_key.clone());
+                    self.created
+                        .push((business_key.clone(), instruction.reference.clone()));
+                    if let Some(reference) = &instruction.reference {
+                        self.by_instruction
+                            .entry(reference.canonical())
+                            .or_default()
+                            .push(business_key.clone());
+                    }
                     Payment {
                         payment_id,
-                        business_key: message.business_key.clone(),
+                        business_key: business_key.clone(),
                         state: change.to,
                         amount: instruction.amount,
                         debit_account_id: debit,
@@ -424,7 +506,7 @@ impl Plan {
                 self.touched_accounts.insert(account_id);
             }
             self.outbox.push(PlannedOutboxRow {
-                business_key: message.business_key.clone(),
+                business_key: business_key.clone(),
                 from: change.from,
                 to: change.to,
                 reason: message.reason.clone(),
@@ -432,12 +514,12 @@ impl Plan {
             });
             receipt.payment_id = Some(written.payment_id);
             receipt.state = Some(written.state);
-            self.payments.insert(message.business_key.clone(), written);
+            self.payments.insert(business_key.clone(), written);
         }
         if let Outcome::Rejected(reason) = &decision.outcome {
             if reason.is_flagged_for_audit() {
                 self.conflicts.push(PlannedConflict {
-                    business_key: message.business_key.clone(),
+                    business_key: business_key.clone(),
                     payment_id: receipt.payment_id,
                     reason: reason.clone(),
                     requested_state: message.target_state,
@@ -460,12 +542,16 @@ impl Plan {
 async fn write(
     tx: &Transaction<'_>,
     commands: &[ApplyCommand],
-    mut plan: Plan,
+    plan: Plan,
 ) -> Result<Vec<ItemResult>, StoreError> {
+    let Plan {
+        mut results,
+        effects: mut plan,
+    } = plan;
     let new_payments: Vec<store::NewPayment<'_>> = plan
         .created
         .iter()
-        .map(|key| {
+        .map(|(key, instruction_reference)| {
             let payment = &plan.payments[key];
             store::NewPayment {
                 business_key: &payment.business_key,
@@ -473,6 +559,7 @@ async fn write(
                 amount: payment.amount,
                 debit_account_id: payment.debit_account_id,
                 credit_account_id: payment.credit_account_id,
+                instruction_reference: instruction_reference.as_ref(),
             }
         })
         .collect();
@@ -536,9 +623,9 @@ async fn write(
         .collect();
 
     // Responses, with the real ids.
-    let mut responses: Vec<Option<ApplyResponse>> = Vec::with_capacity(plan.results.len());
+    let mut responses: Vec<Option<ApplyResponse>> = Vec::with_capacity(results.len());
     let mut records = Vec::new();
-    for (index, planned) in plan.results.iter_mut().enumerate() {
+    for (index, planned) in results.iter_mut().enumerate() {
         let response = match planned {
             Planned::Fresh { receipts, stored } => {
                 for receipt in receipts.iter_mut() {
@@ -704,6 +791,10 @@ fn receipt_from_stored(stored: StoredReceipt) -> Result<Receipt, StoreError> {
                         .ok_or_else(|| corrupt("conflict without state".to_owned()))?,
                 },
                 "ORIGINAL_NOT_FOUND" => RejectionReason::OriginalNotFound,
+                "RETURN_CURRENCY_MISMATCH" => RejectionReason::ReturnCurrencyMismatch,
+                "ORIGINAL_AMBIGUOUS" => RejectionReason::OriginalAmbiguous,
+                "RETURN_AMOUNT_MISMATCH" => RejectionReason::ReturnAmountMismatch,
+                "REQUEST_NOT_APPLIED" => RejectionReason::RequestNotApplied,
                 "BALANCE_LIMIT_EXCEEDED" => RejectionReason::BalanceLimitExceeded {
                     account_id: account_id()?,
                 },

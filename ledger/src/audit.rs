@@ -841,7 +841,7 @@ enum MatchKey {
     EndToEnd(String),
 }
 
-const END_TO_END_NOT_PROVIDED: &str = "NOTPROVIDED";
+const END_TO_END_NOT_PROVIDED: &str = crate::model::ID_NOT_PROVIDED;
 
 fn ledger_keys(entry: &LedgerEntry) -> Vec<MatchKey> {
     let mut keys = vec![MatchKey::LedgerReference(ledger_transfer_reference(
@@ -851,17 +851,22 @@ fn ledger_keys(entry: &LedgerEntry) -> Vec<MatchKey> {
         Ok(BusinessKey::Uetr(uuid)) => keys.push(MatchKey::Uetr(uuid.hyphenated().to_string())),
         Ok(BusinessKey::Reference {
             instruction_id,
-            end_to_end_id,
+            end_to_end_id: Some(end_to_end_id),
             ..
         }) => {
-            keys.push(MatchKey::EndToEndAndInstruction(
-                end_to_end_id.clone(),
-                instruction_id,
-            ));
+            if let Some(instruction_id) = instruction_id {
+                keys.push(MatchKey::EndToEndAndInstruction(
+                    end_to_end_id.clone(),
+                    instruction_id,
+                ));
+            }
             if end_to_end_id != END_TO_END_NOT_PROVIDED {
                 keys.push(MatchKey::EndToEnd(end_to_end_id));
             }
         }
+        // Keyed without an end-to-end id (or by its message): by ledger
+        // reference only.
+        Ok(_) => {}
         // A hand-edited key matches by ledger reference only.
         Err(_) => {}
     }
@@ -1011,9 +1016,13 @@ mod tests {
         LedgerEntry {
             transfer_id,
             payment_id: transfer_id,
-            business_key: BusinessKey::reference("BANKDEFFXXX", end_to_end_id, end_to_end_id)
-                .unwrap()
-                .canonical(),
+            business_key: BusinessKey::reference(
+                crate::model::Originator::bic(crate::model::Bic::parse("BANKDEFFXXX").unwrap()),
+                Some(end_to_end_id),
+                Some(end_to_end_id),
+            )
+            .unwrap()
+            .canonical(),
             kind: "POSTED".to_owned(),
             amount: eur(minor_units),
             direction: Direction::Debit,

@@ -200,6 +200,21 @@ impl Drop for Session {
     }
 }
 
+impl Session {
+    /// Releases the session-level locks after the transaction ended cleanly;
+    /// if the release is not acknowledged the connection is closed instead
+    /// (which releases them).
+    async fn release_locks(&mut self, session_locks: &[i64]) {
+        if session_locks.is_empty() || !self.clean {
+            return;
+        }
+        let client = self.client.as_ref().expect("a session holds a client");
+        if store::unlock_session_locks(client).await.is_err() {
+            self.clean = false;
+        }
+    }
+}
+
 enum Attempt<T> {
     Done(T),
     /// COMMIT was sent and no answer came back: it may or may not have happened.
@@ -214,13 +229,38 @@ enum Attempt<T> {
 /// future that borrows the transaction cannot be proven `Send` for every
 /// lifetime (rust-lang/rust#64552), and the gRPC server needs `Send` futures.
 macro_rules! in_transaction {
-    ($ledger:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {{
+    ($ledger:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {
+        in_transaction!(
+            $ledger,
+            $isolation,
+            $read_only,
+            session_locks = &[],
+            |$tx| $body
+        )
+    };
+    // `session_locks`: advisory lock ids taken on the connection before BEGIN
+    // (so the snapshot follows every earlier holder's commit) and released
+    // after the transaction ended; a connection whose release is not
+    // acknowledged is closed, which releases them too.
+    ($ledger:expr, $isolation:expr, $read_only:expr, session_locks = $locks:expr, |$tx:ident| $body:expr) => {{
         let ledger: &Ledger = $ledger;
+        let session_locks: &[i64] = $locks;
         let mut attempt_number: u32 = 0;
         loop {
             attempt_number += 1;
             let attempt = async {
                 let mut session = ledger.checkout_for_attempt().await?;
+                if !session_locks.is_empty() {
+                    let client = session
+                        .client
+                        .as_ref()
+                        .expect("a fresh session holds a client");
+                    if !store::try_lock_session(client, session_locks).await? {
+                        store::unlock_session_locks(client).await?;
+                        session.clean = true;
+                        return Err(StoreError::Conflict(store::REQUEST_IN_PROGRESS));
+                    }
+                }
                 let client = session
                     .client
                     .as_mut()
@@ -237,16 +277,19 @@ macro_rules! in_transaction {
                         if $tx.rollback().await.is_ok() {
                             session.clean = true;
                         }
+                        session.release_locks(session_locks).await;
                         return Err(error);
                     }
                 };
                 match ledger.commit($tx).await {
                     Commit::Done => {
                         session.clean = true;
+                        session.release_locks(session_locks).await;
                         Ok(Attempt::Done(value))
                     }
                     Commit::Refused(error) => {
                         session.clean = true;
+                        session.release_locks(session_locks).await;
                         Err(error)
                     }
                     Commit::Unknown(error) => Ok(Attempt::CommitOutcomeUnknown(error)),
@@ -692,13 +735,24 @@ impl Ledger {
         // Bounded: each unknown commit outcome is resolved by a lookup, and a
         // transaction found not committed is run again at most this often.
         const COMMIT_RESOLUTIONS_MAX: u32 = 3;
+        let keys: Vec<(&ClientId, &IdempotencyKey)> = commands
+            .iter()
+            .map(|command| (&command.client_id, &command.idempotency_key))
+            .collect();
+        let lock_ids = store::idempotency_lock_ids(&keys);
         for _ in 0..COMMIT_RESOLUTIONS_MAX {
-            let attempt = in_transaction!(self, IsolationLevel::Serializable, false, |tx| async {
-                if let Some(timeout_ms) = statement_timeout_ms {
-                    store::set_local_statement_timeout(&tx, timeout_ms).await?;
+            let attempt = in_transaction!(
+                self,
+                IsolationLevel::Serializable,
+                false,
+                session_locks = &lock_ids,
+                |tx| async {
+                    if let Some(timeout_ms) = statement_timeout_ms {
+                        store::set_local_statement_timeout(&tx, timeout_ms).await?;
+                    }
+                    apply::apply_batch_in(&tx, commands).await
                 }
-                apply::apply_batch_in(&tx, commands).await
-            })?;
+            )?;
             match attempt {
                 Attempt::Done(results) => return Ok(self.finish(commands, results)),
                 Attempt::CommitOutcomeUnknown(error) => {

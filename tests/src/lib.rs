@@ -215,7 +215,7 @@ pub mod invariants {
 /// Builders for accounts and messages, so tests read as sentences.
 pub mod fixtures {
     use ledger::model::{
-        AccountReference, Amount, Bic, BusinessKey, ClientId, Currency, IdempotencyKey,
+        AccountReference, Amount, Bic, BusinessKey, ClientId, Currency, IdempotencyKey, Originator,
         OverdraftRule, PartySide, PaymentInstruction, PaymentMessage, PaymentState,
     };
     use ledger::{ApplyCommand, OpenAccount};
@@ -237,7 +237,12 @@ pub mod fixtures {
     }
 
     pub fn key(end_to_end_id: &str) -> BusinessKey {
-        BusinessKey::reference("BANKDEFFXXX", end_to_end_id, end_to_end_id).unwrap()
+        BusinessKey::reference(
+            Originator::bic(Bic::parse("BANKDEFFXXX").unwrap()),
+            Some(end_to_end_id),
+            Some(end_to_end_id),
+        )
+        .unwrap()
     }
 
     pub fn account_side(reference_text: &str) -> PartySide {
@@ -269,8 +274,10 @@ pub mod fixtures {
                 amount,
                 debtor: account_side(debtor),
                 creditor: account_side(creditor),
+                reference: None,
             }),
             reason: None,
+            returned_amount: None,
         }
     }
 
@@ -281,7 +288,20 @@ pub mod fixtures {
             target_state,
             instruction: None,
             reason: None,
+            returned_amount: None,
         }
+    }
+
+    /// Each receipt's outcome code, or its reason code when refused.
+    pub fn outcome_codes(response: &ledger::ApplyResponse) -> Vec<&'static str> {
+        response
+            .receipts
+            .iter()
+            .map(|receipt| match &receipt.outcome {
+                ledger::model::Outcome::Rejected(reason) => reason.code(),
+                other => other.code(),
+            })
+            .collect()
     }
 
     pub fn command(client: &str, idempotency_key: &str, message: PaymentMessage) -> ApplyCommand {

@@ -542,3 +542,182 @@ async fn opening_an_account_twice_is_refused_and_transfers_page_by_keyset() {
         .collect();
     assert_eq!(amounts, [1, 2, 3, 4, 5]);
 }
+
+#[tokio::test]
+async fn a_request_with_a_transiently_refused_transaction_applies_none_of_it_and_its_retry_applies_all(
+) {
+    let db = ledger_with_accounts().await;
+    db.ledger
+        .apply(&command(
+            "bank-a",
+            "k0",
+            transfer("P0", Settled, eur(100), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    let client = db.client().await;
+    let counts = |client| async move {
+        let mut counts = Vec::new();
+        for table in [
+            "payments",
+            "transfers",
+            "outbox",
+            "payment_conflicts",
+            "idempotency_records",
+        ] {
+            counts.push(invariants::count(client, table).await);
+        }
+        counts
+    };
+    let before = counts(&client).await;
+    let request = ledger::ApplyCommand::new(
+        ledger::model::ClientId::parse("bank-a").unwrap(),
+        IdempotencyKey::parse("k-many").unwrap(),
+        vec![
+            transfer("P1", Settled, eur(250), "BOB", "CLEARING"),
+            // Contradicts P0's state: flagged for the audit when it stands.
+            status("P0", Rejected),
+            // P2 is not in the ledger yet: a transient refusal.
+            status("P2", Settled),
+        ],
+    );
+
+    let first = db.ledger.apply(&request).await.unwrap();
+    let outcomes = outcome_codes(&first);
+    assert_eq!(
+        outcomes,
+        [
+            "REQUEST_NOT_APPLIED",
+            "REQUEST_NOT_APPLIED",
+            "ORIGINAL_NOT_FOUND"
+        ]
+    );
+    assert_eq!(first.receipts[0].payment_id, None, "P1 was not created");
+    assert_eq!(first.receipts[1].state, Some(Settled));
+    // Nothing of the request was written, not even its conflict row, and
+    // nothing is stored under its key.
+    assert_eq!(counts(&client).await, before);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 100, 0, 0]);
+
+    // The same key again is a clean first attempt, as often as it is tried.
+    let again = db.ledger.apply(&request).await.unwrap();
+    assert!(!again.replay);
+    assert_eq!(again.receipts, first.receipts);
+    assert_eq!(counts(&client).await, before);
+
+    // Once the original arrives, the retry under the same key applies the
+    // whole request, and is stored.
+    db.ledger
+        .apply(&command(
+            "bank-b",
+            "k2",
+            transfer("P2", Pending, eur(70), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    let applied = db.ledger.apply(&request).await.unwrap();
+    let outcomes = outcome_codes(&applied);
+    assert_eq!(outcomes, ["APPLIED", "STATE_CONFLICT", "APPLIED"]);
+    let replay = db.ledger.apply(&request).await.unwrap();
+    assert!(replay.replay);
+    assert_eq!(replay.response_bytes, applied.response_bytes);
+    assert_eq!(invariants::count(&client, "payment_conflicts").await, 1);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 100 + 250 + 70, 0, 0]);
+    assert_sound(&db).await;
+}
+
+fn return_of(business_key: &str, returned: Amount) -> ledger::model::PaymentMessage {
+    ledger::model::PaymentMessage {
+        returned_amount: Some(returned),
+        ..status(business_key, Returned)
+    }
+}
+
+#[tokio::test]
+async fn a_return_reverses_only_what_it_names_and_refuses_another_amount_or_currency() {
+    let db = ledger_with_accounts().await;
+    db.ledger
+        .apply(&command(
+            "bank-a",
+            "k1",
+            transfer("P1", Settled, eur(100_000), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    let usd = Amount::from_minor_units(Currency::parse("USD").unwrap(), 1_000).unwrap();
+    for (key, returned, reason) in [
+        ("r-part", eur(1_000), RejectionReason::ReturnAmountMismatch),
+        ("r-usd", usd, RejectionReason::ReturnCurrencyMismatch),
+    ] {
+        let refused = db
+            .ledger
+            .apply(&command("bank-b", key, return_of("P1", returned)))
+            .await
+            .unwrap();
+        assert_eq!(refused.receipts[0].outcome, Outcome::Rejected(reason));
+        // Stored like other refusals: its replay is the same answer.
+        let replay = db
+            .ledger
+            .apply(&command("bank-b", key, return_of("P1", returned)))
+            .await
+            .unwrap();
+        assert!(replay.replay);
+    }
+    assert_eq!(balances_of(&db, "BOB").await, [0, 100_000, 0, 0]);
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 100_000]);
+
+    let whole = db
+        .ledger
+        .apply(&command("bank-b", "r-whole", return_of("P1", eur(100_000))))
+        .await
+        .unwrap();
+    assert_eq!(whole.receipts[0].outcome, Outcome::Applied);
+    assert_eq!(balances_of(&db, "BOB").await, [0, 100_000, 0, 100_000]);
+    assert_eq!(balances_of(&db, "CLEARING").await, [0, 100_000, 0, 100_000]);
+    assert_sound(&db).await;
+}
+
+#[tokio::test]
+async fn an_account_opened_with_a_spaced_lower_case_iban_is_the_account_messages_name() {
+    let db = ledger_with_accounts().await;
+    let opened = db
+        .ledger
+        .open_account(&open(
+            "de89 3704 0044 0532 0130 00",
+            "EUR",
+            OverdraftRule::Unrestricted,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(opened.external_reference.as_str(), "DE89370400440532013000");
+    // Opening it again in its compact form is opening the same account.
+    assert!(db
+        .ledger
+        .open_account(&open(
+            "DE89370400440532013000",
+            "EUR",
+            OverdraftRule::Unrestricted
+        ))
+        .await
+        .is_err());
+    let applied = db
+        .ledger
+        .apply(&command(
+            "bank-a",
+            "k1",
+            transfer(
+                "P1",
+                Settled,
+                eur(700),
+                "DE89 3704 0044 0532 0130 00",
+                "CLEARING",
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(applied.receipts[0].outcome, Outcome::Applied);
+    assert_eq!(
+        balances_of(&db, "de89370400440532013000").await,
+        [0, 700, 0, 0]
+    );
+}

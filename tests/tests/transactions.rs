@@ -274,7 +274,8 @@ async fn a_batch_shares_one_transaction_while_each_command_keeps_its_own_outcome
 }
 
 #[tokio::test]
-async fn a_command_with_several_messages_stores_one_answer_unless_one_is_transient() {
+async fn a_command_with_several_messages_stores_one_answer_and_applies_nothing_while_one_is_transient(
+) {
     let db = two_accounts(LedgerOptions::default()).await;
     let client = ledger::model::ClientId::parse("c").unwrap();
     let key = |text: &str| ledger::model::IdempotencyKey::parse(text).unwrap();
@@ -292,8 +293,9 @@ async fn a_command_with_several_messages_stores_one_answer_unless_one_is_transie
     assert!(replay.replay);
     assert_eq!(replay.response_bytes, first.response_bytes);
 
-    // One message waits for its original: nothing is stored, the other
-    // applies, and a retry under the same key answers both.
+    // One message waits for its original: the request is all or nothing,
+    // so the other is not applied either, and nothing is stored; a retry
+    // under the same key is a clean first attempt.
     let waiting = ledger::ApplyCommand::new(
         client,
         key("waiting"),
@@ -303,11 +305,63 @@ async fn a_command_with_several_messages_stores_one_answer_unless_one_is_transie
         ],
     );
     let refused = db.ledger.apply(&waiting).await.unwrap();
-    let codes: Vec<_> = refused.receipts.iter().map(|r| r.outcome.code()).collect();
-    assert_eq!(codes, ["REJECTED", "APPLIED"]);
+    assert_eq!(
+        outcome_codes(&refused),
+        ["ORIGINAL_NOT_FOUND", "REQUEST_NOT_APPLIED"]
+    );
     let retried = db.ledger.apply(&waiting).await.unwrap();
     assert!(!retried.replay);
-    let codes: Vec<_> = retried.receipts.iter().map(|r| r.outcome.code()).collect();
-    assert_eq!(codes, ["REJECTED", "DUPLICATE"]);
-    assert_eq!(invariants::count(&db.client().await, "transfers").await, 3);
+    assert_eq!(
+        outcome_codes(&retried),
+        ["ORIGINAL_NOT_FOUND", "REQUEST_NOT_APPLIED"]
+    );
+    assert_eq!(invariants::count(&db.client().await, "transfers").await, 2);
+}
+
+#[tokio::test]
+async fn the_idempotency_key_lock_is_held_by_the_session_before_its_transaction_and_free_after_the_answer(
+) {
+    let db = two_accounts(LedgerOptions {
+        transaction_attempts_max: 2,
+        ..LedgerOptions::default()
+    })
+    .await;
+    let command = command(
+        "c",
+        "held",
+        transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING"),
+    );
+    let lock_ids =
+        ledger::store::idempotency_lock_ids(&[(&command.client_id, &command.idempotency_key)]);
+    let other = db.client().await;
+    // Another session holds the key outside any transaction, as a first
+    // attempt does from before its BEGIN until after its COMMIT: the
+    // duplicate never begins planning.
+    for id in &lock_ids {
+        other
+            .execute("SELECT pg_advisory_lock($1)", &[id])
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        db.ledger.apply(&command).await,
+        Err(LedgerError::RequestInProgress)
+    ));
+    assert_eq!(invariants::count(&other, "payments").await, 0);
+    other
+        .execute("SELECT pg_advisory_unlock_all()", &[])
+        .await
+        .unwrap();
+
+    let applied = db.ledger.apply(&command).await.unwrap();
+    assert_eq!(applied.receipts[0].outcome, Outcome::Applied);
+    // Once answered, the pooled connection holds no lock of the key.
+    for id in &lock_ids {
+        let free: bool = other
+            .query_one("SELECT pg_try_advisory_lock($1)", &[id])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(free, "the key's lock outlived the answer");
+    }
 }

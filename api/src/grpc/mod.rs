@@ -98,10 +98,12 @@ fn money(amount: Amount) -> proto::Money {
     }
 }
 
+/// A balance in units of its currency, from its integer minor units and the
+/// currency's exponent: exact for every balance, however large.
 fn units(currency: Currency, minor_units: i64) -> String {
-    Amount::from_minor_units(currency, minor_units)
-        .map(|amount| amount.to_decimal().to_string())
-        .unwrap_or_else(|_| minor_units.to_string())
+    currency
+        .decimal_of_minor_units(i128::from(minor_units))
+        .to_string()
 }
 
 fn payment_to_proto(payment: ledger::model::Payment) -> proto::Payment {
@@ -310,11 +312,24 @@ fn parse_cursor(cursor: &str) -> Result<FeedPosition, ApiError> {
     if cursor.is_empty() {
         return Ok(FeedPosition::default());
     }
-    let invalid = || ApiError::invalid("cursor", "not a cursor this service issued");
+    let invalid = || {
+        ApiError::invalid(
+            "cursor",
+            "not a cursor this service issued (two non-negative integers joined by '.')",
+        )
+    };
+    // Digits only: a sign would make `-1` a position past every row (it
+    // reads as 2^64-1 in xid8), and the stream would stay empty for ever.
+    let part = |text: &str| -> Result<i64, ApiError> {
+        if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        text.parse().map_err(|_| invalid())
+    };
     let (transaction_id, outbox_id) = cursor.split_once('.').ok_or_else(invalid)?;
     Ok(FeedPosition {
-        transaction_id: transaction_id.parse().map_err(|_| invalid())?,
-        outbox_id: outbox_id.parse().map_err(|_| invalid())?,
+        transaction_id: part(transaction_id)?,
+        outbox_id: part(outbox_id)?,
     })
 }
 
@@ -731,5 +746,50 @@ impl Service {
             account_id: account.account_id.0,
             external_reference: account.external_reference.as_str().to_owned(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balances_are_shown_in_units_of_their_currency_however_large() {
+        let eur = Currency::parse("EUR").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        let bhd = Currency::parse("BHD").unwrap();
+        for (currency, minor_units, expected) in [
+            (eur, 0, "0.00"),
+            (eur, 1_050, "10.50"),
+            (eur, 999_999_999_999_999_999, "9999999999999999.99"),
+            (eur, 1_000_000_000_000_000_000, "10000000000000000.00"),
+            (eur, i64::MAX, "92233720368547758.07"),
+            (jpy, 1_000_000_000_000_000_000, "1000000000000000000"),
+            (bhd, 1_000_000_000_000_000_001, "1000000000000000.001"),
+        ] {
+            assert_eq!(units(currency, minor_units), expected, "{minor_units}");
+        }
+    }
+
+    #[test]
+    fn a_confirmation_cursor_with_a_sign_or_anything_but_digits_is_refused() {
+        assert_eq!(parse_cursor("").ok(), Some(FeedPosition::default()));
+        let position = parse_cursor("42.7").ok().unwrap();
+        assert_eq!((position.transaction_id, position.outbox_id), (42, 7));
+        for bad in [
+            "-1.0",
+            "0.-1",
+            "-1.-1",
+            "+1.0",
+            "1",
+            "1.",
+            ".1",
+            "1.2.3",
+            "a.b",
+            " 1.2",
+            "99999999999999999999.1",
+        ] {
+            assert!(parse_cursor(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -31,8 +31,18 @@ pub enum IdError {
     BicPattern { what: &'static str, value: String },
     #[error("{what} is not a valid UUID")]
     Uuid { what: &'static str },
-    #[error("{value:?} is not a canonical business key (uetr:<uuid> or ref:<len>:<originator><len>:<instruction><len>:<end-to-end>)")]
+    #[error("{value:?} is not a canonical business key (uetr:<uuid>, ref:<len>:<originator><len>:<instruction><len>:<end-to-end> or msg:<len>:<originator><len>:<message id><len>:<position>)")]
     Canonical { value: String },
+    #[error("{value:?} is not a LEI (20 upper-case letters or digits)")]
+    Lei { value: String },
+    #[error("{value:?} is not an originator (bic:<BIC>, lei:<LEI>, id:<other id>, acct:<account> or a bare BIC)")]
+    Originator { value: String },
+    #[error("neither an instruction or transaction id nor an end-to-end id identifies the payment (NOTPROVIDED is no id)")]
+    Unidentified,
+    #[error("a BIC is upper case: write {value}")]
+    BicLowerCase { value: String },
+    #[error("account reference {scheme}:{id} names a scheme; an account is its bare Othr/Id or IBAN: write {id}")]
+    AccountScheme { scheme: String, id: String },
 }
 
 fn printable_ascii(what: &'static str, value: &str, length_max: usize) -> Result<(), IdError> {
@@ -55,7 +65,7 @@ fn printable_ascii(what: &'static str, value: &str, length_max: usize) -> Result
     Ok(())
 }
 
-fn text(what: &'static str, value: &str, length_max: usize) -> Result<(), IdError> {
+pub(super) fn text(what: &'static str, value: &str, length_max: usize) -> Result<(), IdError> {
     if value.is_empty() {
         return Err(IdError::Empty { what });
     }
@@ -108,8 +118,8 @@ string_id!(
     IdempotencyKey
 );
 string_id!(
-    /// How ISO 20022 messages name an account: an IBAN, or `Othr/Id`
-    /// prefixed with its scheme (`BBAN:12345`). Unique per ledger account.
+    /// How ISO 20022 messages name an account: an IBAN (upper case, no
+    /// spaces), or the bare `Othr/Id` (`0001234`). Unique per ledger account.
     AccountReference
 );
 string_id!(
@@ -135,7 +145,48 @@ impl IdempotencyKey {
     }
 }
 
+/// ISO 20022 `ExternalAccountIdentification1Code`s: a reference that starts
+/// with one of these and a colon was written as `scheme:id`, a form the
+/// ledger does not use (an account is its bare `Othr/Id`).
+const ACCOUNT_SCHEME_CODES: [&str; 5] = ["AIIN", "BBAN", "BGNB", "CUID", "UPIC"];
+
+/// IBAN length bounds (ISO 13616): country, check digits, up to 30 more.
+const IBAN_LENGTH_MIN: usize = 15;
+const IBAN_LENGTH_MAX: usize = 34;
+
+/// Whether `compact` (no spaces, upper case) is an IBAN by its shape and its
+/// ISO 7064 mod-97 check digits.
+fn is_iban(compact: &str) -> bool {
+    let bytes = compact.as_bytes();
+    if !(IBAN_LENGTH_MIN..=IBAN_LENGTH_MAX).contains(&bytes.len())
+        || !bytes[..2].iter().all(u8::is_ascii_uppercase)
+        || !bytes[2..4].iter().all(u8::is_ascii_digit)
+        || !bytes[4..].iter().all(u8::is_ascii_alphanumeric)
+    {
+        return false;
+    }
+    let mut remainder: u32 = 0;
+    for &byte in bytes[4..].iter().chain(&bytes[..4]) {
+        let value = if byte.is_ascii_digit() {
+            u32::from(byte - b'0')
+        } else {
+            u32::from(byte - b'A') + 10
+        };
+        remainder = if value < 10 {
+            (remainder * 10 + value) % 97
+        } else {
+            (remainder * 100 + value) % 97
+        };
+    }
+    remainder == 1
+}
+
 impl AccountReference {
+    /// The one canonical form of an account reference (semantics §5), for
+    /// opening, showing, mapping and matching alike: an IBAN in upper case
+    /// without spaces (`de89 3704 0044 0532 0130 00` is
+    /// `DE89370400440532013000`); any other id exactly as `Othr/Id` carries
+    /// it, without a scheme (`0001234`, not `BBAN:0001234`).
     pub fn parse(value: &str) -> Result<AccountReference, IdError> {
         text("account reference", value, ACCOUNT_REFERENCE_LENGTH_MAX)?;
         if value.trim() != value {
@@ -143,6 +194,22 @@ impl AccountReference {
                 what: "account reference (leading or trailing space)",
                 position: 0,
             });
+        }
+        let compact: String = value
+            .chars()
+            .filter(|character| *character != ' ')
+            .map(|character| character.to_ascii_uppercase())
+            .collect();
+        if is_iban(&compact) {
+            return Ok(AccountReference(compact));
+        }
+        if let Some((scheme, id)) = value.split_once(':') {
+            if ACCOUNT_SCHEME_CODES.contains(&scheme.to_ascii_uppercase().as_str()) {
+                return Err(IdError::AccountScheme {
+                    scheme: scheme.to_owned(),
+                    id: id.chars().take(40).collect(),
+                });
+            }
         }
         Ok(AccountReference(value.to_owned()))
     }
@@ -160,6 +227,10 @@ impl Bic {
             && bytes[7] != b'O'
             && bytes[8..].iter().all(upper_or_digit);
         if !valid {
+            let upper = value.to_ascii_uppercase();
+            if upper != value && Bic::parse(&upper).is_ok() {
+                return Err(IdError::BicLowerCase { value: upper });
+            }
             return Err(IdError::BicPattern {
                 what: "BIC",
                 value: value.chars().take(16).collect(),
@@ -182,96 +253,6 @@ impl ReasonCode {
             });
         }
         Ok(ReasonCode(value.to_owned()))
-    }
-}
-
-/// The identity of one payment in the real world, taken from the message
-/// content (semantics §1): the UETR when the message carries one, else the
-/// originator with the instruction and end-to-end ids.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum BusinessKey {
-    Uetr(uuid::Uuid),
-    Reference {
-        /// The instructing agent's BIC or the initiating party's id.
-        originator: String,
-        /// InstrId, or TxId where the message has no InstrId.
-        instruction_id: String,
-        end_to_end_id: String,
-    },
-}
-
-impl BusinessKey {
-    pub fn uetr(value: &str) -> Result<BusinessKey, IdError> {
-        let uuid = uuid::Uuid::parse_str(value).map_err(|_| IdError::Uuid { what: "UETR" })?;
-        Ok(BusinessKey::Uetr(uuid))
-    }
-
-    pub fn reference(
-        originator: &str,
-        instruction_id: &str,
-        end_to_end_id: &str,
-    ) -> Result<BusinessKey, IdError> {
-        text("originator", originator, MAX35_TEXT_LENGTH_MAX)?;
-        text("instruction id", instruction_id, MAX35_TEXT_LENGTH_MAX)?;
-        text("end-to-end id", end_to_end_id, MAX35_TEXT_LENGTH_MAX)?;
-        Ok(BusinessKey::Reference {
-            originator: originator.to_owned(),
-            instruction_id: instruction_id.to_owned(),
-            end_to_end_id: end_to_end_id.to_owned(),
-        })
-    }
-
-    /// Parses the text [`BusinessKey::canonical`] produces.
-    pub fn from_canonical(canonical: &str) -> Result<BusinessKey, IdError> {
-        let bad = || IdError::Canonical {
-            value: canonical.chars().take(64).collect(),
-        };
-        if let Some(uetr) = canonical.strip_prefix("uetr:") {
-            return BusinessKey::uetr(uetr);
-        }
-        let mut rest = canonical.strip_prefix("ref:").ok_or_else(bad)?;
-        let mut parts = Vec::with_capacity(3);
-        for _ in 0..3 {
-            let (length, tail) = rest.split_once(':').ok_or_else(bad)?;
-            let length: usize = length.parse().map_err(|_| bad())?;
-            let part = tail.get(..length).ok_or_else(bad)?;
-            parts.push(part);
-            rest = &tail[length..];
-        }
-        if !rest.is_empty() {
-            return Err(bad());
-        }
-        BusinessKey::reference(parts[0], parts[1], parts[2])
-    }
-
-    /// The canonical text stored in the database's unique column. Components
-    /// are length-prefixed, so no choice of ids can make two keys collide.
-    pub fn canonical(&self) -> String {
-        match self {
-            BusinessKey::Uetr(uuid) => format!("uetr:{}", uuid.hyphenated()),
-            BusinessKey::Reference {
-                originator,
-                instruction_id,
-                end_to_end_id,
-            } => format!(
-                "ref:{}:{originator}{}:{instruction_id}{}:{end_to_end_id}",
-                originator.len(),
-                instruction_id.len(),
-                end_to_end_id.len()
-            ),
-        }
-    }
-}
-
-impl fmt::Debug for BusinessKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.canonical())
-    }
-}
-
-impl fmt::Display for BusinessKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.canonical())
     }
 }
 
@@ -385,39 +366,6 @@ mod tests {
     }
 
     #[test]
-    fn business_keys_built_from_different_ids_never_share_a_canonical_form() {
-        let a = BusinessKey::reference("AB", "C", "D").unwrap();
-        let b = BusinessKey::reference("A", "BC", "D").unwrap();
-        assert_ne!(a.canonical(), b.canonical());
-        for key in [&a, &b] {
-            assert_eq!(&BusinessKey::from_canonical(&key.canonical()).unwrap(), key);
-        }
-        for bad in [
-            "",
-            "ref:",
-            "ref:2:AB1:C1:",
-            "ref:2:AB1:C1:DX",
-            "ref:9:AB1:C1:D",
-            "uetr:x",
-            "xyz",
-        ] {
-            assert!(BusinessKey::from_canonical(bad).is_err(), "{bad}");
-        }
-        let uetr = BusinessKey::uetr("eb6305c9-1f7f-49de-aed0-16487c27b42d").unwrap();
-        assert_eq!(
-            BusinessKey::from_canonical(&uetr.canonical()).unwrap(),
-            uetr
-        );
-        assert_eq!(
-            uetr.canonical(),
-            "uetr:eb6305c9-1f7f-49de-aed0-16487c27b42d"
-        );
-        assert!(BusinessKey::uetr("not-a-uuid").is_err());
-        assert!(BusinessKey::reference("", "x", "y").is_err());
-        assert!(BusinessKey::reference("x", &"y".repeat(36), "z").is_err());
-    }
-
-    #[test]
     fn fingerprints_depend_on_the_method_and_the_request() {
         let a = RequestFingerprint::of("Submit", b"abc");
         assert_eq!(a, RequestFingerprint::of("Submit", b"abc"));
@@ -428,10 +376,68 @@ mod tests {
     #[test]
     fn account_references_refuse_blank_padded_and_control_characters() {
         assert!(AccountReference::parse("DE89370400440532013000").is_ok());
-        assert!(AccountReference::parse("BBAN:0001234").is_ok());
+        assert!(AccountReference::parse("0001234").is_ok());
         assert!(AccountReference::parse("").is_err());
         assert!(AccountReference::parse(" DE89").is_err());
         assert!(AccountReference::parse("DE\u{0}89").is_err());
         assert!(AccountReference::parse(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn an_iban_has_one_form_whatever_its_case_and_spacing() {
+        for written in [
+            "DE89370400440532013000",
+            "de89370400440532013000",
+            "DE89 3704 0044 0532 0130 00",
+            "de89 3704 0044 0532 0130 00",
+        ] {
+            assert_eq!(
+                AccountReference::parse(written).unwrap().as_str(),
+                "DE89370400440532013000",
+                "{written}"
+            );
+        }
+        assert_eq!(
+            AccountReference::parse("fr14 2004 1010 0505 0001 3m02 606")
+                .unwrap()
+                .as_str(),
+            "FR1420041010050500013M02606"
+        );
+    }
+
+    #[test]
+    fn other_ids_are_kept_as_written_and_a_scheme_prefix_is_refused_with_the_bare_form() {
+        assert_eq!(
+            AccountReference::parse("acct-0001234").unwrap().as_str(),
+            "acct-0001234",
+            "not an IBAN: case is kept"
+        );
+        assert_eq!(
+            AccountReference::parse("de89 3704 0044 0532 0130 01")
+                .unwrap()
+                .as_str(),
+            "de89 3704 0044 0532 0130 01",
+            "wrong check digits: not an IBAN, kept as an other id"
+        );
+        let error = AccountReference::parse("BBAN:0001234").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "account reference BBAN:0001234 names a scheme; an account is its bare Othr/Id or \
+             IBAN: write 0001234"
+        );
+        assert!(AccountReference::parse("bban:0001234").is_err());
+        assert!(AccountReference::parse("LOCAL:0001234").is_ok());
+    }
+
+    #[test]
+    fn a_lower_case_bic_is_refused_with_its_upper_case_form() {
+        assert_eq!(
+            Bic::parse("deutdeff").unwrap_err().to_string(),
+            "a BIC is upper case: write DEUTDEFF"
+        );
+        assert!(matches!(
+            Bic::parse("deut1eff"),
+            Err(IdError::BicPattern { .. })
+        ));
     }
 }

@@ -4,14 +4,16 @@
 //! tonic, XML or serde. The store and the API convert to and from these types.
 
 pub mod account;
+pub mod business_key;
 pub mod ids;
 pub mod money;
 pub mod payment;
 
 pub use account::{Account, AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
+pub use business_key::{BusinessKey, InstructionReference, Originator, ID_NOT_PROVIDED};
 pub use ids::{
-    AccountId, AccountReference, Bic, BusinessKey, ClientId, IdError, IdempotencyKey, PaymentId,
-    ReasonCode, RequestFingerprint, TransferId,
+    AccountId, AccountReference, Bic, ClientId, IdError, IdempotencyKey, PaymentId, ReasonCode,
+    RequestFingerprint, TransferId,
 };
 pub use money::{Amount, Currency, MoneyError};
 pub use payment::{

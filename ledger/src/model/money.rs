@@ -56,6 +56,14 @@ const _: () = {
 };
 
 impl Currency {
+    /// A count of this currency's minor units as an exact decimal with the
+    /// currency's decimals: for balances and their sums, which may exceed
+    /// the largest single amount (`10^18` cents is `10000000000000000.00`).
+    /// Any value an `i64` balance or a sum of a few can take fits.
+    pub fn decimal_of_minor_units(self, minor_units: i128) -> Decimal {
+        Decimal::from_i128_with_scale(minor_units, u32::from(self.minor_units))
+    }
+
     /// Parses an active ISO 4217 alphabetic code (exactly three upper-case letters).
     pub fn parse(code: &str) -> Result<Currency, MoneyError> {
         let index = ISO_4217
@@ -182,7 +190,10 @@ impl fmt::Display for Amount {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("unknown or non-monetary ISO 4217 currency code {code:?}")]
+    #[error(
+        "unknown or non-monetary ISO 4217 currency code {code:?}{}",
+        upper_case_hint(code)
+    )]
     UnknownCurrency { code: String },
     #[error("amount {value} is negative")]
     Negative { value: String },
@@ -190,6 +201,17 @@ pub enum MoneyError {
     TooManyDecimals { value: String, currency: Currency },
     #[error("amount {value} exceeds the largest amount the ledger accepts")]
     TooLarge { value: String },
+}
+
+/// `(codes are upper case: "EUR")` when the upper-case form of a refused code
+/// is a currency, else nothing.
+fn upper_case_hint(code: &str) -> String {
+    let upper = code.to_ascii_uppercase();
+    if upper != code && Currency::parse(&upper).is_ok() {
+        format!(" (codes are upper case: {upper:?})")
+    } else {
+        String::new()
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +285,20 @@ mod tests {
                 ),
                 "{code}"
             );
+        }
+    }
+
+    #[test]
+    fn a_lower_case_currency_code_is_refused_with_its_upper_case_form() {
+        let message = Currency::parse("eur").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            r#"unknown or non-monetary ISO 4217 currency code "eur" (codes are upper case: "EUR")"#
+        );
+        // No suggestion where the upper-case form is no currency either.
+        for code in ["xau", "euro", "ZZZ"] {
+            let message = Currency::parse(code).unwrap_err().to_string();
+            assert!(!message.contains("upper case"), "{message}");
         }
     }
 

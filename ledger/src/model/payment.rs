@@ -7,9 +7,8 @@
 use std::fmt;
 
 use super::account::{AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
-use super::ids::{
-    AccountId, AccountReference, Bic, BusinessKey, PaymentId, ReasonCode, RequestFingerprint,
-};
+use super::business_key::{BusinessKey, InstructionReference};
+use super::ids::{AccountId, AccountReference, Bic, PaymentId, ReasonCode, RequestFingerprint};
 use super::money::Amount;
 
 /// Where a payment stands. "None" (the ledger has never seen it) is the absence
@@ -119,6 +118,9 @@ pub struct PaymentInstruction {
     pub amount: Amount,
     pub debtor: PartySide,
     pub creditor: PartySide,
+    /// For a pain.001 transaction: how its status reports and returns will
+    /// name it, recorded with the payment it creates.
+    pub reference: Option<InstructionReference>,
 }
 
 /// A message asserting the state a payment should be in.
@@ -129,6 +131,10 @@ pub struct PaymentMessage {
     pub instruction: Option<PaymentInstruction>,
     /// For a rejection or a return: the ISO 20022 reason code it carries.
     pub reason: Option<ReasonCode>,
+    /// For a return: the amount it returns (pacs.004 `RtrdIntrBkSttlmAmt`).
+    /// It must be the payment's whole amount in its currency; `None` returns
+    /// the whole amount.
+    pub returned_amount: Option<Amount>,
 }
 
 impl PaymentMessage {
@@ -173,6 +179,22 @@ impl PaymentMessage {
             }
         }
         field(self.reason.as_ref().map_or(ABSENT, ReasonCode::as_str));
+        // Written only when present, so that a message without it keeps the
+        // fingerprint it always had. No business key's canonical text is
+        // this marker, so the next message's fields cannot be mistaken for it.
+        if let Some(amount) = &self.returned_amount {
+            field("returned_amount");
+            field(&amount.minor_units().to_string());
+            field(amount.currency().code());
+        }
+        if let Some(reference) = self
+            .instruction
+            .as_ref()
+            .and_then(|instruction| instruction.reference.as_ref())
+        {
+            field("instruction_reference");
+            field(&reference.canonical());
+        }
     }
 }
 
@@ -297,6 +319,18 @@ pub enum RejectionReason {
     OriginalNotFound,
     /// A balance would exceed what the ledger can represent.
     BalanceLimitExceeded { account_id: AccountId },
+    /// A return's amount is in another currency than the payment's.
+    ReturnCurrencyMismatch,
+    /// A status report or return names a pain.001 transaction by a
+    /// reference that several payments recorded: it is not guessed.
+    OriginalAmbiguous,
+    /// A return's amount is not what can be returned: the payment's whole
+    /// amount (partial returns are not supported).
+    ReturnAmountMismatch,
+    /// Another message of the same request was refused transiently
+    /// (`ORIGINAL_NOT_FOUND`): a request applies all of its messages or none,
+    /// so nothing of it was applied. Transient like the refusal that caused it.
+    RequestNotApplied,
 }
 
 impl RejectionReason {
@@ -310,12 +344,19 @@ impl RejectionReason {
             RejectionReason::StateConflict { .. } => "STATE_CONFLICT",
             RejectionReason::OriginalNotFound => "ORIGINAL_NOT_FOUND",
             RejectionReason::BalanceLimitExceeded { .. } => "BALANCE_LIMIT_EXCEEDED",
+            RejectionReason::ReturnCurrencyMismatch => "RETURN_CURRENCY_MISMATCH",
+            RejectionReason::OriginalAmbiguous => "ORIGINAL_AMBIGUOUS",
+            RejectionReason::ReturnAmountMismatch => "RETURN_AMOUNT_MISMATCH",
+            RejectionReason::RequestNotApplied => "REQUEST_NOT_APPLIED",
         }
     }
 
     /// A transient refusal is not stored under the idempotency key.
     pub fn is_transient(&self) -> bool {
-        matches!(self, RejectionReason::OriginalNotFound)
+        matches!(
+            self,
+            RejectionReason::OriginalNotFound | RejectionReason::RequestNotApplied
+        )
     }
 
     /// Refusals the reconciliation audit must see (semantics §1, §2).
@@ -349,6 +390,24 @@ impl RejectionReason {
             }
             RejectionReason::BalanceLimitExceeded { account_id } => {
                 format!("a balance of account {account_id} would exceed the ledger's limit")
+            }
+            RejectionReason::ReturnCurrencyMismatch => {
+                "the returned amount's currency differs from the payment's currency".to_owned()
+            }
+            RejectionReason::OriginalAmbiguous => {
+                "several payments match the original this message names (OrgnlMsgId, \
+                 OrgnlInstrId, OrgnlEndToEndId); name it by its UETR"
+                    .to_owned()
+            }
+            RejectionReason::ReturnAmountMismatch => {
+                "the returned amount differs from the payment's amount; only a return of the \
+                 whole amount is supported"
+                    .to_owned()
+            }
+            RejectionReason::RequestNotApplied => {
+                "another transaction of this request was refused transiently; nothing of the \
+                 request was applied, retry it under the same idempotency key"
+                    .to_owned()
             }
         }
     }
@@ -486,6 +545,16 @@ fn decide_existing(
         );
         if instruction.amount != payment.amount || !same_accounts {
             return Decision::rejected(RejectionReason::BusinessKeyConflict);
+        }
+    }
+    if let Some(returned) = message.returned_amount {
+        if message.target_state == PaymentState::Returned {
+            if returned.currency() != payment.amount.currency() {
+                return Decision::rejected(RejectionReason::ReturnCurrencyMismatch);
+            }
+            if returned != payment.amount {
+                return Decision::rejected(RejectionReason::ReturnAmountMismatch);
+            }
         }
     }
     let current = payment.state;

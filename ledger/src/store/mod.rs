@@ -16,9 +16,9 @@ use tokio_postgres::Row;
 
 use crate::model::{
     Account, AccountId, AccountReference, AccountSnapshot, Amount, Balances, Bic, BusinessKey,
-    ClientId, Currency, DocumentOrigin, IdempotencyKey, OverdraftRule, Payment, PaymentId,
-    PaymentState, PlannedTransfer, ReasonCode, RejectionReason, RequestFingerprint, TransferId,
-    TransferKind,
+    ClientId, Currency, DocumentOrigin, IdempotencyKey, InstructionReference, OverdraftRule,
+    Payment, PaymentId, PaymentState, PlannedTransfer, ReasonCode, RejectionReason,
+    RequestFingerprint, TransferId, TransferKind,
 };
 
 /// Errors of the store layer: the ledger decides what is retried.
@@ -431,6 +431,25 @@ pub async fn select_payments_by_business_keys_for_update(
     rows.iter().map(payment_from_row).collect()
 }
 
+/// The payments that recorded these instruction references (canonical
+/// texts), locked, each with its reference.
+pub async fn select_payments_by_instruction_references_for_update(
+    tx: &Transaction<'_>,
+    references: &[String],
+) -> Result<Vec<(String, Payment)>, StoreError> {
+    if references.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS}, instruction_reference FROM payments \
+         WHERE instruction_reference = ANY($1::TEXT[]) ORDER BY payment_id FOR UPDATE"
+    );
+    let rows = query(tx, &sql, &[&references]).await?;
+    rows.iter()
+        .map(|row| Ok((row.get("instruction_reference"), payment_from_row(row)?)))
+        .collect()
+}
+
 pub async fn select_payment_by_business_key(
     tx: &Transaction<'_>,
     business_key: &BusinessKey,
@@ -487,6 +506,8 @@ pub struct NewPayment<'a> {
     pub amount: Amount,
     pub debit_account_id: AccountId,
     pub credit_account_id: AccountId,
+    /// A pain.001 transaction's reference, for its follow-ups.
+    pub instruction_reference: Option<&'a InstructionReference>,
 }
 
 /// Inserts new payments, one statement for all; returns their ids in the
@@ -510,14 +531,22 @@ pub async fn insert_payments(
     let amounts: Vec<i64> = payments.iter().map(|p| p.amount.minor_units()).collect();
     let debits: Vec<i64> = payments.iter().map(|p| p.debit_account_id.0).collect();
     let credits: Vec<i64> = payments.iter().map(|p| p.credit_account_id.0).collect();
+    let references: Vec<Option<String>> = payments
+        .iter()
+        .map(|p| p.instruction_reference.map(InstructionReference::canonical))
+        .collect();
     let rows = query(
         tx,
         "INSERT INTO payments \
-         (business_key, state, currency, amount_minor, debit_account_id, credit_account_id) \
-         SELECT business_key, state, currency, amount_minor, debit_account_id, credit_account_id \
-         FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[]) \
+         (business_key, state, currency, amount_minor, debit_account_id, credit_account_id, \
+          instruction_reference) \
+         SELECT business_key, state, currency, amount_minor, debit_account_id, credit_account_id, \
+                instruction_reference \
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], \
+                     $7::TEXT[]) \
            WITH ORDINALITY AS n (business_key, state, currency, amount_minor, \
-                                 debit_account_id, credit_account_id, position) \
+                                 debit_account_id, credit_account_id, instruction_reference, \
+                                 position) \
          ORDER BY position RETURNING payment_id, business_key",
         &[
             &business_keys,
@@ -526,6 +555,7 @@ pub async fn insert_payments(
             &amounts,
             &debits,
             &credits,
+            &references,
         ],
     )
     .await?;
@@ -891,17 +921,9 @@ pub async fn select_idempotency_records(
         .collect()
 }
 
-/// Takes a transaction-level advisory lock per `(client_id, key)`, without
-/// waiting; `false` when another transaction holds one of them (it is
-/// applying the same key right now). The locks end with the transaction.
-pub async fn try_lock_idempotency_keys(
-    tx: &Transaction<'_>,
-    keys: &[(&ClientId, &IdempotencyKey)],
-) -> Result<bool, StoreError> {
+/// The advisory lock id of each `(client_id, key)`, sorted, without repeats.
+pub fn idempotency_lock_ids(keys: &[(&ClientId, &IdempotencyKey)]) -> Vec<i64> {
     use sha2::{Digest, Sha256};
-    if keys.is_empty() {
-        return Ok(true);
-    }
     let mut lock_ids: Vec<i64> = keys
         .iter()
         .map(|(client, key)| {
@@ -916,14 +938,38 @@ pub async fn try_lock_idempotency_keys(
         .collect();
     lock_ids.sort_unstable();
     lock_ids.dedup();
-    let row = query_one(
-        tx,
-        "SELECT coalesce(bool_and(pg_try_advisory_xact_lock(id)), TRUE) \
-         FROM (SELECT id FROM unnest($1::BIGINT[]) AS id ORDER BY id) ids",
-        &[&lock_ids],
-    )
-    .await?;
+    lock_ids
+}
+
+/// Takes a session-level advisory lock per id, without waiting, on a
+/// connection outside any transaction, so that the transaction begun after
+/// it takes its snapshot after every earlier holder's commit. `false` when
+/// another session holds one of them (it is applying the same key right
+/// now); the caller then releases what it did take with
+/// [`unlock_session_locks`].
+pub async fn try_lock_session(
+    client: &tokio_postgres::Client,
+    lock_ids: &[i64],
+) -> Result<bool, StoreError> {
+    if lock_ids.is_empty() {
+        return Ok(true);
+    }
+    let row = client
+        .query_one(
+            "SELECT coalesce(bool_and(pg_try_advisory_lock(id)), TRUE) \
+             FROM (SELECT id FROM unnest($1::BIGINT[]) AS id ORDER BY id) ids",
+            &[&lock_ids],
+        )
+        .await?;
     Ok(row.get(0))
+}
+
+/// Releases every session-level advisory lock of the connection.
+pub async fn unlock_session_locks(client: &tokio_postgres::Client) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_unlock_all()", &[])
+        .await?;
+    Ok(())
 }
 
 /// A record to store under `(client_id, key)`.

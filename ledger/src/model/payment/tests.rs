@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::model::account::{AccountSnapshot, Balances, OverdraftRule};
-use crate::model::ids::{AccountId, AccountReference, BusinessKey, PaymentId};
+use crate::model::business_key::{BusinessKey, Originator};
+use crate::model::ids::{AccountId, AccountReference, Bic, PaymentId};
 use crate::model::money::{Amount, Currency};
 
 const DEBIT: AccountId = AccountId(1);
@@ -35,7 +36,12 @@ fn unrestricted(account_id: AccountId) -> AccountSnapshot {
 }
 
 fn key() -> BusinessKey {
-    BusinessKey::reference("BANKDEFF", "INSTR-1", "E2E-1").unwrap()
+    BusinessKey::reference(
+        Originator::bic(Bic::parse("BANKDEFF").unwrap()),
+        Some("INSTR-1"),
+        Some("E2E-1"),
+    )
+    .unwrap()
 }
 
 fn side(reference: &str) -> PartySide {
@@ -53,8 +59,10 @@ fn message(target_state: PaymentState, amount: Option<Amount>) -> PaymentMessage
             amount,
             debtor: side("DEBTOR"),
             creditor: side("CREDITOR"),
+            reference: None,
         }),
         reason: None,
+        returned_amount: None,
     }
 }
 
@@ -461,7 +469,7 @@ fn balances_that_would_overflow_are_refused_not_wrapped() {
 }
 
 #[test]
-fn only_original_not_found_is_transient_and_only_conflicts_are_flagged_for_audit() {
+fn only_missing_originals_are_transient_and_only_conflicts_are_flagged_for_audit() {
     let reasons = [
         RejectionReason::AccountNotFound { references: vec![] },
         RejectionReason::CurrencyMismatch,
@@ -474,17 +482,97 @@ fn only_original_not_found_is_transient_and_only_conflicts_are_flagged_for_audit
         },
         RejectionReason::OriginalNotFound,
         RejectionReason::BalanceLimitExceeded { account_id: DEBIT },
+        RejectionReason::ReturnCurrencyMismatch,
+        RejectionReason::ReturnAmountMismatch,
+        RejectionReason::RequestNotApplied,
     ];
     let transient: Vec<_> = reasons
         .iter()
         .filter(|r| r.is_transient())
         .map(|r| r.code())
         .collect();
-    assert_eq!(transient, ["ORIGINAL_NOT_FOUND"]);
+    assert_eq!(transient, ["ORIGINAL_NOT_FOUND", "REQUEST_NOT_APPLIED"]);
     let flagged: Vec<_> = reasons
         .iter()
         .filter(|r| r.is_flagged_for_audit())
         .map(|r| r.code())
         .collect();
     assert_eq!(flagged, ["BUSINESS_KEY_CONFLICT", "STATE_CONFLICT"]);
+}
+
+fn return_of(amount: Amount) -> PaymentMessage {
+    PaymentMessage {
+        returned_amount: Some(amount),
+        ..message(PaymentState::Returned, None)
+    }
+}
+
+#[test]
+fn a_return_of_the_whole_amount_reverses_the_whole_amount() {
+    let decision = decide_simple(Some(PaymentState::Settled), &return_of(eur(1000)));
+    assert_eq!(decision.outcome, Outcome::Applied);
+    let transfers = decision.change.unwrap().transfers;
+    assert_eq!(transfers.len(), 1);
+    assert_eq!(transfers[0].kind, TransferKind::Reversal);
+    assert_eq!(transfers[0].amount, eur(1000));
+}
+
+#[test]
+fn a_return_of_part_of_the_amount_is_refused_and_reverses_nothing() {
+    for state in [PaymentState::Pending, PaymentState::Settled] {
+        for returned in [eur(10), eur(999), eur(1001)] {
+            let decision = decide_simple(Some(state), &return_of(returned));
+            assert_eq!(
+                decision.outcome,
+                Outcome::Rejected(RejectionReason::ReturnAmountMismatch),
+                "{state:?} {returned:?}"
+            );
+            assert!(decision.change.is_none());
+        }
+    }
+}
+
+#[test]
+fn a_return_in_another_currency_is_refused_even_for_the_same_number() {
+    let usd = Amount::from_minor_units(Currency::parse("USD").unwrap(), 1000).unwrap();
+    let decision = decide_simple(Some(PaymentState::Settled), &return_of(usd));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::ReturnCurrencyMismatch)
+    );
+    assert!(decision.change.is_none());
+}
+
+#[test]
+fn a_repeated_whole_return_is_already_applied_and_a_different_one_is_refused() {
+    assert_eq!(
+        decide_simple(Some(PaymentState::Returned), &return_of(eur(1000))).outcome,
+        Outcome::AlreadyApplied
+    );
+    assert_eq!(
+        decide_simple(Some(PaymentState::Returned), &return_of(eur(10))).outcome,
+        Outcome::Rejected(RejectionReason::ReturnAmountMismatch)
+    );
+}
+
+#[test]
+fn the_returned_amount_is_part_of_the_fingerprint_and_its_absence_changes_nothing() {
+    let without = message(PaymentState::Returned, None);
+    let whole = return_of(eur(1000));
+    let part = return_of(eur(10));
+    let usd = return_of(Amount::from_minor_units(Currency::parse("USD").unwrap(), 1000).unwrap());
+    assert_ne!(whole.fingerprint(), part.fingerprint());
+    assert_ne!(whole.fingerprint(), usd.fingerprint());
+    assert_ne!(whole.fingerprint(), without.fingerprint());
+    // A message without a returned amount hashes as messages always did:
+    // stored fingerprints of earlier requests stay valid.
+    let mut legacy = Vec::new();
+    for value in [key().canonical().as_str(), "RETURNED", "\u{0}", "\u{0}"] {
+        legacy.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        legacy.extend_from_slice(value.as_bytes());
+    }
+    assert_eq!(
+        without.fingerprint(),
+        RequestFingerprint::of("ledger.ApplyPaymentMessages", &legacy)
+    );
 }
