@@ -3,15 +3,20 @@
 //!
 //! The server listens only on a Unix socket inside the data directory (no TCP), so it never
 //! collides with another server. [`Cluster::start`] creates the cluster if needed, starts it
-//! unless it is already running, and [`Cluster::stop`] (or dropping the handle that started
-//! it) stops it. [`Cluster::start_throwaway`] and [`shared_throwaway`] give tests a cluster
-//! of their own. The crate's README.md describes the binary search, root handling,
-//! settings, and reuse/stop semantics.
+//! unless it is already running (then adopts it), and registers the handle as a user of the
+//! cluster. [`Cluster::release`] (or dropping the handle) ends that use and stops the server
+//! when no other live handle, in this process or another, uses it any more, whoever started
+//! it; a process that died without releasing does not count (see [`ClusterUser`]).
+//! [`Cluster::stop`] stops it at once. [`status`] and [`stop_unused`] look at and stop a
+//! cluster without using it. [`Cluster::start_throwaway`] and [`shared_throwaway`] give
+//! tests a cluster of their own. The crate's README.md describes the binary search, root
+//! handling, settings, and reuse/stop semantics.
 
 mod binaries;
 mod error;
 mod os_user;
 mod shared;
+mod users;
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -31,8 +36,10 @@ pub use binaries::{
 pub use error::{ClusterError, INSTALL_HINT};
 pub use os_user::{SERVER_USER, USERADD};
 pub use shared::{shared_throwaway, try_shared_throwaway, ConnectionInfo};
+pub use users::{ClusterUser, USERS_DIR};
 
 use os_user::RunAs;
+use users::{DirLock, Registration};
 
 /// The port the server uses. With no TCP it only names the socket file `.s.PGSQL.5432`.
 pub const PORT: u16 = 5432;
@@ -91,8 +98,8 @@ pub enum Durability {
     Fast,
 }
 
-/// A running cluster. Dropping the handle stops the server if this handle started it, and
-/// removes the directory of a throwaway cluster.
+/// A running cluster. Dropping the handle releases it ([`Cluster::release`]: the server stops
+/// when this was its last live user) and removes the directory of a throwaway cluster.
 #[derive(Debug)]
 pub struct Cluster {
     binaries: Binaries,
@@ -103,12 +110,18 @@ pub struct Cluster {
     stopped: bool,
     /// The directory of a throwaway cluster, removed on drop after the server stopped.
     temp: Option<TempDir>,
+    /// This handle's registration as a user of the cluster, until released. Throwaway
+    /// clusters have none: their handle is their only user.
+    registration: Option<Registration>,
+    /// Whether [`Cluster::release`] ran: drop then leaves the server alone.
+    released: bool,
 }
 
 impl Cluster {
     /// Runs `initdb` if the data directory has no cluster yet, starts the server unless it is
-    /// already running (then reuses it, and does not stop it on drop), and waits until it
-    /// accepts connections.
+    /// already running (then adopts it), waits until it accepts connections, and registers
+    /// the handle as a user of the cluster: dropping or [releasing](Cluster::release) it
+    /// stops the server if no other live user remains, whoever started it.
     pub fn start(options: ClusterOptions) -> Result<Cluster, ClusterError> {
         let binaries = find_binaries()?;
         Cluster::start_with(binaries, options, None)
@@ -158,17 +171,12 @@ impl Cluster {
         )))?;
         check_socket_path(&data_dir)?;
 
-        // Serialize starts of the same cluster by other processes (and threads).
-        let lock = File::open(&data_dir).map_err(ClusterError::io(format!(
-            "cannot open {}",
-            data_dir.display()
-        )))?;
-        lock.lock().map_err(ClusterError::io(format!(
-            "cannot lock {}",
-            data_dir.display()
-        )))?;
+        // Serialize starts, registrations and stops of the same cluster by other processes
+        // (and threads).
+        let lock = DirLock::acquire(&data_dir)?;
 
         let run_as = RunAs::prepare(&data_dir)?;
+        let register = temp.is_none();
         let mut cluster = Cluster {
             binaries,
             data_dir,
@@ -176,22 +184,92 @@ impl Cluster {
             started_here: false,
             stopped: false,
             temp,
+            registration: None,
+            released: false,
         };
+        match cluster.start_locked(options.durability, register, &lock) {
+            Ok(()) => Ok(cluster),
+            Err(err) => {
+                // Unregister under the lock already held; dropping the handle then stops a
+                // server this handle started, without taking the lock again.
+                if let Some(registration) = cluster.registration.take() {
+                    registration.unregister(&lock);
+                }
+                drop(lock);
+                drop(cluster);
+                Err(err)
+            }
+        }
+    }
 
-        if cluster.is_running()? {
-            tracing::info!(data_dir = %cluster.data_dir.display(), "reusing running PostgreSQL");
-            cluster.wait_until_ready()?;
-            return Ok(cluster);
+    fn start_locked(
+        &mut self,
+        durability: Durability,
+        register: bool,
+        lock: &DirLock,
+    ) -> Result<(), ClusterError> {
+        if self.is_running()? {
+            tracing::info!(data_dir = %self.data_dir.display(), "adopting running PostgreSQL");
+            if register {
+                self.registration =
+                    Some(Registration::register(&self.data_dir, &self.run_as, lock)?);
+            }
+            return self.wait_until_ready();
         }
-        if !cluster.data_dir.join("PG_VERSION").exists() {
-            cluster.initdb(options.durability)?;
+        if !self.data_dir.join("PG_VERSION").exists() {
+            // initdb wants an empty directory: registrations of a removed cluster go too.
+            users::remove_users_dir(&self.data_dir, lock)?;
+            self.initdb(durability)?;
         }
-        cluster.write_settings(options.durability)?;
+        self.write_settings(durability)?;
+        if register {
+            self.registration = Some(Registration::register(&self.data_dir, &self.run_as, lock)?);
+        }
         // Set before starting: should the start fail after all (a timeout, say) while the
         // server does run, dropping the handle stops it rather than leaving it behind.
-        cluster.started_here = true;
-        cluster.pg_ctl_start()?;
-        Ok(cluster)
+        self.started_here = true;
+        self.pg_ctl_start()
+    }
+
+    /// Ends this handle's use of the cluster: removes its registration and, holding the lock
+    /// on the data directory (so that no process starts or adopts the server meanwhile),
+    /// stops the server with `pg_ctl stop -m fast` if no other live handle uses it, in this
+    /// process or another, whoever started it. Registrations of processes that died are
+    /// removed and do not count. Idempotent; dropping the handle does it too. A throwaway
+    /// cluster's handle is its only user: releasing it stops the server.
+    pub fn release(&mut self) -> Result<Released, ClusterError> {
+        if self.released {
+            return Ok(Released::AlreadyReleased);
+        }
+        let Some(registration) = self.registration.take() else {
+            // A throwaway cluster: this handle is its only user.
+            self.released = true;
+            if self.started_here && !self.stopped && self.is_running()? {
+                self.stop()?;
+                return Ok(Released::Stopped);
+            }
+            return Ok(Released::NotRunning);
+        };
+        self.released = true;
+        let lock = DirLock::acquire(&self.data_dir)?;
+        registration.unregister(&lock);
+        let users = users::live_users(&self.data_dir, &lock)?;
+        if !users.is_empty() {
+            tracing::info!(
+                data_dir = %self.data_dir.display(),
+                users = users.len(),
+                "leaving PostgreSQL running for its other users"
+            );
+            return Ok(Released::StillUsed { users });
+        }
+        if !self.is_running()? {
+            self.stopped = true;
+            return Ok(Released::NotRunning);
+        }
+        // It runs, even if this handle stopped it before: someone started it again.
+        self.stopped = false;
+        self.stop()?;
+        Ok(Released::Stopped)
     }
 
     /// The directory holding the socket `.s.PGSQL.<port>`: the data directory.
@@ -224,7 +302,7 @@ impl Cluster {
         self.data_dir.join(LOG_FILE)
     }
 
-    /// Whether this handle started the server, and so stops it on drop.
+    /// Whether this handle started the server (rather than adopting a running one).
     pub fn started_here(&self) -> bool {
         self.started_here
     }
@@ -260,8 +338,10 @@ impl Cluster {
         }
     }
 
-    /// Stops the server with `pg_ctl stop -m fast` and waits; does nothing if it is not
-    /// running or was already stopped.
+    /// Stops the server with `pg_ctl stop -m fast` and waits, whatever other handles still
+    /// use it; does nothing if it is not running or this handle already stopped it. The
+    /// handle stays registered until released or dropped. To stop the server only when
+    /// nothing else uses it, use [`Cluster::release`].
     pub fn stop(&mut self) -> Result<(), ClusterError> {
         if self.stopped {
             return Ok(());
@@ -279,6 +359,32 @@ impl Cluster {
         }
         self.stopped = true;
         Ok(())
+    }
+
+    /// The running server, from `postmaster.pid`; `None` when it does not run.
+    fn server_process(&self) -> Result<Option<ServerProcess>, ClusterError> {
+        if !self.is_running()? {
+            return Ok(None);
+        }
+        // Lines: pid, data directory, start time, port, socket directory, ...
+        let text = fs::read_to_string(self.data_dir.join("postmaster.pid")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let Some(pid) = lines.first().and_then(|line| line.parse().ok()) else {
+            return Ok(None); // stopped meanwhile
+        };
+        let port = lines
+            .get(3)
+            .and_then(|line| line.parse().ok())
+            .unwrap_or(PORT);
+        let socket_dir = lines
+            .get(4)
+            .filter(|line| !line.is_empty())
+            .map_or_else(|| self.data_dir.clone(), PathBuf::from);
+        Ok(Some(ServerProcess {
+            pid,
+            socket_dir,
+            port,
+        }))
     }
 
     fn pg_ctl(&self, args: &[&str]) -> Result<Output, ClusterError> {
@@ -462,7 +568,11 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.started_here && !self.stopped {
+        if self.registration.is_some() {
+            if let Err(err) = self.release() {
+                tracing::warn!(%err, "could not release PostgreSQL on drop");
+            }
+        } else if !self.released && self.started_here && !self.stopped {
             if let Err(err) = self.stop() {
                 tracing::warn!(%err, "could not stop PostgreSQL on drop");
                 if self.temp.is_some() {
@@ -478,6 +588,139 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// What [`status`] found in a data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// The data directory (absolute, and canonical when it exists).
+    pub data_dir: PathBuf,
+    /// Whether it holds a cluster (a `PG_VERSION` file).
+    pub initialized: bool,
+    /// The server, when it runs.
+    pub server: Option<ServerProcess>,
+    /// The live processes registered as users of the cluster (dead ones are not counted).
+    pub users: Vec<ClusterUser>,
+}
+
+/// A running server, as its `postmaster.pid` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerProcess {
+    /// The postmaster's process id.
+    pub pid: u32,
+    /// The directory holding its socket `.s.PGSQL.<port>`.
+    pub socket_dir: PathBuf,
+    /// The port, which names the socket file.
+    pub port: u16,
+}
+
+/// What [`stop_unused`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// No server ran in the data directory: nothing was done.
+    NotRunning,
+    /// The server was stopped. `users` are the live processes that still used it (only
+    /// with `force`): their connections are closed.
+    Stopped {
+        /// The server that was stopped.
+        server: ServerProcess,
+        /// The live users it had.
+        users: Vec<ClusterUser>,
+    },
+    /// Live processes use the server and `force` was not given: it keeps running.
+    InUse {
+        /// The running server.
+        server: ServerProcess,
+        /// Its live users.
+        users: Vec<ClusterUser>,
+    },
+}
+
+/// Looks at the cluster in `data_dir` without starting it or becoming one of its users:
+/// whether it is initialized, whether the server runs (its pid and socket directory), and
+/// which live processes use it. Creates nothing; removes the registrations of dead
+/// processes. Waits while another process starts or stops the cluster.
+pub fn status(data_dir: impl AsRef<Path>) -> Result<ClusterStatus, ClusterError> {
+    let Some((cluster, lock)) = existing(data_dir.as_ref())? else {
+        let data_dir = data_dir.as_ref();
+        return Ok(ClusterStatus {
+            data_dir: std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()),
+            initialized: false,
+            server: None,
+            users: Vec::new(),
+        });
+    };
+    let users = users::live_users(&cluster.data_dir, &lock)?;
+    Ok(ClusterStatus {
+        initialized: cluster.data_dir.join("PG_VERSION").exists(),
+        server: cluster.server_process()?,
+        data_dir: cluster.data_dir.clone(),
+        users,
+    })
+}
+
+/// Stops the server in `data_dir` with `pg_ctl stop -m fast`, unless live processes use it
+/// (registered by [`Cluster::start`]) and `force` is false. Holds the lock on the data
+/// directory throughout, so no process adopts the server meanwhile.
+pub fn stop_unused(data_dir: impl AsRef<Path>, force: bool) -> Result<StopOutcome, ClusterError> {
+    let Some((mut cluster, lock)) = existing(data_dir.as_ref())? else {
+        return Ok(StopOutcome::NotRunning);
+    };
+    let users = users::live_users(&cluster.data_dir, &lock)?;
+    let Some(server) = cluster.server_process()? else {
+        return Ok(StopOutcome::NotRunning);
+    };
+    if !users.is_empty() && !force {
+        return Ok(StopOutcome::InUse { server, users });
+    }
+    cluster.stop()?;
+    drop(lock);
+    Ok(StopOutcome::Stopped { server, users })
+}
+
+/// A handle on the cluster in `data_dir` that neither starts nor uses it (dropping it does
+/// nothing), with the lock on the data directory; `None` when the directory does not exist.
+fn existing(data_dir: &Path) -> Result<Option<(Cluster, DirLock)>, ClusterError> {
+    let data_dir = match data_dir.canonicalize() {
+        Ok(data_dir) => data_dir,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(ClusterError::Io {
+                context: format!("cannot resolve {}", data_dir.display()),
+                source: err,
+            })
+        }
+    };
+    let lock = DirLock::acquire(&data_dir)?;
+    let binaries = find_binaries()?;
+    let run_as = RunAs::of_existing(&data_dir)?;
+    let cluster = Cluster {
+        binaries,
+        data_dir,
+        run_as,
+        started_here: false,
+        stopped: false,
+        temp: None,
+        registration: None,
+        released: true,
+    };
+    Ok(Some((cluster, lock)))
+}
+
+/// What [`Cluster::release`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Released {
+    /// This was the last live user: the server was stopped.
+    Stopped,
+    /// This was the last live user, and the server was not running (stopped by someone else).
+    NotRunning,
+    /// Other live handles still use the cluster: the server keeps running for them.
+    StillUsed {
+        /// Those users.
+        users: Vec<ClusterUser>,
+    },
+    /// The handle had been released before: nothing was done.
+    AlreadyReleased,
 }
 
 /// The state letter of process `pid` in `/proc/<pid>/stat` (`R`, `S`, `Z` for

@@ -63,19 +63,7 @@ impl RunAs {
         )))?;
         let run_as = if meta.uid() != 0 {
             // An existing directory that already belongs to someone unprivileged: theirs.
-            let user = User::from_uid(Uid::from_raw(meta.uid())).ok().flatten();
-            match user {
-                Some(user) => RunAs::User {
-                    name: user.name,
-                    uid: user.uid.as_raw(),
-                    gid: user.gid.as_raw(),
-                },
-                None => RunAs::User {
-                    name: meta.uid().to_string(),
-                    uid: meta.uid(),
-                    gid: meta.gid(),
-                },
-            }
+            RunAs::owner(&meta)
         } else {
             let run_as = server_user()?;
             // A cluster (or a copy of one) owned by root: give all of it to the server user.
@@ -86,6 +74,40 @@ impl RunAs {
         };
         run_as.check_reachable(data_dir)?;
         Ok(run_as)
+    }
+
+    /// The user that runs the existing cluster in `data_dir`, changing nothing (no chown,
+    /// no reachability check): for looking at and stopping a cluster.
+    pub(crate) fn of_existing(data_dir: &Path) -> Result<RunAs, ClusterError> {
+        if !is_root() {
+            return Ok(RunAs::CurrentUser);
+        }
+        let meta = fs::metadata(data_dir).map_err(ClusterError::io(format!(
+            "cannot stat {}",
+            data_dir.display()
+        )))?;
+        if meta.uid() != 0 {
+            Ok(RunAs::owner(&meta))
+        } else {
+            server_user()
+        }
+    }
+
+    /// The (unprivileged) owner of a file.
+    fn owner(meta: &fs::Metadata) -> RunAs {
+        let user = User::from_uid(Uid::from_raw(meta.uid())).ok().flatten();
+        match user {
+            Some(user) => RunAs::User {
+                name: user.name,
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+            },
+            None => RunAs::User {
+                name: meta.uid().to_string(),
+                uid: meta.uid(),
+                gid: meta.gid(),
+            },
+        }
     }
 
     pub(crate) fn name(&self) -> String {
