@@ -1,4 +1,4 @@
-//! `ledger ingest` (issue 5): applies the transactions of ISO 20022 files
+//! `ledger ingest`: applies the transactions of ISO 20022 files
 //! (pain.001, pacs.008, pacs.002, pacs.004; bare or with an AppHdr) exactly
 //! once, streaming, in batches through [`Ledger::apply_batch`].
 //!
@@ -17,6 +17,15 @@
 //! are written as the batches are applied (the status report's transactions
 //! are spooled to a file beside it until the group status is known).
 //!
+//! A rejection is stored under its key, so running a file again replays it
+//! as first given (the summary counts these); `--retry-rejected` sends such
+//! a transaction again under a key derived from its own and a retry round
+//! ([`retry`]), so a retry is applied once too.
+//!
+//! Every input file is checked readable before anything starts (the
+//! database, the reports): a missing one stops the run with exit 2 and
+//! nothing ingested.
+//!
 //! Exit codes: 0 every transaction applied, already applied or a duplicate;
 //! 1 some transactions rejected by the ledger, invalid, or left out of a
 //! refused file; 2 ingest could not run (see [`EXIT_FAILED`]).
@@ -30,8 +39,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use iso20022::{
     ConfirmationStatus, GroupHeader, IsoDateTime, MessageFamily, MessageKind, MessageReader,
-    PaymentInfo, ReasonCode, ReportGroupStatus, StatusReportHead, StatusReportWriter, Text,
-    Transaction, TransactionConfirmation, Uetr,
+    PaymentInfo, ReasonCode, ReportGroupStatus, StatusReportHead, StatusReportWriter, Transaction,
+    TransactionConfirmation, Uetr,
 };
 use ledger::model::{ClientId, DocumentOrigin, IdempotencyKey, Outcome, PaymentState};
 use ledger::{ApplyCommand, ApplyResponse, Ledger, LedgerError, LedgerOptions};
@@ -39,6 +48,9 @@ use sha2::{Digest, Sha256};
 
 use crate::convert;
 use crate::database::Database;
+
+mod additional_info;
+mod retry;
 
 /// Exit code: every transaction was applied, already applied, or a duplicate.
 pub const EXIT_OK: i32 = 0;
@@ -62,6 +74,9 @@ const BATCH_ATTEMPTS_MAX: u32 = 5;
 const ERRORS_QUOTED_MAX: usize = 5;
 /// Problems of a refused file printed on standard error, then "and N more".
 const PROBLEMS_PRINTED_MAX: usize = 20;
+/// Rejected and invalid transactions of a run named on standard error (file,
+/// position, path, reason), then "and N more".
+const REFUSALS_NAMED_MAX: u64 = 10;
 /// Read buffer of an input file.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
 
@@ -102,8 +117,8 @@ pub struct IngestArgs {
     pub on_error: OnError,
     /// Write one JSON line per transaction (file, position, path,
     /// idempotency_key, business_key, outcome, reason, payment_id, state,
-    /// replay) to FILE, as batches are applied; a file-level error is a line
-    /// with outcome FILE_ERROR and no position.
+    /// replay, retry_round) to FILE, as batches are applied; a file-level
+    /// error is a line with outcome FILE_ERROR and no position.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Write a status report back to the sender: a pain.002.001.10 for a
@@ -122,6 +137,15 @@ pub struct IngestArgs {
     /// Longest one database statement may run, in milliseconds.
     #[arg(long, default_value_t = 60_000)]
     pub statement_timeout_ms: u64,
+    /// Apply again the transactions whose stored answer is a rejection (after
+    /// fixing its cause, e.g. opening the missing account). Without it, a
+    /// rejection stored by an earlier run is replayed as it was first given.
+    /// Each retry is sent under a new idempotency key derived from the
+    /// transaction's key and the retry round (ingest-v1-retry-<n>:...), so a
+    /// retry is applied once however often it is run. BUSINESS_KEY_CONFLICT
+    /// and STATE_CONFLICT are not retried: no fix makes them apply.
+    #[arg(long)]
+    pub retry_rejected: bool,
 }
 
 /// Runs `ledger ingest` and returns its exit code. The summary goes to
@@ -139,6 +163,18 @@ pub async fn main(database_url: Option<&str>, data_dir: PathBuf, args: &IngestAr
             return EXIT_FAILED;
         }
     };
+    let unreadable = unreadable_files(&args.files);
+    if !unreadable.is_empty() {
+        for problem in &unreadable {
+            eprintln!("ingest: {problem}");
+        }
+        eprintln!(
+            "ingest: nothing was ingested: {} of {} FILE(s) cannot be read",
+            unreadable.len(),
+            args.files.len()
+        );
+        return EXIT_FAILED;
+    }
     let report = match &args.report {
         Some(path) => match File::create(path) {
             Ok(file) => Some(BufWriter::new(file)),
@@ -205,6 +241,23 @@ fn check_arguments(args: &IngestArgs, options: &LedgerOptions) -> Result<ClientI
     ClientId::parse(&args.client_id).map_err(|error| format!("--client-id: {error}"))
 }
 
+/// Every input file that cannot be opened for reading as a regular file,
+/// with why: checked before anything starts (the database, the reports), so
+/// a mistyped name costs nothing and applies nothing.
+fn unreadable_files(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .filter_map(|path| {
+            let problem = match std::fs::metadata(path) {
+                Ok(metadata) if !metadata.is_file() => Some("not a regular file".to_owned()),
+                Ok(_) => File::open(path).err().map(|error| error.to_string()),
+                Err(error) => Some(error.to_string()),
+            };
+            problem.map(|problem| format!("{}: cannot read: {problem}", path.display()))
+        })
+        .collect()
+}
+
 /// The error and its sources, `: `-separated.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -238,6 +291,13 @@ pub struct Totals {
     pub not_applied: u64,
     /// Answers replayed from idempotency records (any outcome).
     pub replays: u64,
+    /// Replays whose outcome is REJECTED: the rejection stored when the
+    /// transaction was first ingested, not a new attempt (counted in
+    /// `rejected` and `replays` too).
+    pub replayed_rejections: u64,
+    /// Stored rejections sent again under a new retry key
+    /// (`--retry-rejected`), answered afresh.
+    pub retried: u64,
     pub file_errors: u64,
 }
 
@@ -267,6 +327,10 @@ struct Run<'a> {
     totals: Totals,
     /// A file could not be read: exit 2 at the end, after the other files.
     unreadable_files: u64,
+    /// Rejected and invalid transactions named on standard error so far, and
+    /// those past [`REFUSALS_NAMED_MAX`].
+    refusals_named: u64,
+    refusals_unnamed: u64,
     terminal: bool,
 }
 
@@ -284,6 +348,8 @@ impl<'a> Run<'a> {
             report,
             totals: Totals::default(),
             unreadable_files: 0,
+            refusals_named: 0,
+            refusals_unnamed: 0,
             terminal: std::io::stderr().is_terminal(),
         }
     }
@@ -304,7 +370,19 @@ impl<'a> Run<'a> {
                 fatal.get_or_insert(Fatal(format!("cannot write the report: {error}")));
             }
         }
-        print_summary(&self.totals, started.elapsed());
+        if self.refusals_unnamed > 0 {
+            let more = self.refusals_unnamed;
+            match &args.report {
+                Some(report) => eprintln!(
+                    "ingest: and {more} more rejected or invalid transaction(s): every one is in the report {}",
+                    report.display()
+                ),
+                None => eprintln!(
+                    "ingest: and {more} more rejected or invalid transaction(s): use --report FILE to list them all"
+                ),
+            }
+        }
+        print_summary(&self.totals, started.elapsed(), args.retry_rejected);
         if let Some(Fatal(reason)) = fatal {
             eprintln!("ingest: stopped: {reason}");
             eprintln!("ingest: what was applied stays applied; run the same command again to apply the rest");
@@ -341,10 +419,15 @@ impl<'a> Run<'a> {
             }
         };
         if !convert::is_payment_message(&header.kind) {
-            let reason = format!(
+            let mut reason = format!(
                 "{} is not a payment message; ingest reads pain.001, pacs.008, pacs.002 and pacs.004",
                 header.kind.id
             );
+            if header.kind.family == MessageFamily::Camt053 {
+                reason.push_str(&format!(
+                    ". It is a bank statement: to compare it with the ledger, run `ledger reconcile --statement {name}`"
+                ));
+            }
             self.refuse_file(&name, &reason)?;
             return Ok(());
         }
@@ -370,10 +453,16 @@ impl<'a> Run<'a> {
                 eprintln!("ingest: {name}:   {line}");
             }
             if problems.count > problems.first.len() as u64 {
-                eprintln!(
-                    "ingest: {name}:   and {} more (see --report)",
-                    problems.count - problems.first.len() as u64
-                );
+                let more = problems.count - problems.first.len() as u64;
+                match &self.args.report {
+                    Some(report) => eprintln!(
+                        "ingest: {name}:   and {more} more: every one is in the report {}",
+                        report.display()
+                    ),
+                    None => eprintln!(
+                        "ingest: {name}:   and {more} more: use --report FILE to list them all"
+                    ),
+                }
             }
         }
         if stamp.changed_since(path) {
@@ -552,12 +641,15 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let mut responses: Vec<Option<_>> = match mode {
-            PassMode::Apply => self
-                .apply(&batch.commands)
-                .await?
-                .into_iter()
-                .map(Some)
-                .collect(),
+            PassMode::Apply => {
+                let mut answers = self.apply(&batch.commands).await?;
+                let mut rounds = vec![0; answers.len()];
+                if self.args.retry_rejected {
+                    self.retry_stored_rejections(&batch.commands, &mut answers, &mut rounds)
+                        .await?;
+                }
+                answers.into_iter().zip(rounds).map(Some).collect()
+            }
             PassMode::ReportOnly => Vec::new(),
         };
         let entries = std::mem::take(&mut batch.entries);
@@ -569,12 +661,18 @@ impl<'a> Run<'a> {
                 EntryBody::Invalid { reason } => Fate::Invalid(reason.clone()),
                 EntryBody::Valid { command_index, .. } => {
                     match responses.get_mut(*command_index).and_then(Option::take) {
-                        Some(result) => Fate::Answered(result),
+                        Some((answer, retry_round)) => Fate::Answered {
+                            answer,
+                            retry_round,
+                        },
                         None => Fate::NotApplied,
                     }
                 }
             };
             let line = self.account(name, &entry, &fate, outcome);
+            if mode == PassMode::Apply {
+                self.name_refusal(&line);
+            }
             self.write_report_line(&line)?;
             if let Some(status) = status.as_deref_mut() {
                 status.transaction(&entry, &fate)?;
@@ -586,6 +684,86 @@ impl<'a> Run<'a> {
                 .map_err(|error| Fatal(format!("cannot write the report: {error}")))?;
         }
         Ok(())
+    }
+
+    /// `--retry-rejected`: sends each command whose answer is a stored
+    /// rejection again under the key of the next retry round, until its
+    /// answer is not a stored rejection (see [`retry`]). `rounds[i]` is the
+    /// round `answers[i]` came from (0: the command's own key).
+    async fn retry_stored_rejections(
+        &self,
+        commands: &[ApplyCommand],
+        answers: &mut [Result<ApplyResponse, LedgerError>],
+        rounds: &mut [u32],
+    ) -> Result<(), Fatal> {
+        let mut waiting: Vec<usize> = (0..commands.len())
+            .filter(|&index| retry::is_retryable_stored_rejection(&answers[index]))
+            .collect();
+        let mut round = 0;
+        while !waiting.is_empty() {
+            round += 1;
+            if round > retry::RETRY_ROUNDS_MAX {
+                eprintln!(
+                    "ingest: {} transaction(s) were retried {} times already; their last stored rejection stands",
+                    waiting.len(),
+                    retry::RETRY_ROUNDS_MAX
+                );
+                break;
+            }
+            let retries: Vec<ApplyCommand> = waiting
+                .iter()
+                .map(|&index| retry::retry_command(&commands[index], round))
+                .collect();
+            let retried = self.apply(&retries).await?;
+            let mut still_waiting = Vec::new();
+            for (index, answer) in waiting.into_iter().zip(retried) {
+                answers[index] = answer;
+                rounds[index] = round;
+                if retry::is_retryable_stored_rejection(&answers[index]) {
+                    still_waiting.push(index);
+                }
+            }
+            waiting = still_waiting;
+        }
+        Ok(())
+    }
+
+    /// Names a rejected or invalid transaction on standard error (file,
+    /// position, path, reason), the first [`REFUSALS_NAMED_MAX`] of the run;
+    /// counts the rest.
+    fn name_refusal(&mut self, line: &serde_json::Value) {
+        let outcome = line["outcome"].as_str().unwrap_or_default();
+        if !matches!(outcome, "REJECTED" | "INVALID") {
+            return;
+        }
+        if self.refusals_named >= REFUSALS_NAMED_MAX {
+            self.refusals_unnamed += 1;
+            return;
+        }
+        self.refusals_named += 1;
+        let text = |field: &str| line[field].as_str().unwrap_or_default().to_owned();
+        let mut message = format!(
+            "ingest: {}: transaction {} at {}: ",
+            text("file"),
+            line["position"],
+            text("path")
+        );
+        if outcome == "INVALID" {
+            message.push_str(&format!(
+                "INVALID: {}",
+                additional_info::rule_first(&text("path"), &text("reason_message"))
+            ));
+        } else {
+            message.push_str(&format!(
+                "REJECTED {}: {}",
+                text("reason"),
+                text("reason_message")
+            ));
+            if line["replay"] == true {
+                message.push_str(" (the answer stored when it was first ingested)");
+            }
+        }
+        eprintln!("{message}");
     }
 
     /// One batch through the ledger, retried while the failure is retryable.
@@ -630,10 +808,20 @@ impl<'a> Run<'a> {
         fate: &Fate,
         outcome: &mut FileOutcome,
     ) -> serde_json::Value {
+        let retry_round = match fate {
+            Fate::Answered { retry_round, .. } => *retry_round,
+            _ => 0,
+        };
         let (key, business_key) = match &entry.body {
             EntryBody::Valid {
                 key, business_key, ..
-            } => (Some(key.as_str()), Some(business_key.as_str())),
+            } => {
+                let key = match retry_round {
+                    0 => key.clone(),
+                    round => retry::retry_key(key, round),
+                };
+                (Some(key.as_str().to_owned()), Some(business_key.as_str()))
+            }
             EntryBody::Invalid { .. } => (None, None),
         };
         let totals = &mut self.totals;
@@ -649,6 +837,7 @@ impl<'a> Run<'a> {
             "payment_id": null,
             "state": null,
             "replay": false,
+            "retry_round": retry_round,
         });
         match fate {
             Fate::Invalid(reason) => {
@@ -666,7 +855,9 @@ impl<'a> Run<'a> {
                 line["reason_message"] =
                     "not applied: the file was refused (--on-error reject-file)".into();
             }
-            Fate::Answered(Err(error)) => {
+            Fate::Answered {
+                answer: Err(error), ..
+            } => {
                 let code = match error {
                     LedgerError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
                     _ => "ERROR",
@@ -677,10 +868,18 @@ impl<'a> Run<'a> {
                 line["reason"] = code.into();
                 line["reason_message"] = error_chain(error).into();
             }
-            Fate::Answered(Ok(response)) => {
+            Fate::Answered {
+                answer: Ok(response),
+                retry_round,
+            } => {
                 let receipt = &response.receipts[0];
                 if response.replay {
                     totals.replays += 1;
+                    if matches!(receipt.outcome, Outcome::Rejected(_)) {
+                        totals.replayed_rejections += 1;
+                    }
+                } else if *retry_round > 0 {
+                    totals.retried += 1;
                 }
                 match &receipt.outcome {
                     Outcome::Applied if response.replay => totals.already_applied += 1,
@@ -718,7 +917,12 @@ enum PassMode {
 enum Fate {
     Invalid(String),
     NotApplied,
-    Answered(Result<ApplyResponse, LedgerError>),
+    /// The ledger's answer, and the retry round it came from (0: the
+    /// transaction's own key; `--retry-rejected`).
+    Answered {
+        answer: Result<ApplyResponse, LedgerError>,
+        retry_round: u32,
+    },
 }
 
 /// One file's counts, for its group status.
@@ -1320,23 +1524,34 @@ impl StatusOutput {
 
     fn transaction(&mut self, entry: &Entry, fate: &Fate) -> Result<(), Fatal> {
         let (status, reason, info): (&str, Option<&str>, Option<String>) = match fate {
-            Fate::Invalid(reason) => (
-                "RJCT",
-                Some(REASON_FILE_FORMAT),
-                Some(format!("{}: {reason}", entry.path)),
-            ),
+            Fate::Invalid(reason) => {
+                let mut info = additional_info::rule_first(&entry.path, reason);
+                if entry.ids == TransactionIds::default() {
+                    // Its ids could not be read: its path names it.
+                    info.push_str(&format!("; transaction {}", entry.path));
+                }
+                ("RJCT", Some(REASON_FILE_FORMAT), Some(info))
+            }
             Fate::NotApplied => (
                 "RJCT",
                 Some(REASON_NARRATIVE),
                 Some("not applied: the file was refused".to_owned()),
             ),
-            Fate::Answered(Err(LedgerError::IdempotencyKeyReused { .. })) => (
+            Fate::Answered {
+                answer: Err(LedgerError::IdempotencyKeyReused { .. }),
+                ..
+            } => (
                 "RJCT",
                 Some(iso_reason("IDEMPOTENCY_KEY_REUSED")),
                 Some("another message with this MsgId was ingested before".to_owned()),
             ),
-            Fate::Answered(Err(error)) => ("RJCT", Some(REASON_NARRATIVE), Some(error.to_string())),
-            Fate::Answered(Ok(response)) => {
+            Fate::Answered {
+                answer: Err(error), ..
+            } => ("RJCT", Some(REASON_NARRATIVE), Some(error.to_string())),
+            Fate::Answered {
+                answer: Ok(response),
+                ..
+            } => {
                 let receipt = &response.receipts[0];
                 match &receipt.outcome {
                     Outcome::Rejected(reason) => (
@@ -1450,10 +1665,13 @@ fn confirmation_of(value: &serde_json::Value, family: MessageFamily) -> Transact
     } else {
         confirmation.original_transaction_id = text("tx");
     }
-    confirmation.additional_info = value["info"].as_str().and_then(|info| {
-        let cut: String = info.chars().take(105).collect();
-        Text::<105>::new(&cut).ok()
-    });
+    let mut elements = value["info"]
+        .as_str()
+        .map(additional_info::elements)
+        .unwrap_or_default()
+        .into_iter();
+    confirmation.additional_info = elements.next();
+    confirmation.additional_info_continued = elements.collect();
     confirmation
 }
 
@@ -1563,7 +1781,7 @@ impl Progress {
 
 // ------------------------------------------------------------------ summary
 
-fn print_summary(totals: &Totals, elapsed: Duration) {
+fn print_summary(totals: &Totals, elapsed: Duration, retry_rejected: bool) {
     let seconds = elapsed.as_secs_f64();
     let rate = if seconds > 0.0 {
         totals.transactions as f64 / seconds
@@ -1610,13 +1828,46 @@ fn print_summary(totals: &Totals, elapsed: Duration) {
             let _ = writeln!(out, "  {label:<16} {count:>10}  ({detail})");
         }
     }
-    let _ = writeln!(out, "  {:<16} {:>10}", "replays", totals.replays);
+    let replayed_rejections_detail = if retry_rejected {
+        "stored rejections replayed as first given; conflicts are not retried"
+    } else {
+        "stored rejections replayed as first given, not tried again"
+    };
+    let rows: [(&str, u64, &str); 3] = [
+        (
+            "replays",
+            totals.replays,
+            "answers stored by earlier runs, returned as first given",
+        ),
+        (
+            "stored rejections",
+            totals.replayed_rejections,
+            replayed_rejections_detail,
+        ),
+        (
+            "retried",
+            totals.retried,
+            "stored rejections sent again under a retry key: --retry-rejected",
+        ),
+    ];
+    for (label, count, detail) in rows {
+        let _ = writeln!(out, "  {label:<17} {count:>9}  ({detail})");
+    }
+    if totals.replayed_rejections > 0 && !retry_rejected {
+        let _ = writeln!(
+            out,
+            "ingest: {} rejection(s) are the answers stored when those transactions were first ingested: \
+             nothing was tried again. After fixing their cause (e.g. opening the missing account), \
+             run the same command with --retry-rejected to apply them (once).",
+            totals.replayed_rejections
+        );
+    }
     let _ = out.flush();
 }
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 5: the idempotency key is a function of the file's
+    //! The idempotency key is a function of the file's
     //! identity and the transaction's position and ids, nothing else.
     use super::*;
 

@@ -1,4 +1,4 @@
-//! Guards issue 5: `ledger ingest` as an operator runs it, against a real
+//! `ledger ingest` as an operator runs it, against a real
 //! PostgreSQL database: every transaction of a file applied exactly once
 //! across re-runs, kills and concurrent runs; bad files refused whole or
 //! skipped transaction by transaction; the JSON-lines report, the status
@@ -703,7 +703,365 @@ async fn help_shows_examples_and_the_exit_codes() {
         "--status-report",
         "Exit code 0",
         "2 when",
+        "--retry-rejected",
     ] {
         assert!(run.stdout.contains(expected), "{expected}: {}", run.stdout);
     }
+}
+
+/// Lines of a run's standard error that name one transaction.
+fn named_transactions(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|line| line.contains(": transaction ") && line.contains(" at /Document/"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rerun_says_its_rejections_are_stored_answers_and_retry_rejected_applies_them_once() {
+    let db = ledger_for_files(4).await;
+    let account = files::iban_de(60050101, 99);
+    db.ledger
+        .open_account(&open(
+            &account,
+            "EUR",
+            OverdraftRule::DebitsMustNotExceedCredits,
+        ))
+        .await
+        .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let fund = |message_id: &str, transactions: u64| {
+        write_file(
+            directory.path(),
+            &format!("{message_id}.xml"),
+            &files::pacs008(message_id, transactions, &files::debtor(0), &account),
+        )
+    };
+    // The account holds 2.00; five payments of 1.00 out of it: two are
+    // applied, three rejected for insufficient funds.
+    assert_eq!(ingest(&db, &[], &[&fund("FUND-1", 2)]).await.code, 0);
+    let out = write_file(
+        directory.path(),
+        "out.xml",
+        &files::pacs008("OUT-1", 5, &account, &files::debtor(1)),
+    );
+    let first = ingest(&db, &[], &[&out]).await;
+    assert_eq!(first.code, 1, "{first:?}");
+    assert_eq!(
+        (first.summary("applied"), first.summary("rejected")),
+        (2, 3)
+    );
+    assert_eq!(first.summary("stored rejections"), 0, "{}", first.stdout);
+
+    // Run again: the three rejections are the stored first answers, and the
+    // summary and the named transactions say so.
+    let again = ingest(&db, &[], &[&out]).await;
+    assert_eq!(again.code, 1, "{again:?}");
+    assert_eq!(again.summary("replays"), 5);
+    assert_eq!(again.summary("stored rejections"), 3);
+    assert_eq!(again.summary("retried"), 0);
+    assert!(
+        again.stdout.contains("--retry-rejected"),
+        "{}",
+        again.stdout
+    );
+    let named = named_transactions(&again);
+    assert_eq!(named.len(), 3, "{}", again.stderr);
+    assert!(
+        named.iter().all(|line| line.contains("INSUFFICIENT_FUNDS")
+            && line.contains("the answer stored when it was first ingested")),
+        "{named:#?}"
+    );
+
+    // Retried before the cause is fixed: rejected again, afresh.
+    let too_early = ingest(&db, &["--retry-rejected"], &[&out]).await;
+    assert_eq!(too_early.code, 1, "{too_early:?}");
+    assert_eq!(too_early.summary("retried"), 3);
+    assert_eq!(too_early.summary("rejected"), 3);
+    assert_eq!(too_early.summary("stored rejections"), 0);
+    assert_eq!(too_early.summary("already applied"), 2, "not retried");
+
+    // The cause fixed (3.00 more on the account), without the flag nothing
+    // changes; with it, the three are applied, under the second retry key.
+    assert_eq!(ingest(&db, &[], &[&fund("FUND-2", 3)]).await.code, 0);
+    let without_flag = ingest(&db, &[], &[&out]).await;
+    assert_eq!(without_flag.code, 1, "{without_flag:?}");
+    assert_eq!(without_flag.summary("stored rejections"), 3);
+    let payments_before_retry = count(&db, "payments").await;
+    let report = directory.path().join("retry.jsonl");
+    let report_argument = report.display().to_string();
+    let retry = ingest(
+        &db,
+        &["--retry-rejected", "--report", &report_argument],
+        &[&out],
+    )
+    .await;
+    assert_eq!(retry.code, 0, "{retry:?}");
+    assert_eq!(retry.summary("applied"), 3);
+    assert_eq!(retry.summary("retried"), 3);
+    assert_eq!(retry.summary("already applied"), 2);
+    assert_eq!(count(&db, "payments").await, payments_before_retry + 3);
+    let lines = report_lines(&report);
+    let retried: Vec<_> = lines
+        .iter()
+        .filter(|line| line["retry_round"] == 2)
+        .collect();
+    assert_eq!(retried.len(), 3, "{lines:#?}");
+    assert!(retried.iter().all(|line| line["outcome"] == "APPLIED"
+        && line["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("ingest-v1-retry-2:")));
+    assert_eq!(
+        lines.iter().filter(|line| line["retry_round"] == 0).count(),
+        2,
+        "the applied ones are not retried"
+    );
+
+    // The same retry once more applies nothing.
+    let balances = invariants::balances(&db.client().await).await;
+    let once_more = ingest(&db, &["--retry-rejected"], &[&out]).await;
+    assert_eq!(once_more.code, 0, "{once_more:?}");
+    assert_eq!(once_more.summary("applied"), 0);
+    assert_eq!(once_more.summary("retried"), 0);
+    assert_eq!(once_more.summary("already applied"), 5);
+    assert_eq!(count(&db, "payments").await, payments_before_retry + 3);
+    assert_eq!(invariants::balances(&db.client().await).await, balances);
+    assert_sound(&db).await;
+}
+
+#[tokio::test]
+async fn retry_rejected_leaves_a_stored_state_conflict_alone() {
+    let db = ledger_for_files(4).await;
+    let creditor = files::iban_de(60050101, 8);
+    db.ledger
+        .open_account(&open(&creditor, "EUR", OverdraftRule::Unrestricted))
+        .await
+        .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let payments = write_file(
+        directory.path(),
+        "pacs008.xml",
+        &files::pacs008("CONFLICT-1", 2, &files::debtor(0), &creditor),
+    );
+    assert_eq!(ingest(&db, &[], &[&payments]).await.code, 0);
+    let statuses = write_file(
+        directory.path(),
+        "pacs002.xml",
+        &pacs002("STS-C", "CONFLICT-1", &[(1, "ACSC"), (2, "RJCT")]),
+    );
+    let first = ingest(&db, &[], &[&statuses]).await;
+    assert!(
+        first.stdout.contains("STATE_CONFLICT 1"),
+        "{}",
+        first.stdout
+    );
+    let retry = ingest(&db, &["--retry-rejected"], &[&statuses]).await;
+    assert_eq!(retry.code, 1, "{retry:?}");
+    assert_eq!(retry.summary("retried"), 0);
+    assert_eq!(retry.summary("stored rejections"), 1);
+    assert!(
+        retry.stdout.contains("STATE_CONFLICT 1"),
+        "{}",
+        retry.stdout
+    );
+    assert_eq!(
+        count(&db, "idempotency_records").await,
+        4,
+        "no retry key stored"
+    );
+    assert_sound(&db).await;
+}
+
+#[tokio::test]
+async fn without_a_report_the_first_ten_refusals_are_named_on_stderr_and_the_rest_counted() {
+    let db = ledger_for_files(4).await;
+    let directory = tempfile::tempdir().unwrap();
+    let mut pain001 = Pain001::new("NAMED-1", 40);
+    pain001.broken_positions = (11..=25).collect();
+    let file = write_file(directory.path(), "pain001.xml", &pain001.to_bytes());
+
+    let run = ingest(&db, &["--on-error", "skip"], &[&file]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.summary("invalid"), 15);
+    let named = named_transactions(&run);
+    assert_eq!(named.len(), 10, "{}", run.stderr);
+    assert!(
+        named[0].contains(
+            "transaction 11 at /Document/CstmrCdtTrfInitn/PmtInf[1]/CdtTrfTxInf[11]: INVALID: "
+        ),
+        "{}",
+        named[0]
+    );
+    assert!(
+        named
+            .iter()
+            .all(|line| line.contains("IBAN") && line.ends_with("(at CdtrAcct/Id/IBAN)")),
+        "the rule, then the element in the transaction: {named:#?}"
+    );
+    assert!(
+        run.stderr
+            .contains("and 5 more rejected or invalid transaction(s): use --report FILE"),
+        "{}",
+        run.stderr
+    );
+
+    // With a report, the rest are there.
+    let report = directory.path().join("report.jsonl");
+    let report_argument = report.display().to_string();
+    let arguments = ["--on-error", "skip", "--report", &report_argument];
+    let run = ingest(&db, &arguments, &[&file]).await;
+    assert_eq!(named_transactions(&run).len(), 10, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "and 5 more rejected or invalid transaction(s): every one is in the report {report_argument}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(outcomes(&report_lines(&report), "INVALID"), 15);
+
+    // A clean file names nothing.
+    let clean = write_file(
+        directory.path(),
+        "clean.xml",
+        &Pain001::new("NAMED-CLEAN", 5).to_bytes(),
+    );
+    let run = ingest(&db, &[], &[&clean]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(named_transactions(&run).is_empty(), "{}", run.stderr);
+    assert!(!run.stderr.contains("more rejected"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_missing_or_unreadable_input_file_stops_ingest_before_the_database_with_nothing_on_stdout(
+) {
+    let db = ledger_for_files(4).await;
+    let directory = tempfile::tempdir().unwrap();
+    let good = write_file(
+        directory.path(),
+        "good.xml",
+        &Pain001::new("MISSING-1", 3).to_bytes(),
+    );
+    let missing = directory.path().join("missing.xml");
+    let report = directory.path().join("report.jsonl");
+    let report_argument = report.display().to_string();
+    for inputs in [
+        vec![good.as_path(), missing.as_path()],
+        vec![missing.as_path(), good.as_path()],
+        vec![good.as_path(), directory.path()],
+    ] {
+        let run = ingest(&db, &["--report", &report_argument], &inputs).await;
+        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(run.stdout, "", "nothing on stdout");
+        assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("nothing was ingested"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("database:"), "{}", run.stderr);
+        assert!(!report.exists(), "no report started");
+    }
+    assert!(
+        ingest(&db, &[], &[&good, &missing])
+            .await
+            .stderr
+            .contains(&format!("{}: cannot read", missing.display())),
+        "the missing file is named"
+    );
+    assert_eq!(
+        count(&db, "payments").await,
+        0,
+        "the good file was not applied"
+    );
+
+    // No database is opened either: one that does not exist is not noticed.
+    let nowhere = ledger_binary(
+        "host=/nonexistent-ledger-socket-dir dbname=ledger user=ledger".to_owned(),
+        ingest_arguments(&[], &[&good, &missing]),
+    )
+    .await;
+    assert_eq!(nowhere.code, 2, "{nowhere:?}");
+    assert!(!nowhere.stderr.contains("database"), "{}", nowhere.stderr);
+}
+
+#[tokio::test]
+async fn an_invalid_transaction_s_status_names_its_rule_first_over_as_many_additional_info_as_it_needs(
+) {
+    let db = ledger_for_files(4).await;
+    let directory = tempfile::tempdir().unwrap();
+    let file = write_file(
+        directory.path(),
+        "pain001.xml",
+        &file_with_one_bad_transaction().to_bytes(),
+    );
+    let status_report = directory.path().join("pain002.xml");
+    let status_argument = status_report.display().to_string();
+    let arguments = ["--on-error", "skip", "--status-report", &status_argument];
+    let run = ingest(&db, &arguments, &[&file]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    xmllint("pain.002.001.10.xsd", &status_report);
+    let text = std::fs::read_to_string(&status_report).unwrap();
+    let infos: Vec<&str> = text
+        .split("<AddtlInf>")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("</AddtlInf>").unwrap()])
+        .collect();
+    assert!(!infos.is_empty(), "{text}");
+    assert!(
+        infos.iter().all(|info| info.chars().count() <= 105),
+        "{infos:#?}"
+    );
+    let joined = infos.join(" ");
+    assert!(
+        !infos[0].starts_with('/'),
+        "the rule, not the path, comes first: {infos:#?}"
+    );
+    assert!(joined.contains("IBAN"), "{joined}");
+    assert!(
+        joined.contains("(at CdtrAcct/Id/IBAN)"),
+        "the element, relative to the transaction: {joined}"
+    );
+    assert!(
+        !joined.contains("/Document/CstmrCdtTrfInitn/PmtInf[2]/CdtTrfTxInf[7]/"),
+        "the path is not repeated: {joined}"
+    );
+}
+
+#[tokio::test]
+async fn a_camt053_statement_given_to_ingest_points_to_reconcile() {
+    let db = ledger_for_files(4).await;
+    let directory = tempfile::tempdir().unwrap();
+    let statement = write_file(
+        directory.path(),
+        "statement.xml",
+        std::fs::read(format!(
+            "{}/../../shared/iso20022/samples/camt.053/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            first_sample("camt.053")
+        ))
+        .unwrap()
+        .as_slice(),
+    );
+    let run = ingest(&db, &[], &[&statement]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "ledger reconcile --statement {}",
+            statement.display()
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // A payment message is not sent to reconcile.
+    let pain001 = write_file(
+        directory.path(),
+        "pain001.xml",
+        &Pain001::new("NOT-A-STATEMENT", 1).to_bytes(),
+    );
+    let run = ingest(&db, &[], &[&pain001]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("reconcile"), "{}", run.stderr);
 }

@@ -78,6 +78,10 @@ pub struct TransactionConfirmation {
     pub original_uetr: Option<Uetr>,
     pub status: ConfirmationStatus,
     pub additional_info: Option<Text<105>>,
+    /// Further `AddtlInf` elements after `additional_info`, for a text longer
+    /// than 105 characters (the element repeats without limit in
+    /// pain.002.001.10 and pacs.002.001.10).
+    pub additional_info_continued: Vec<Text<105>>,
 }
 
 impl TransactionConfirmation {
@@ -92,6 +96,7 @@ impl TransactionConfirmation {
             original_uetr: None,
             status,
             additional_info: None,
+            additional_info_continued: Vec::new(),
         }
     }
 }
@@ -164,8 +169,13 @@ impl<O: Write> W<'_, O> {
             None => Ok(()),
         }
     }
-    fn reason(&mut self, status: &ConfirmationStatus, info: Option<&Text<105>>) -> io::Result<()> {
-        if status.reason().is_none() && info.is_none() {
+    fn reason(
+        &mut self,
+        status: &ConfirmationStatus,
+        info: Option<&Text<105>>,
+        info_continued: &[Text<105>],
+    ) -> io::Result<()> {
+        if status.reason().is_none() && info.is_none() && info_continued.is_empty() {
             return Ok(());
         }
         self.open("StsRsnInf")?;
@@ -175,6 +185,9 @@ impl<O: Write> W<'_, O> {
             self.close("Rsn")?;
         }
         self.opt("AddtlInf", info.map(|i| i.as_str()))?;
+        for more in info_continued {
+            self.leaf("AddtlInf", more.as_str())?;
+        }
         self.close("StsRsnInf")
     }
     fn group(&mut self, r: &StatusReport) -> io::Result<()> {
@@ -187,7 +200,7 @@ impl<O: Write> W<'_, O> {
         )?;
         if let Some(s) = &r.group_status {
             self.leaf("GrpSts", s.code())?;
-            self.reason(s, None)?;
+            self.reason(s, None, &[])?;
         }
         self.close("OrgnlGrpInfAndSts")
     }
@@ -219,7 +232,11 @@ pub fn write_pacs002(report: &StatusReport, mut out: impl Write) -> io::Result<(
         w.opt("OrgnlTxId", s35(&t.original_transaction_id))?;
         w.opt("OrgnlUETR", t.original_uetr.as_ref().map(|u| u.as_str()))?;
         w.leaf("TxSts", t.status.code())?;
-        w.reason(&t.status, t.additional_info.as_ref())?;
+        w.reason(
+            &t.status,
+            t.additional_info.as_ref(),
+            &t.additional_info_continued,
+        )?;
         w.close("TxInfAndSts")?;
     }
     w.close("FIToFIPmtStsRpt")?;
@@ -264,7 +281,11 @@ pub fn write_pain002(report: &StatusReport, mut out: impl Write) -> io::Result<(
             w.opt("OrgnlEndToEndId", s35(&t.original_end_to_end_id))?;
             w.opt("OrgnlUETR", t.original_uetr.as_ref().map(|u| u.as_str()))?;
             w.leaf("TxSts", t.status.code())?;
-            w.reason(&t.status, t.additional_info.as_ref())?;
+            w.reason(
+                &t.status,
+                t.additional_info.as_ref(),
+                &t.additional_info_continued,
+            )?;
             w.close("TxInfAndSts")?;
         }
         w.close("OrgnlPmtInfAndSts")?;
@@ -455,7 +476,11 @@ impl<O: Write> StatusReportWriter<O> {
         }
         w.opt("OrgnlUETR", t.original_uetr.as_ref().map(|u| u.as_str()))?;
         w.leaf("TxSts", t.status.code())?;
-        w.reason(&t.status, t.additional_info.as_ref())?;
+        w.reason(
+            &t.status,
+            t.additional_info.as_ref(),
+            &t.additional_info_continued,
+        )?;
         w.close("TxInfAndSts")
     }
 
@@ -506,7 +531,22 @@ mod tests {
         rejected.original_payment_info_id = Some(t35("PMTINF-2"));
         rejected.original_end_to_end_id = Some(t35("E2E-3"));
         rejected.additional_info = Some(Text::new("account closed").unwrap());
+        rejected.additional_info_continued = vec![Text::new("on 2026-04-01").unwrap()];
         vec![settled, pending, rejected]
+    }
+
+    #[test]
+    fn continued_additional_information_follows_the_first_in_its_own_elements() {
+        for kind in [ReportKind::Pacs002, ReportKind::Pain002] {
+            let text = streamed(kind, None);
+            let compact: String = text.lines().map(str::trim).collect();
+            assert!(
+                compact.contains(
+                    "<AddtlInf>account closed</AddtlInf><AddtlInf>on 2026-04-01</AddtlInf>"
+                ),
+                "{text}"
+            );
+        }
     }
 
     fn streamed(kind: ReportKind, group: Option<ReportGroupStatus>) -> String {

@@ -1,4 +1,4 @@
-//! Generated ISO 20022 files for the ingest tests and benchmark (issue 5):
+//! Generated ISO 20022 files for the ingest tests and benchmark:
 //! pain.001.001.09 and pacs.008.001.08 that the strict reader accepts, written
 //! to any `Write` so that a file of a million transactions streams to disk.
 
