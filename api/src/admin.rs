@@ -31,7 +31,7 @@ pub enum AccountsCommand {
     /// mod-97 check digits are verified) unless --other-id says it is an
     /// `Othr/Id`, as ISO 20022 messages name it.
     ///
-    /// Examples: `ledger accounts open --reference DE89370400440532013000 --currency EUR`,
+    /// Examples: `ledger accounts open --reference GB82WEST12345698765432 --currency EUR`,
     /// `ledger accounts open --reference CLEARING-EUR --other-id --currency EUR --overdraft unrestricted`
     Open(OpenAccountArgs),
     /// Show an account and its balances: pending and posted debits and
@@ -43,7 +43,7 @@ pub enum AccountsCommand {
     /// Name the settlement account that stands for an agent (by BIC) in the
     /// account's currency (semantics §5); replaces the previous one.
     ///
-    /// Example: `ledger accounts map-settlement --bic BNPAFRPPXXX --currency EUR --reference FR1420041010050500013M02606`
+    /// Example: `ledger accounts map-settlement --bic BNPAFRPPXXX --currency EUR --reference NL91ABNA0417164300`
     MapSettlement(MapSettlementArgs),
     /// Name the default clearing account of the account's currency
     /// (semantics §5); replaces the previous one.
@@ -326,22 +326,35 @@ pub enum PaymentsCommand {
     Show(ShowPaymentArgs),
 }
 
+// Every way of naming a payment is in the group, so that a usage error names
+// them all; the three parts of a business key go together (`requires_all`),
+// and each way excludes the others (`conflicts_with_all`).
 #[derive(Debug, clap::Args)]
 #[command(group(
     clap::ArgGroup::new("payment")
         .required(true)
-        .args(["payment_id", "uetr", "business_key", "end_to_end_id"])
+        .multiple(true)
+        .args(["payment_id", "uetr", "business_key", "originator", "instruction_id", "end_to_end_id"])
 ))]
 pub struct ShowPaymentArgs {
     /// The payment's id.
+    #[arg(conflicts_with_all = ["uetr", "business_key", "originator", "instruction_id", "end_to_end_id"])]
     pub payment_id: Option<i64>,
     /// The payment's UETR.
-    #[arg(long, value_name = "UUID")]
+    #[arg(
+        long,
+        value_name = "UUID",
+        conflicts_with_all = ["business_key", "originator", "instruction_id", "end_to_end_id"]
+    )]
     pub uetr: Option<String>,
     /// The canonical business key: `uetr:<uuid>`,
     /// `ref:<len>:<originator><len>:<instruction id><len>:<end-to-end id>` or
     /// `msg:<len>:<originator><len>:<message id><len>:<position>`.
-    #[arg(long, value_name = "KEY")]
+    #[arg(
+        long,
+        value_name = "KEY",
+        conflicts_with_all = ["originator", "instruction_id", "end_to_end_id"]
+    )]
     pub business_key: Option<String>,
     /// The originator (with --instruction-id and --end-to-end-id): a BIC, or
     /// its kind and id: `bic:<BIC>`, `lei:<LEI>`, `id:<other id>`,
@@ -382,7 +395,7 @@ fn business_key(args: &ShowPaymentArgs) -> anyhow::Result<Option<BusinessKey>> {
                 Some(instruction_id),
                 Some(end_to_end_id),
             )
-                .context("invalid business key")?,
+            .context("invalid business key")?,
         ));
     }
     Ok(None)
@@ -398,7 +411,10 @@ async fn show_payment(ledger: &Ledger, args: &ShowPaymentArgs) -> anyhow::Result
             .get_payment(PaymentId(id))
             .await?
             .with_context(|| format!("no payment with id {id}"))?,
-        (None, None) => bail!("give a payment id, --uetr, --business-key or --end-to-end-id"),
+        (None, None) => bail!(
+            "give a payment id, --uetr, --business-key, or --originator, --instruction-id \
+             and --end-to-end-id"
+        ),
     };
     let account_text = |account: Option<Account>, id: AccountId| match account {
         Some(account) => format!("{} (account {id})", account.external_reference),

@@ -3,7 +3,9 @@
 //! Glue only: configuration, the database (embedded by default), and the
 //! commands. The ledger's rules live in the `ledger` crate.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -25,18 +27,18 @@ use ledger_api::server::{self, ServerConfig};
 /// `<data-dir>/postgres` (PostgreSQL's own initdb/pg_ctl; on Debian:
 /// `apt-get install -y postgresql`).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXAMPLES)]
 struct Cli {
-    /// PostgreSQL connection URL; when unset, the embedded cluster is used.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    /// PostgreSQL connection URL (or the DATABASE_URL environment variable);
+    /// when unset, the embedded cluster is used.
+    // The environment is read by `database_url_from_environment`, not by
+    // clap, which would show a value from the environment in usage errors as
+    // if it had been typed.
+    #[arg(long, value_name = "URL", global = true)]
     database_url: Option<String>,
-    /// Where the embedded cluster keeps its data.
-    #[arg(
-        long,
-        env = "LEDGER_DATA_DIR",
-        default_value = ".ledger",
-        global = true
-    )]
+    /// Where the embedded cluster keeps its data (or the LEDGER_DATA_DIR
+    /// environment variable).
+    #[arg(long, value_name = "DIR", default_value_os_t = default_data_dir(), global = true)]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -75,15 +77,19 @@ enum Command {
     /// applied, already applied or a duplicate; 1 when some were rejected or
     /// invalid or a file was refused; 2 when ingest could not run (arguments,
     /// an unreadable FILE, the database, an unwritable report); run it again.
+    /// Every FILE is checked readable before anything starts: if one is not,
+    /// nothing is ingested (exit 2). A rejection stored by an earlier run is
+    /// replayed as first given; --retry-rejected applies it again, once.
     ///
     /// Examples: `ledger ingest payments.xml`,
+    /// `ledger ingest --retry-rejected payments.xml` (after opening the missing account),
     /// `ledger ingest --on-error skip --report report.jsonl day1.xml day2.xml`,
     /// `ledger ingest --status-report pain002.xml --client-id acme pain001.xml`
     Ingest(ledger_api::ingest::IngestArgs),
     /// Open accounts, show their balances, and change the account mapping
     /// (settlement accounts by agent BIC, clearing accounts; semantics §5).
     ///
-    /// Examples: `ledger accounts open --reference DE89370400440532013000 --currency EUR`,
+    /// Examples: `ledger accounts open --reference GB82WEST12345698765432 --currency EUR`,
     /// `ledger accounts show DE89370400440532013000`
     Accounts(ledger_api::admin::AccountsArgs),
     /// Show a payment with its state and transfers.
@@ -95,6 +101,14 @@ enum Command {
     ///
     /// Example: `ledger prune-idempotency --older-than 14d`
     PruneIdempotency(ledger_api::admin::PruneIdempotencyArgs),
+    /// Look at or stop the embedded PostgreSQL cluster (not a DATABASE_URL
+    /// server). It stops by itself when the last ledger process using it
+    /// exits; `db stop` is for one left running. Exit code 0 when done, 1
+    /// when `db stop` is refused because live ledger processes use the
+    /// cluster, 2 when DATABASE_URL is set or the command could not run.
+    ///
+    /// Examples: `ledger db status`, `ledger db stop`, `ledger db stop --force`
+    Db(ledger_api::database::DbArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,19 +139,63 @@ struct ServeArgs {
     pool_size_max: usize,
 }
 
+/// Shown after `ledger --help`.
+const EXAMPLES: &str = "\
+Examples:
+  LEDGER_TOKENS='bank-a=bank-a-secret-token-0001' ledger serve   # gRPC, see docs/api.md
+  ledger demo                                  # a walkthrough without gRPC
+  ledger migrate                               # apply pending migrations and exit
+  ledger ingest payments.xml                   # apply ISO 20022 files exactly once
+  ledger accounts show DE89370400440532013000  # accounts, payments, prune-idempotency
+  ledger reconcile --statement camt053.xml     # audit the ledger against a statement
+  DATABASE_URL=postgres://user@host/db ledger migrate   # use your own server
+
+Exit status: 0 done; 1 refused (bad input, unknown account or payment,
+discrepancies, rejected transactions); 2 could not run (usage, configuration,
+the database cannot be opened, migrated or reached). See docs/cli.md.";
+
+/// Exit status of a command that refused what it was asked (docs/cli.md).
+const EXIT_REFUSED: u8 = 1;
+/// Exit status of a command that could not run: usage, configuration, the
+/// database (docs/cli.md); clap's usage errors have it too.
+const EXIT_COULD_NOT_RUN: u8 = 2;
+
+/// `LEDGER_DATA_DIR`, else `.ledger` (in the working directory).
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("LEDGER_DATA_DIR")
+        .filter(|value| !value.is_empty())
+        .map_or_else(|| PathBuf::from(".ledger"), PathBuf::from)
+}
+
+/// `DATABASE_URL` when set and not empty.
+fn database_url_from_environment() -> Option<String> {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.database_url.is_none() {
+        cli.database_url = database_url_from_environment();
+    }
     if let Command::Reconcile(args) = &cli.command {
         let database_url = cli.database_url.as_deref();
         let code = ledger_api::reconcile::main(database_url, cli.data_dir.clone(), args).await;
+        std::process::exit(code);
+    }
+    if let Command::Db(args) = &cli.command {
+        let database_url = cli.database_url.as_deref();
+        let code = ledger_api::database::db_main(database_url, &cli.data_dir, args);
         std::process::exit(code);
     }
     if let Command::Ingest(args) = &cli.command {
@@ -145,7 +203,102 @@ async fn main() -> anyhow::Result<()> {
         let code = ledger_api::ingest::main(database_url, cli.data_dir.clone(), args).await;
         std::process::exit(code);
     }
-    let database = Database::open(cli.database_url.as_deref(), cli.data_dir.clone()).await?;
+    // The whole configuration is checked, and the address bound, before the
+    // database is opened and anything is announced.
+    let serving = match &cli.command {
+        Command::Serve(args) => match prepare_serving(args).await {
+            Ok(serving) => Some(serving),
+            Err(error) => return report(Failure::could_not_run(error)),
+        },
+        _ => None,
+    };
+    match open_and_run(&cli, serving).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(failure),
+    }
+}
+
+/// Why a command failed, and so its exit status.
+#[derive(Debug)]
+struct Failure {
+    error: anyhow::Error,
+    exit_code: u8,
+}
+
+impl Failure {
+    /// The command could not run: configuration, the database.
+    fn could_not_run(error: anyhow::Error) -> Failure {
+        Failure {
+            error,
+            exit_code: EXIT_COULD_NOT_RUN,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    /// A refusal, unless the ledger could not answer (its database, its
+    /// retries, its own fault).
+    fn from(error: anyhow::Error) -> Failure {
+        let could_not_run = error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<LedgerError>(),
+                Some(
+                    LedgerError::Unavailable(_)
+                        | LedgerError::Internal(_)
+                        | LedgerError::Contention { .. }
+                        | LedgerError::RequestInProgress
+                )
+            )
+        });
+        Failure {
+            error,
+            exit_code: if could_not_run {
+                EXIT_COULD_NOT_RUN
+            } else {
+                EXIT_REFUSED
+            },
+        }
+    }
+}
+
+/// Prints the failure on standard error and returns its exit status. An
+/// expected failure is one line, its causes joined; only a bug (the ledger's
+/// `Internal`) is printed with its debug form, so with a backtrace when
+/// RUST_BACKTRACE asks for one.
+fn report(failure: Failure) -> ExitCode {
+    let is_bug = failure.error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<LedgerError>(),
+            Some(LedgerError::Internal(_))
+        )
+    });
+    if is_bug {
+        eprintln!("error: {:?}", failure.error);
+    } else {
+        eprintln!("error: {}", error_text(&failure.error));
+    }
+    ExitCode::from(failure.exit_code)
+}
+
+/// The error and its causes on one line, `: `-separated, without repeating a
+/// cause that the message before it already shows.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        match parts.last_mut() {
+            Some(last) if last.contains(&text) => {}
+            Some(last) if text.starts_with(last.as_str()) => *last = text,
+            _ => parts.push(text),
+        }
+    }
+    parts.join(": ")
+}
+
+async fn open_and_run(cli: &Cli, serving: Option<Serving>) -> Result<(), Failure> {
+    let database = Database::open(cli.database_url.as_deref(), cli.data_dir.clone())
+        .await
+        .map_err(Failure::could_not_run)?;
     eprintln!("database: {}", database.description);
     let options = match &cli.command {
         Command::Serve(args) => LedgerOptions {
@@ -155,16 +308,27 @@ async fn main() -> anyhow::Result<()> {
         },
         _ => LedgerOptions::default(),
     };
-    let ledger = Ledger::connect(database.config.clone(), options)?;
-    let result = run(&cli.command, &ledger).await;
+    let ledger = match Ledger::connect(database.config.clone(), options) {
+        Ok(ledger) => ledger,
+        Err(error) => {
+            let _ = database.close().await;
+            return Err(Failure::could_not_run(error.into()));
+        }
+    };
+    let result = run(&cli.command, &ledger, serving).await;
     drop(ledger);
-    database.close().await?;
-    result
+    let closed = database.close().await;
+    result?;
+    closed.map_err(Failure::could_not_run)
 }
 
-async fn run(command: &Command, ledger: &Ledger) -> anyhow::Result<()> {
-    let applied = ledger.migrate().await.context("migrating the database")?;
-    match command {
+async fn run(command: &Command, ledger: &Ledger, serving: Option<Serving>) -> Result<(), Failure> {
+    let applied = ledger
+        .migrate()
+        .await
+        .context("migrating the database")
+        .map_err(Failure::could_not_run)?;
+    let result = match command {
         Command::Migrate => {
             if applied.is_empty() {
                 println!("migrations: up to date");
@@ -178,13 +342,26 @@ async fn run(command: &Command, ledger: &Ledger) -> anyhow::Result<()> {
         Command::Accounts(args) => ledger_api::admin::accounts(ledger, args).await,
         Command::Payments(args) => ledger_api::admin::payments(ledger, args).await,
         Command::PruneIdempotency(args) => ledger_api::admin::prune_idempotency(ledger, args).await,
-        Command::Serve(args) => serve(args, ledger).await,
+        Command::Serve(_) => {
+            let serving = serving.expect("serve's configuration is prepared before the database");
+            return serve(serving, ledger).await.map_err(Failure::could_not_run);
+        }
         Command::Reconcile(_) => unreachable!("reconcile runs from main, without migrating"),
         Command::Ingest(_) => unreachable!("ingest runs from main"),
-    }
+        Command::Db(_) => unreachable!("db runs from main, without the database"),
+    };
+    result.map_err(Failure::from)
 }
 
-async fn serve(args: &ServeArgs, ledger: &Ledger) -> anyhow::Result<()> {
+/// What `serve` needs besides the ledger, prepared before the database.
+struct Serving {
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    address: std::net::SocketAddr,
+}
+
+/// Checks serve's whole configuration (tokens, TLS), then binds its address.
+async fn prepare_serving(args: &ServeArgs) -> anyhow::Result<Serving> {
     let token_text = match (&args.tokens, &args.tokens_file) {
         (Some(tokens), _) => tokens.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -200,9 +377,24 @@ async fn serve(args: &ServeArgs, ledger: &Ledger) -> anyhow::Result<()> {
         request_timeout_ms: args.request_timeout_ms,
         ..ServerConfig::default()
     };
+    config.check()?;
     let (listener, address) = server::bind(args.listen).await?;
-    println!("serving ledger.v1.LedgerService on {address}");
-    server::serve(listener, ledger.clone(), config, server::shutdown_signal()).await
+    Ok(Serving {
+        config,
+        listener,
+        address,
+    })
+}
+
+async fn serve(serving: Serving, ledger: &Ledger) -> anyhow::Result<()> {
+    println!("serving ledger.v1.LedgerService on {}", serving.address);
+    server::serve(
+        serving.listener,
+        ledger.clone(),
+        serving.config,
+        server::shutdown_signal(),
+    )
+    .await
 }
 
 async fn open_or_get(ledger: &Ledger, request: OpenAccount) -> anyhow::Result<Account> {
@@ -291,9 +483,8 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
             .get_account_by_id(account.account_id)
             .await?
             .context("an account vanished")?;
-        let units = |minor: i64| {
-            anyhow::Ok(account.currency.decimal_of_minor_units(i128::from(minor)))
-        };
+        let units =
+            |minor: i64| anyhow::Ok(account.currency.decimal_of_minor_units(i128::from(minor)));
         println!(
             "{:<30} {:>8} {:>16} {:>16} {:>16} {:>16}",
             account.external_reference.as_str(),

@@ -56,6 +56,38 @@ impl Default for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// Checks what can be checked before binding and announcing: at least one
+    /// client token, and readable TLS files that make a TLS configuration.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.tokens.is_empty(),
+            "no client tokens: set LEDGER_TOKENS or --tokens (client_id=token pairs, \
+             comma-separated), or --tokens-file; without them every call would be refused"
+        );
+        if let Some(tls) = self.tls_config()? {
+            Server::builder()
+                .tls_config(tls)
+                .context("configuring TLS")?;
+        }
+        Ok(())
+    }
+
+    /// The TLS configuration, when both PEM files are set.
+    fn tls_config(&self) -> anyhow::Result<Option<ServerTlsConfig>> {
+        let (Some(certificate), Some(key)) = (&self.tls_certificate_path, &self.tls_key_path)
+        else {
+            return Ok(None);
+        };
+        let identity = Identity::from_pem(
+            std::fs::read(certificate)
+                .with_context(|| format!("reading {}", certificate.display()))?,
+            std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
+        );
+        Ok(Some(ServerTlsConfig::new().identity(identity)))
+    }
+}
+
 /// Serves on `listener` until `shutdown` resolves, then stops accepting and
 /// lets in-flight requests finish.
 pub async fn serve(
@@ -64,10 +96,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !config.tokens.is_empty(),
-        "no client tokens configured (LEDGER_TOKENS or --tokens-file): every call would be refused"
-    );
+    config.check()?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LedgerServiceServer<Service>>()
@@ -122,15 +151,8 @@ pub async fn serve(
                 client_id = tracing::field::Empty
             )
         });
-    if let (Some(certificate), Some(key)) = (&config.tls_certificate_path, &config.tls_key_path) {
-        let identity = Identity::from_pem(
-            std::fs::read(certificate)
-                .with_context(|| format!("reading {}", certificate.display()))?,
-            std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
-        );
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(identity))
-            .context("configuring TLS")?;
+    if let Some(tls) = config.tls_config()? {
+        builder = builder.tls_config(tls).context("configuring TLS")?;
     }
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving ledger.v1.LedgerService");

@@ -26,28 +26,54 @@ impl Run {
         self.stdout
     }
 
-    /// Asserts a refusal (exit status 1) whose message contains `expected`.
+    /// Asserts a refusal (exit status 1) whose message contains `expected`,
+    /// on one line and without a backtrace (RUST_BACKTRACE is set).
     fn refused(self, expected: &str) {
         assert_eq!(self.code, 1, "{self:?}");
         assert!(self.stderr.contains(expected), "{expected:?}: {self:?}");
+        assert!(!self.stderr.contains("acktrace"), "{self:?}");
+        assert_eq!(
+            self.stderr
+                .lines()
+                .filter(|line| line.starts_with("error: "))
+                .count(),
+            1,
+            "{self:?}"
+        );
     }
 }
 
-/// Runs the `ledger` binary with `arguments` against `db`.
+/// Runs the `ledger` binary with `arguments` against `db`, with
+/// RUST_BACKTRACE=1, as a developer's shell may have it.
 async fn ledger(db: &TestDatabase, arguments: &[&str]) -> Run {
     let database_url = ledger_system_tests::database_url(&db.config);
-    let arguments: Vec<String> = arguments
-        .iter()
-        .map(|&argument| argument.to_owned())
-        .collect();
+    ledger_with(arguments, &[("DATABASE_URL", Some(database_url.as_str()))]).await
+}
+
+/// Runs the `ledger` binary with `arguments` and `environment` (a `None`
+/// value removes the variable), without a test database.
+async fn ledger_with(arguments: &[&str], environment: &[(&str, Option<&str>)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ledger"));
+    command
+        .args(arguments)
+        .env_remove("DATABASE_URL")
+        .env_remove("LEDGER_DATA_DIR")
+        .env_remove("LEDGER_TOKENS")
+        .env_remove("LEDGER_TOKENS_FILE")
+        .env_remove("RUST_LOG")
+        .env("RUST_BACKTRACE", "1");
+    for (name, value) in environment {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    run(command).await
+}
+
+async fn run(mut command: Command) -> Run {
     tokio::task::spawn_blocking(move || {
-        let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .args(&arguments)
-            .env("DATABASE_URL", database_url)
-            .env_remove("LEDGER_DATA_DIR")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap();
+        let output = command.output().unwrap();
         Run {
             code: output.status.code().expect("exited, not killed"),
             stdout: String::from_utf8(output.stdout).unwrap(),
@@ -57,6 +83,9 @@ async fn ledger(db: &TestDatabase, arguments: &[&str]) -> Run {
     .await
     .unwrap()
 }
+
+/// A PostgreSQL URL nothing answers at.
+const UNREACHABLE_DATABASE_URL: &str = "postgres://ledger@127.0.0.1:1/ledger";
 
 /// The value printed after `name` on its own line (`name   value`).
 fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
@@ -512,4 +541,242 @@ async fn every_operator_command_has_help_with_an_example() {
             "{command:?} --help has no example:\n{help}"
         );
     }
+}
+
+#[tokio::test]
+async fn opening_suggests_the_upper_case_currency_and_names_a_wrong_iban_length() {
+    let db = TestDatabase::with_defaults().await;
+    ledger(
+        &db,
+        &[
+            "accounts",
+            "open",
+            "--reference",
+            ALICE,
+            "--currency",
+            "eur",
+        ],
+    )
+    .await
+    .refused(r#"(codes are upper case: "EUR")"#);
+    // A digit missing: the length is wrong, not the check digits.
+    let run = ledger(
+        &db,
+        &[
+            "accounts",
+            "open",
+            "--reference",
+            "DE8937040044053201300",
+            "--currency",
+            "EUR",
+        ],
+    )
+    .await;
+    assert!(!run.stderr.contains("check digits"), "{run:?}");
+    run.refused("DE IBANs have 22 characters, this one has 21");
+}
+
+#[tokio::test]
+async fn serve_without_tokens_refuses_before_the_database_and_before_announcing() {
+    // Nothing answers at the database URL: serve must stop before it tries.
+    let run = ledger_with(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("DATABASE_URL", Some(UNREACHABLE_DATABASE_URL))],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!run.stdout.contains("serving"), "{run:?}");
+    assert!(!run.stderr.contains("database"), "{run:?}");
+    assert!(run.stderr.contains("LEDGER_TOKENS"), "{run:?}");
+    assert!(run.stderr.contains("--tokens"), "{run:?}");
+    assert!(!run.stderr.contains("acktrace"), "{run:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_exits_2_in_every_command_with_one_plain_line() {
+    for arguments in [
+        &["migrate"][..],
+        &["demo"],
+        &["accounts", "mappings"],
+        &["accounts", "show", ALICE],
+        &["payments", "show", "1"],
+        &["prune-idempotency"],
+        &["reconcile"],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tokens",
+            "bank-a=bank-a-secret-token-0001",
+        ],
+    ] {
+        let run = ledger_with(
+            arguments,
+            &[("DATABASE_URL", Some(UNREACHABLE_DATABASE_URL))],
+        )
+        .await;
+        assert_eq!(run.code, 2, "{arguments:?}: {run:?}");
+        assert!(!run.stdout.contains("serving"), "{arguments:?}: {run:?}");
+        // Words, not a debug dump of the connection configuration.
+        if arguments[0] != "reconcile" {
+            assert!(
+                run.stderr
+                    .contains("database: PostgreSQL at 127.0.0.1:1, database ledger"),
+                "{arguments:?}: {run:?}"
+            );
+        }
+        assert!(!run.stderr.contains("Tcp("), "{arguments:?}: {run:?}");
+        assert!(
+            run.stderr.contains("database unavailable"),
+            "{arguments:?}: {run:?}"
+        );
+        assert!(
+            !run.stderr
+                .contains("database unavailable: database unavailable"),
+            "{arguments:?}: {run:?}"
+        );
+        // RUST_BACKTRACE=1, yet an expected failure has no backtrace.
+        assert!(!run.stderr.contains("acktrace"), "{arguments:?}: {run:?}");
+        // Not a terminal: no colour in the logs.
+        assert!(!run.stderr.contains('\x1b'), "{arguments:?}: {run:?}");
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_name_every_way_of_naming_a_payment_and_not_the_environment() {
+    let run = ledger_with(
+        &["payments", "show"],
+        &[
+            ("LEDGER_DATA_DIR", Some("/tmp/ledger-data")),
+            ("DATABASE_URL", Some(UNREACHABLE_DATABASE_URL)),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    for named in [
+        "PAYMENT_ID",
+        "--uetr",
+        "--business-key",
+        "--originator",
+        "--instruction-id",
+        "--end-to-end-id",
+    ] {
+        assert!(run.stderr.contains(named), "{named}: {run:?}");
+    }
+    // Set in the environment, not typed: not shown as if required.
+    assert!(!run.stderr.contains("--data-dir"), "{run:?}");
+    assert!(!run.stderr.contains("--database-url"), "{run:?}");
+    // The parts of a business key go together; a payment is named one way.
+    let half = ledger_with(&["payments", "show", "--originator", "COBADEFFXXX"], &[]).await;
+    assert_eq!(half.code, 2, "{half:?}");
+    assert!(half.stderr.contains("--instruction-id"), "{half:?}");
+    let twice = ledger_with(&["payments", "show", "7", "--uetr", "x"], &[]).await;
+    assert_eq!(twice.code, 2, "{twice:?}");
+    assert!(twice.stderr.contains("cannot be used with"), "{twice:?}");
+}
+
+#[tokio::test]
+async fn the_top_level_help_shows_examples_and_the_exit_codes() {
+    let help = ledger_with(&["--help"], &[]).await.ok();
+    assert!(help.contains("Examples:"), "{help}");
+    for example in [
+        "ledger serve",
+        "ledger demo",
+        "ledger ingest payments.xml",
+        "ledger accounts show",
+    ] {
+        assert!(help.contains(example), "{example}: {help}");
+    }
+    assert!(help.contains("Exit status: 0 done; 1 refused"), "{help}");
+    assert!(help.contains("LEDGER_DATA_DIR"), "{help}");
+}
+
+/// A fake `cargo` that records its arguments and "builds" a `ledger` that
+/// prints where it runs, its arguments and its database settings.
+const FAKE_CARGO: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" > "$FAKE_CARGO_LOG"
+mkdir -p "$CARGO_TARGET_DIR/release"
+cat > "$CARGO_TARGET_DIR/release/ledger" <<'LEDGER'
+#!/usr/bin/env bash
+echo "cwd=$PWD"
+echo "arguments=$*"
+echo "LEDGER_DATA_DIR=${LEDGER_DATA_DIR-unset}"
+LEDGER
+chmod +x "$CARGO_TARGET_DIR/release/ledger"
+"#;
+
+#[tokio::test]
+async fn scripts_run_keeps_the_callers_directory_and_the_repositorys_embedded_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch_path = scratch.path().canonicalize().unwrap();
+    let bin = scratch_path.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("cargo"), FAKE_CARGO).unwrap();
+    std::fs::set_permissions(bin.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let caller = scratch_path.join("caller");
+    std::fs::create_dir(&caller).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let script_run = |environment: &[(&str, &str)]| {
+        let mut command = Command::new(repository.join("scripts/run"));
+        command
+            .args(["ingest", "payments.xml", "--report", "r.jsonl"])
+            .current_dir(&caller)
+            .env("PATH", &path)
+            // Relative, as cargo reads it: to the caller's directory.
+            .env("CARGO_TARGET_DIR", "target")
+            .env("FAKE_CARGO_LOG", scratch_path.join("cargo.log"))
+            .env_remove("DATABASE_URL")
+            .env_remove("LEDGER_DATA_DIR");
+        for (name, value) in environment {
+            command.env(name, value);
+        }
+        command
+    };
+
+    let default = run(script_run(&[])).await.ok();
+    assert!(
+        default.contains(&format!("cwd={}\n", caller.display())),
+        "{default}"
+    );
+    assert!(
+        default.contains("arguments=ingest payments.xml --report r.jsonl\n"),
+        "{default}"
+    );
+    assert!(
+        default.contains(&format!(
+            "LEDGER_DATA_DIR={}\n",
+            repository.join(".ledger").display()
+        )),
+        "{default}"
+    );
+    let cargo_arguments = std::fs::read_to_string(scratch_path.join("cargo.log")).unwrap();
+    assert!(
+        cargo_arguments.contains(&format!(
+            "--manifest-path {}",
+            repository.join("Cargo.toml").display()
+        )),
+        "{cargo_arguments}"
+    );
+    // The caller's own choices win.
+    let own_directory = run(script_run(&[("LEDGER_DATA_DIR", "/srv/ledger")]))
+        .await
+        .ok();
+    assert!(
+        own_directory.contains("LEDGER_DATA_DIR=/srv/ledger\n"),
+        "{own_directory}"
+    );
+    let own_server = run(script_run(&[("DATABASE_URL", "postgres://user@host/db")]))
+        .await
+        .ok();
+    assert!(
+        own_server.contains("LEDGER_DATA_DIR=unset\n"),
+        "{own_server}"
+    );
 }

@@ -100,7 +100,7 @@ pub enum ErrorKind {
     #[error("attribute {0}")]
     Attribute(String),
     /// A value breaks a schema facet or a business rule; `rule` names which.
-    #[error("{rule}: {value:?}")]
+    #[error("{rule}: {value:?}{}", upper_case_hint(rule, value))]
     Invalid { rule: String, value: String },
     /// NbOfTxs disagrees with the number of transactions.
     #[error("NbOfTxs is {declared} but {counted} transaction(s) were found")]
@@ -133,6 +133,30 @@ impl ErrorKind {
             rule: rule.into(),
             value,
         }
+    }
+}
+
+/// ` (upper case: "EUR")` when `value` breaks a currency, BIC or IBAN rule only for
+/// being in lower case, else nothing. Computed when the error is shown, never while
+/// reading.
+fn upper_case_hint(rule: &str, value: &str) -> String {
+    if !value.bytes().any(|byte| byte.is_ascii_lowercase()) {
+        return String::new();
+    }
+    let upper = value.to_ascii_uppercase();
+    let valid_in_upper_case = if rule.contains("Currency") || rule.contains("currency") {
+        crate::types::CurrencyCode::new(&upper).is_ok()
+    } else if rule.contains("BIC") {
+        crate::types::Bic::new(&upper).is_ok()
+    } else if rule.contains("IBAN") {
+        crate::types::Iban::new(&upper).is_ok()
+    } else {
+        false
+    };
+    if valid_in_upper_case {
+        format!(" (upper case: {upper:?})")
+    } else {
+        String::new()
     }
 }
 
@@ -174,5 +198,49 @@ impl IntoIterator for Errors {
     type IntoIter = std::vec::IntoIter<Error>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lower_case_currency_bic_or_iban_is_shown_with_its_upper_case_form() {
+        let check = |rule: &str, value: &str, expected: &str| {
+            assert_eq!(ErrorKind::invalid(rule, value).to_string(), expected);
+        };
+        check(
+            "ActiveOrHistoricCurrencyCode: pattern [A-Z]{3,3}",
+            "eur",
+            r#"ActiveOrHistoricCurrencyCode: pattern [A-Z]{3,3}: "eur" (upper case: "EUR")"#,
+        );
+        check(
+            "ISO 4217 active currency code",
+            "eur",
+            r#"ISO 4217 active currency code: "eur" (upper case: "EUR")"#,
+        );
+        check(
+            "BICFIDec2014Identifier: pattern [A-Z0-9]{4,4}[A-Z]{2,2}[A-Z0-9]{2,2}([A-Z0-9]{3,3}){0,1}",
+            "cobadeffxxx",
+            r#"BICFIDec2014Identifier: pattern [A-Z0-9]{4,4}[A-Z]{2,2}[A-Z0-9]{2,2}([A-Z0-9]{3,3}){0,1}: "cobadeffxxx" (upper case: "COBADEFFXXX")"#,
+        );
+        check(
+            "IBAN pattern",
+            "de89370400440532013000",
+            r#"IBAN pattern: "de89370400440532013000" (upper case: "DE89370400440532013000")"#,
+        );
+        // No suggestion where upper case would not help, or for other rules.
+        check(
+            "ISO 4217 active currency code",
+            "xyz",
+            r#"ISO 4217 active currency code: "xyz""#,
+        );
+        check("BIC pattern", "not a bic", r#"BIC pattern: "not a bic""#);
+        check(
+            "Max35Text: minLength 1",
+            "abc",
+            r#"Max35Text: minLength 1: "abc""#,
+        );
     }
 }

@@ -129,7 +129,7 @@ impl Iban {
         let rem = b[4..].iter().fold(0, step);
         let rem = b[..4].iter().fold(rem, step) % 97;
         if rem != 1 {
-            return Err(invalid("IBAN mod-97 check digits", s));
+            return Err(iban_check_failed(s));
         }
         Ok(())
     }
@@ -142,6 +142,51 @@ impl Iban {
         &self.0[..2]
     }
 }
+
+/// The error of an IBAN that matches the pattern but fails mod-97: its length when
+/// that is not its country's (a digit missing or one too many), else its check digits.
+#[cold]
+#[inline(never)]
+fn iban_check_failed(s: &str) -> ErrorKind {
+    // The pattern held: the first two bytes are ASCII letters.
+    let country = &s[..2];
+    match iban_length(country) {
+        Some(length) if length != s.len() => invalid(
+            &format!(
+                "IBAN length: {country} IBANs have {length} characters, this one has {}",
+                s.len()
+            ),
+            s,
+        ),
+        _ => invalid("IBAN mod-97 check digits", s),
+    }
+}
+
+/// The length of an IBAN of `country` (SWIFT's IBAN registry), if the registry has it.
+pub(crate) fn iban_length(country: &str) -> Option<usize> {
+    IBAN_LENGTHS
+        .binary_search_by(|(code, _)| code.cmp(&country))
+        .ok()
+        .map(|index| usize::from(IBAN_LENGTHS[index].1))
+}
+
+/// IBAN lengths by country (SWIFT's IBAN registry), sorted by country code.
+#[rustfmt::skip]
+const IBAN_LENGTHS: &[(&str, u8)] = &[
+    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16),
+    ("BG", 22), ("BH", 22), ("BI", 27), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22),
+    ("CY", 28), ("CZ", 24), ("DE", 22), ("DJ", 27), ("DK", 18), ("DO", 28), ("EE", 20),
+    ("EG", 29), ("ES", 24), ("FI", 18), ("FK", 18), ("FO", 18), ("FR", 27), ("GB", 22),
+    ("GE", 22), ("GI", 23), ("GL", 18), ("GR", 27), ("GT", 28), ("HN", 28), ("HR", 21),
+    ("HU", 28), ("IE", 22), ("IL", 23), ("IQ", 23), ("IS", 26), ("IT", 27), ("JO", 30),
+    ("KW", 30), ("KZ", 20), ("LB", 28), ("LC", 32), ("LI", 21), ("LT", 20), ("LU", 20),
+    ("LV", 21), ("LY", 25), ("MC", 27), ("MD", 24), ("ME", 22), ("MK", 19), ("MN", 20),
+    ("MR", 27), ("MT", 31), ("MU", 30), ("NI", 28), ("NL", 18), ("NO", 15), ("OM", 23),
+    ("PK", 24), ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22),
+    ("RU", 33), ("SA", 24), ("SC", 31), ("SD", 18), ("SE", 24), ("SI", 19), ("SK", 24),
+    ("SM", 27), ("SO", 23), ("ST", 25), ("SV", 28), ("TL", 23), ("TN", 24), ("TR", 26),
+    ("UA", 29), ("VA", 22), ("VG", 24), ("XK", 20), ("YE", 30),
+];
 
 /// [`IBAN_VALUE`] of a byte that is not an ASCII letter or digit.
 const NOT_ALNUM: u8 = u8::MAX;
@@ -786,6 +831,26 @@ mod tests {
         assert!(Iban::new("DE88370400440532013000").is_err());
         assert!(Iban::new("de89370400440532013000").is_err());
         assert!(Iban::new("DE8").is_err());
+    }
+
+    #[test]
+    fn an_iban_of_the_wrong_length_names_its_length_and_its_countrys() {
+        // A digit missing from DE89370400440532013000: the length is wrong, not the
+        // check digits.
+        let error = Iban::new("DE8937040044053201300").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            r#"IBAN length: DE IBANs have 22 characters, this one has 21: "DE8937040044053201300""#
+        );
+        let error = Iban::new("DE88370400440532013000").unwrap_err().to_string();
+        assert!(error.starts_with("IBAN mod-97 check digits"), "{error}");
+        // A country the registry does not list: only the check digits can be wrong.
+        let error = Iban::new("ZZ12345").unwrap_err().to_string();
+        assert!(error.starts_with("IBAN mod-97 check digits"), "{error}");
+        assert!(IBAN_LENGTHS.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        for (country, length) in IBAN_LENGTHS {
+            assert!((15..=34).contains(length), "{country}");
+        }
     }
 
     #[test]

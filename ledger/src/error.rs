@@ -35,8 +35,9 @@ pub enum LedgerError {
     #[error("a request with the same idempotency key is in progress, retry later")]
     RequestInProgress,
     /// The database is unreachable or timed out. Retry with the same key.
-    #[error("database unavailable")]
-    Unavailable(#[source] StoreError),
+    /// Transparent: the store's error already says "database unavailable".
+    #[error(transparent)]
+    Unavailable(StoreError),
     /// A bug or a broken invariant: logged, never detailed to clients.
     #[error("internal error")]
     Internal(#[source] StoreError),
