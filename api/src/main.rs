@@ -14,7 +14,7 @@ use ledger::model::{
     Account, AccountReference, Amount, Bic, BusinessKey, ClientId, Currency, IdempotencyKey,
     Originator, OverdraftRule, PartySide, PaymentInstruction, PaymentMessage, PaymentState,
 };
-use ledger::{ApplyCommand, Ledger, LedgerError, LedgerOptions, OpenAccount};
+use ledger::{ApplyCommand, GroupCommitOptions, Ledger, LedgerError, LedgerOptions, OpenAccount};
 use rust_decimal::Decimal;
 
 use ledger_api::database::Database;
@@ -137,6 +137,19 @@ struct ServeArgs {
     /// Database connections (and so concurrent transactions).
     #[arg(long, default_value_t = 16)]
     pool_size_max: usize,
+    /// SubmitPayment requests applied together in one transaction at most
+    /// (group commit); 0 applies each request in its own transaction.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    group_commit_batch_size_max: u64,
+    /// SubmitPayment requests waiting for the applier at most; one more is
+    /// refused at once with RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    group_commit_queue_max: u64,
+    /// Batches in flight at once: 1 is a single writer (no batch ever
+    /// conflicts with another of this process); 2 overlaps one batch's
+    /// commit with the next one's work, and conflicting batches are retried.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    group_commit_appliers_max: u64,
 }
 
 /// Shown after `ledger --help`.
@@ -375,6 +388,11 @@ async fn prepare_serving(args: &ServeArgs) -> anyhow::Result<Serving> {
         tls_key_path: args.tls_key.clone(),
         request_size_max_bytes: args.request_size_max_bytes,
         request_timeout_ms: args.request_timeout_ms,
+        group_commit: (args.group_commit_batch_size_max > 0).then_some(GroupCommitOptions {
+            queue_capacity_max: args.group_commit_queue_max as usize,
+            batch_size_max: args.group_commit_batch_size_max as usize,
+            appliers_max: args.group_commit_appliers_max as usize,
+        }),
         ..ServerConfig::default()
     };
     config.check()?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use ledger::Ledger;
+use ledger::{GroupCommit, GroupCommitOptions, Ledger};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
@@ -38,6 +38,9 @@ pub struct ServerConfig {
     /// that stay open) may take before the server stops anyway.
     pub shutdown_grace_ms: u64,
     pub limits: ServiceLimits,
+    /// SubmitPayment through a bounded queue and one applier (group commit);
+    /// `None` applies each request in its own transaction.
+    pub group_commit: Option<GroupCommitOptions>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             health_check_interval_ms: 1_000,
             shutdown_grace_ms: 10_000,
             limits: ServiceLimits::default(),
+            group_commit: Some(GroupCommitOptions::default()),
         }
     }
 }
@@ -127,8 +131,15 @@ pub async fn serve(
     // RequestSizeLimitLayer refuses larger requests first (RESOURCE_EXHAUSTED);
     // tonic's own limit (OUT_OF_RANGE) is the backstop.
     let ledger_service = InterceptedService::new(
-        LedgerServiceServer::new(Service::new(ledger, config.limits.clone(), shutting_down))
-            .max_decoding_message_size(config.request_size_max_bytes),
+        LedgerServiceServer::new(
+            Service::new(ledger.clone(), config.limits.clone(), shutting_down).with_group_commit(
+                config
+                    .group_commit
+                    .clone()
+                    .map(|options| GroupCommit::start(ledger, options)),
+            ),
+        )
+        .max_decoding_message_size(config.request_size_max_bytes),
         move |request| tokens.authenticate(request),
     );
     let mut builder = Server::builder()

@@ -679,13 +679,17 @@ async fn a_request_over_the_concurrency_limit_is_shed_at_once_never_queued() {
 
 #[tokio::test]
 async fn a_concurrent_duplicate_still_in_progress_is_aborted_with_retry_info_and_applies_once() {
-    // The first request holds its idempotency key while it waits for a row
-    // lock; the duplicate sees the key taken, retries (three attempts here,
-    // to keep the test short), and is answered ABORTED, REQUEST_IN_PROGRESS
-    // (semantics §1) while the first is still running: never applied twice,
-    // never left hanging.
+    // Without group commit each request is its own transaction. The first
+    // request holds its idempotency key while it waits for a row lock; the
+    // duplicate sees the key taken, retries (three attempts here, to keep the
+    // test short), and is answered ABORTED, REQUEST_IN_PROGRESS (semantics
+    // §1) while the first is still running: never applied twice, never left
+    // hanging.
     let server = TestServer::start_with_options(
-        ServerConfig::default(),
+        ServerConfig {
+            group_commit: None,
+            ..ServerConfig::default()
+        },
         LedgerOptions {
             transaction_attempts_max: 3,
             ..LedgerOptions::default()
@@ -1151,5 +1155,108 @@ async fn transfers_are_listed_within_a_time_range() {
         .await
         .unwrap_err();
     assert_eq!(keyless.code(), Code::InvalidArgument);
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn with_group_commit_a_concurrent_duplicate_waits_in_the_queue_and_receives_the_first_answer()
+{
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let document = pacs008("MSG-GC-DUP", &[("E2E-GC-DUP", "7.00")]);
+    let lock = AccountLock::hold(&server).await;
+    let send = |document: Vec<u8>| {
+        let mut client = LedgerServiceClient::new(channel.clone());
+        tokio::spawn(async move {
+            client
+                .submit_payment(submit(TOKEN_A, "gc-dup", document))
+                .await
+        })
+    };
+    let first = send(document.clone());
+    wait_for_lock_waiters(&server, 1).await;
+    let duplicate = send(document.clone());
+    lock.release().await;
+    let first = first
+        .await
+        .unwrap()
+        .expect("the first applies")
+        .into_inner();
+    let duplicate = duplicate
+        .await
+        .unwrap()
+        .expect("the duplicate is answered")
+        .into_inner();
+    assert!(!first.replay);
+    assert_eq!(first.results[0].outcome(), Outcome::Applied);
+    assert!(duplicate.replay);
+    assert_eq!(duplicate.results, first.results);
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn with_group_commit_a_full_queue_is_resource_exhausted_with_retry_info_at_once() {
+    let server = TestServer::start_with(ServerConfig {
+        group_commit: Some(ledger::GroupCommitOptions {
+            queue_capacity_max: 1,
+            batch_size_max: 1,
+            appliers_max: 1,
+        }),
+        ..ServerConfig::default()
+    })
+    .await;
+    let channel = server.channel().await;
+    let lock = AccountLock::hold(&server).await;
+    let send = |key: &'static str, end_to_end_id: &'static str| {
+        let mut client = LedgerServiceClient::new(channel.clone());
+        tokio::spawn(async move {
+            client
+                .submit_payment(submit(
+                    TOKEN_A,
+                    key,
+                    pacs008(&format!("MSG-{key}"), &[(end_to_end_id, "1.00")]),
+                ))
+                .await
+        })
+    };
+    // The first holds the applier; the second fills the queue.
+    let first = send("q-1", "E2E-Q1");
+    wait_for_lock_waiters(&server, 1).await;
+    let second = send("q-2", "E2E-Q2");
+    // Sequencing only (no timing is asserted): the second reaches the queue.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut client = LedgerServiceClient::new(channel.clone());
+    let third = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.submit_payment(submit(
+            TOKEN_A,
+            "q-3",
+            pacs008("MSG-q-3", &[("E2E-Q3", "1.00")]),
+        )),
+    )
+    .await
+    .expect("refused at once, not queued")
+    .expect_err("the queue is full");
+    let status = third;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        status
+            .get_details_retry_info()
+            .expect("a RetryInfo")
+            .retry_delay,
+        Some(Duration::from_millis(200))
+    );
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .expect("an ErrorInfo")
+            .reason,
+        "QUEUE_FULL"
+    );
+    lock.release().await;
+    for request in [first, second] {
+        let answer = request.await.unwrap().unwrap().into_inner();
+        assert_eq!(answer.results[0].outcome(), Outcome::Applied);
+    }
     server.shut_down().await;
 }

@@ -38,6 +38,14 @@ pub enum LedgerError {
     /// Transparent: the store's error already says "database unavailable".
     #[error(transparent)]
     Unavailable(StoreError),
+    /// The queue in front of the ledger is full (group commit): refused at
+    /// once, nothing applied. Retry with the same key after a pause.
+    #[error("the ledger is overloaded ({queue_capacity_max} requests waiting), retry later")]
+    Overloaded { queue_capacity_max: usize },
+    /// The caller's deadline passed while the request waited in the queue:
+    /// it was not applied. Retry with the same key.
+    #[error("the request's deadline passed before it was applied; it was not applied")]
+    DeadlineExpired,
     /// A bug or a broken invariant: logged, never detailed to clients.
     #[error("internal error")]
     Internal(#[source] StoreError),
@@ -51,6 +59,8 @@ impl LedgerError {
             LedgerError::Contention { .. }
                 | LedgerError::RequestInProgress
                 | LedgerError::Unavailable(_)
+                | LedgerError::Overloaded { .. }
+                | LedgerError::DeadlineExpired
         )
     }
 }
@@ -58,7 +68,9 @@ impl LedgerError {
 impl From<StoreError> for LedgerError {
     fn from(error: StoreError) -> LedgerError {
         match error {
-            StoreError::Unavailable(_) | StoreError::Timeout => LedgerError::Unavailable(error),
+            StoreError::Unavailable(_) | StoreError::Timeout | StoreError::Unreachable { .. } => {
+                LedgerError::Unavailable(error)
+            }
             StoreError::Conflict(store::REQUEST_IN_PROGRESS) => LedgerError::RequestInProgress,
             StoreError::Conflict(_) => LedgerError::Contention { attempts: 1 },
             StoreError::Database(_) | StoreError::Corrupt { .. } => LedgerError::Internal(error),

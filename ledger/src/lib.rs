@@ -11,12 +11,14 @@
 mod apply;
 pub mod audit;
 mod error;
+pub mod group_commit;
 mod migrations;
 pub mod model;
 mod service;
 pub mod store;
 
 pub use error::LedgerError;
+pub use group_commit::{GroupCommit, GroupCommitOptions, PendingAnswer};
 pub use service::{
     ApplyCommand, ApplyResponse, FaultInjection, Ledger, LedgerOptions, OpenAccount, Receipt,
 };

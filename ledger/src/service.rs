@@ -235,14 +235,16 @@ macro_rules! in_transaction {
             $isolation,
             $read_only,
             session_locks = &[],
-            |$tx| $body
+            |$tx, _locks_acquired| $body
         )
     };
     // `session_locks`: advisory lock ids taken on the connection before BEGIN
     // (so the snapshot follows every earlier holder's commit) and released
     // after the transaction ended; a connection whose release is not
-    // acknowledged is closed, which releases them too.
-    ($ledger:expr, $isolation:expr, $read_only:expr, session_locks = $locks:expr, |$tx:ident| $body:expr) => {{
+    // acknowledged is closed, which releases them too. The body sees which
+    // ids it holds (`$acquired[i]` for `session_locks[i]`); when it holds
+    // none of them, the attempt is a REQUEST_IN_PROGRESS conflict.
+    ($ledger:expr, $isolation:expr, $read_only:expr, session_locks = $locks:expr, |$tx:ident, $acquired:ident| $body:expr) => {{
         let ledger: &Ledger = $ledger;
         let session_locks: &[i64] = $locks;
         let mut attempt_number: u32 = 0;
@@ -250,17 +252,21 @@ macro_rules! in_transaction {
             attempt_number += 1;
             let attempt = async {
                 let mut session = ledger.checkout_for_attempt().await?;
-                if !session_locks.is_empty() {
+                let $acquired: Vec<bool> = if session_locks.is_empty() {
+                    Vec::new()
+                } else {
                     let client = session
                         .client
                         .as_ref()
                         .expect("a fresh session holds a client");
-                    if !store::try_lock_session(client, session_locks).await? {
+                    let acquired = store::try_lock_session_each(client, session_locks).await?;
+                    if !acquired.iter().any(|held| *held) {
                         store::unlock_session_locks(client).await?;
                         session.clean = true;
                         return Err(StoreError::Conflict(store::REQUEST_IN_PROGRESS));
                     }
-                }
+                    acquired
+                };
                 let client = session
                     .client
                     .as_mut()
@@ -440,6 +446,13 @@ impl Ledger {
                 }
             }));
         }
+        tokio::time::sleep(self.backoff(attempt_number)).await;
+        ControlFlow::Continue(())
+    }
+
+    /// The jittered exponential backoff after the `attempt_number`-th
+    /// conflicting attempt.
+    fn backoff(&self, attempt_number: u32) -> Duration {
         let exponent = attempt_number.saturating_sub(1).min(16);
         let backoff_ms = self
             .options
@@ -448,8 +461,7 @@ impl Ledger {
             .saturating_mul(1 << exponent)
             .min(self.options.retry_backoff_max_ms.max(1));
         let jittered_ms = rand::rng().random_range(backoff_ms / 2..=backoff_ms);
-        tokio::time::sleep(Duration::from_millis(jittered_ms)).await;
-        ControlFlow::Continue(())
+        Duration::from_millis(jittered_ms)
     }
 
     /// Sends COMMIT (after any armed fault) and says what is known of it.
@@ -686,6 +698,22 @@ impl Ledger {
         results.pop().expect("one result per command")
     }
 
+    /// Refuses a command the ledger would not apply: no messages, or more
+    /// than `messages_per_command_max`.
+    pub fn check_command(&self, command: &ApplyCommand) -> Result<(), LedgerError> {
+        let messages_max = self.options.messages_per_command_max;
+        if command.messages.is_empty() || command.messages.len() > messages_max {
+            return Err(LedgerError::InvalidInput {
+                field: "messages",
+                detail: format!(
+                    "a command carries {} messages; between 1 and {messages_max} are accepted",
+                    command.messages.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Applies several messages in one SERIALIZABLE transaction, each with its
     /// own outcome and its own exactly-once semantics. The outer error is a
     /// failure of the whole batch (nothing committed, or a fault); the inner
@@ -719,19 +747,65 @@ impl Ledger {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
-        let messages_max = self.options.messages_per_command_max;
-        if let Some(command) = commands
-            .iter()
-            .find(|command| command.messages.is_empty() || command.messages.len() > messages_max)
-        {
-            return Err(LedgerError::InvalidInput {
-                field: "messages",
-                detail: format!(
-                    "a command carries {} messages; between 1 and {messages_max} are accepted",
-                    command.messages.len()
-                ),
-            });
+        for command in commands {
+            self.check_command(command)?;
         }
+        // Commands whose idempotency key another session holds (a concurrent
+        // duplicate in another process) wait for a later round; the others
+        // are applied now, so that one held key never holds up a batch.
+        let mut answers: Vec<Option<Result<ApplyResponse, LedgerError>>> =
+            commands.iter().map(|_| None).collect();
+        let mut waiting: Vec<usize> = (0..commands.len()).collect();
+        let rounds_max = self.options.transaction_attempts_max.max(1);
+        for round in 1..=rounds_max {
+            let subset: Vec<ApplyCommand>;
+            let round_commands = if waiting.len() == commands.len() {
+                commands
+            } else {
+                subset = waiting
+                    .iter()
+                    .map(|&index| commands[index].clone())
+                    .collect();
+                &subset
+            };
+            let round_answers = match self.apply_round(round_commands, statement_timeout_ms).await {
+                Ok(round_answers) => round_answers,
+                // Every key of the round was held for as long as the retries lasted.
+                Err(LedgerError::RequestInProgress) => break,
+                Err(error) => return Err(error),
+            };
+            let mut still_waiting = Vec::new();
+            for (&index, answer) in waiting.iter().zip(round_answers) {
+                match answer {
+                    Some(answer) => answers[index] = Some(answer),
+                    None => still_waiting.push(index),
+                }
+            }
+            waiting = still_waiting;
+            if waiting.is_empty() {
+                break;
+            }
+            if round < rounds_max {
+                tokio::time::sleep(self.backoff(round)).await;
+            }
+        }
+        for index in waiting {
+            answers[index] = Some(Err(LedgerError::RequestInProgress));
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.expect("every command answered"))
+            .collect())
+    }
+
+    /// One round of [`Ledger::apply_batch_within`]: the commands whose
+    /// idempotency-key lock this session takes are applied in one
+    /// transaction; the others are `None` (held by another session).
+    async fn apply_round(
+        &self,
+        commands: &[ApplyCommand],
+        statement_timeout_ms: Option<u64>,
+    ) -> Result<Vec<Option<Result<ApplyResponse, LedgerError>>>, LedgerError> {
         // Bounded: each unknown commit outcome is resolved by a lookup, and a
         // transaction found not committed is run again at most this often.
         const COMMIT_RESOLUTIONS_MAX: u32 = 3;
@@ -740,28 +814,57 @@ impl Ledger {
             .map(|command| (&command.client_id, &command.idempotency_key))
             .collect();
         let lock_ids = store::idempotency_lock_ids(&keys);
+        // The position in `lock_ids` of each command's key.
+        let lock_index: Vec<usize> = keys
+            .iter()
+            .map(|key| {
+                let id = store::idempotency_lock_ids(std::slice::from_ref(key))[0];
+                lock_ids.binary_search(&id).expect("every key has its id")
+            })
+            .collect();
         for _ in 0..COMMIT_RESOLUTIONS_MAX {
             let attempt = in_transaction!(
                 self,
                 IsolationLevel::Serializable,
                 false,
                 session_locks = &lock_ids,
-                |tx| async {
+                |tx, acquired| async {
                     if let Some(timeout_ms) = statement_timeout_ms {
                         store::set_local_statement_timeout(&tx, timeout_ms).await?;
                     }
-                    apply::apply_batch_in(&tx, commands).await
+                    let held: Vec<bool> = lock_index.iter().map(|&i| acquired[i]).collect();
+                    let results = if held.iter().all(|held| *held) {
+                        apply::apply_batch_in(&tx, commands).await?
+                    } else {
+                        let subset: Vec<ApplyCommand> = held_commands(commands, &held);
+                        apply::apply_batch_in(&tx, &subset).await?
+                    };
+                    Ok((held, results))
                 }
             )?;
             match attempt {
-                Attempt::Done(results) => return Ok(self.finish(commands, results)),
+                Attempt::Done((held, results)) => {
+                    let mut finished = if held.iter().all(|held| *held) {
+                        self.finish(commands, results)
+                    } else {
+                        self.finish(&held_commands(commands, &held), results)
+                    }
+                    .into_iter();
+                    return Ok(held
+                        .iter()
+                        .map(|held| {
+                            held.then(|| finished.next().expect("one answer per applied command"))
+                        })
+                        .collect());
+                }
                 Attempt::CommitOutcomeUnknown(error) => {
                     tracing::warn!(%error, "commit outcome unknown, looking the idempotency keys up");
                     if let Some(responses) = self.committed_responses(commands).await? {
-                        return Ok(responses);
+                        return Ok(responses.into_iter().map(Some).collect());
                     }
-                    // Not committed: a run that starts with the same
-                    // idempotency lookups is safe.
+                    // Not committed (or a command was left for a later
+                    // round): a run that starts with the same idempotency
+                    // lookups is safe.
                 }
             }
         }
@@ -862,4 +965,14 @@ impl Ledger {
         ended?;
         Ok(report)
     }
+}
+
+/// The commands whose key this session holds, in order.
+fn held_commands(commands: &[ApplyCommand], held: &[bool]) -> Vec<ApplyCommand> {
+    commands
+        .iter()
+        .zip(held)
+        .filter(|(_, held)| **held)
+        .map(|(command, _)| command.clone())
+        .collect()
 }

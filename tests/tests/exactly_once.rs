@@ -14,7 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ledger::model::{Amount, OverdraftRule, PaymentMessage, PaymentState};
-use ledger::{ApplyCommand, ApplyResponse, LedgerError, LedgerOptions};
+use ledger::{
+    ApplyCommand, ApplyResponse, GroupCommit, GroupCommitOptions, LedgerError, LedgerOptions,
+    PendingAnswer,
+};
 use ledger_system_tests::fixtures::{command, eur, open, status, transfer};
 use ledger_system_tests::{invariants, TestDatabase};
 use proptest::prelude::*;
@@ -522,6 +525,9 @@ enum Sending {
     OneByOne,
     /// In consecutive batches of random sizes, 1 to [`BATCH_SIZE_MAX`].
     InBatches,
+    /// All at once, in order, through a group-commit queue whose applier
+    /// takes batches of up to a random size, 1 to [`BATCH_SIZE_MAX`].
+    ThroughGroupCommit,
 }
 
 fn run_sequential(cases: u32, sending: Sending) {
@@ -553,6 +559,14 @@ fn batches_answer_every_command_as_if_applied_one_after_another() {
     run_sequential(CASES_BATCHED, Sending::InBatches);
 }
 
+/// Group commit: requests queued in order and applied in whatever batches
+/// the applier forms are answered exactly as applying them one after
+/// another would.
+#[test]
+fn group_commit_answers_every_request_as_if_applied_one_after_another() {
+    run_sequential(CASES_BATCHED, Sending::ThroughGroupCommit);
+}
+
 async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sending) {
     prepare(db).await;
     let mut rng = StdRng::seed_from_u64(scenario.seed);
@@ -568,9 +582,40 @@ async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sendi
     let mut model = Model::default();
     let mut responses = Vec::new();
     let mut rest = order.as_slice();
+    if sending == Sending::ThroughGroupCommit {
+        let group_commit = GroupCommit::start(
+            db.ledger.clone(),
+            GroupCommitOptions {
+                queue_capacity_max: order.len().max(1),
+                batch_size_max: rng.random_range(1..=BATCH_SIZE_MAX),
+                appliers_max: 1,
+            },
+        );
+        // Every request is queued before the first answer is awaited.
+        let pending: Vec<PendingAnswer> = order
+            .iter()
+            .map(|index| {
+                group_commit
+                    .submit(deliveries[*index].command.clone(), None)
+                    .unwrap()
+            })
+            .collect();
+        for (index, pending) in order.iter().zip(pending) {
+            let result = pending.answer().await;
+            let expected = model.apply(&deliveries[*index].command);
+            assert_eq!(
+                observed(&result),
+                expected,
+                "delivery {index} ({sending:?}): {:?}",
+                deliveries[*index]
+            );
+            responses.push((*index, result));
+        }
+        rest = &[];
+    }
     while !rest.is_empty() {
         let size = match sending {
-            Sending::OneByOne => 1,
+            Sending::OneByOne | Sending::ThroughGroupCommit => 1,
             Sending::InBatches => rng.random_range(1..=BATCH_SIZE_MAX.min(rest.len())),
         };
         let (batch, later) = rest.split_at(size);

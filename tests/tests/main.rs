@@ -6,10 +6,12 @@
 //! - `audit`: the reconciliation audit finds each break, and none under load (issue 5).
 //! - `transactions`: concurrency, commit loss, pool hygiene (issue 2).
 //! - `confirmations`: the outbox feed in commit order (issue 4).
-//! - `exactly_once`: property tests of the exactly-once contract (issue 2).
+//! - `exactly_once`: property tests of the exactly-once contract.
+//! - `group_commit`: the queue in front of the ledger, its batches and limits.
 
 mod apply;
 mod audit;
 mod confirmations;
 mod exactly_once;
+mod group_commit;
 mod transactions;

@@ -39,6 +39,13 @@ pub enum ApiError {
         size_bytes: usize,
         limit_bytes: usize,
     },
+    /// The queue in front of the ledger is full: refused at once, nothing
+    /// applied; retry with the same key after the delay.
+    Overloaded {
+        queue_capacity_max: usize,
+    },
+    /// The deadline passed while the request waited: not applied.
+    DeadlineExpired,
     /// Our own fault: the cause is logged, never sent.
     Internal,
 }
@@ -124,6 +131,26 @@ impl ApiError {
                     ],
                 ),
             ),
+            ApiError::Overloaded { queue_capacity_max } => {
+                let mut details = ErrorDetails::with_retry_info(Some(RETRY_DELAY));
+                details.set_error_info(
+                    "QUEUE_FULL",
+                    ERROR_DOMAIN,
+                    [(
+                        "queue_capacity_max".to_owned(),
+                        queue_capacity_max.to_string(),
+                    )],
+                );
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "the ledger's queue is full; nothing was applied, retry with the same \
+                     idempotency key",
+                    details,
+                )
+            }
+            ApiError::DeadlineExpired => Status::deadline_exceeded(
+                "the deadline passed while the request waited; it was not applied",
+            ),
             ApiError::Internal => Status::internal("internal error"),
         }
     }
@@ -157,6 +184,11 @@ impl From<LedgerError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable
             }
+            LedgerError::Overloaded { queue_capacity_max } => {
+                tracing::warn!(queue_capacity_max, "queue full, request refused");
+                ApiError::Overloaded { queue_capacity_max }
+            }
+            LedgerError::DeadlineExpired => ApiError::DeadlineExpired,
             LedgerError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 ApiError::Internal

@@ -13,7 +13,7 @@ use ledger::model::{
     AccountId, AccountReference, Amount, Bic, BusinessKey, Currency, DocumentOrigin,
     IdempotencyKey, Outcome, OverdraftRule, PaymentId, PaymentState, TransferId,
 };
-use ledger::{ApplyCommand, FeedPosition, Ledger, OpenAccount, OutboxRow, TimeRange};
+use ledger::{ApplyCommand, FeedPosition, GroupCommit, Ledger, OpenAccount, OutboxRow, TimeRange};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -63,6 +63,8 @@ impl Default for ServiceLimits {
 #[derive(Debug, Clone)]
 pub struct Service {
     ledger: Ledger,
+    /// SubmitPayment's queue (group commit), when the server runs one.
+    group_commit: Option<GroupCommit>,
     limits: ServiceLimits,
     shutting_down: tokio::sync::watch::Receiver<bool>,
 }
@@ -75,9 +77,16 @@ impl Service {
     ) -> Service {
         Service {
             ledger,
+            group_commit: None,
             limits,
             shutting_down,
         }
+    }
+
+    /// Sends SubmitPayment through `group_commit`'s queue, when given.
+    pub fn with_group_commit(mut self, group_commit: Option<GroupCommit>) -> Service {
+        self.group_commit = group_commit;
+        self
     }
 }
 
@@ -385,11 +394,11 @@ impl LedgerService for Service {
         let command = ApplyCommand::new(client_id, key, messages).with_origin(read.origin);
         let time_left = grpc_timeout(request.metadata());
         let response = async {
-            let response = self
-                .ledger
-                .apply_within(&command, time_left)
-                .await
-                .map_err(errors::status)?;
+            let response = match &self.group_commit {
+                Some(group_commit) => group_commit.apply(command, time_left).await,
+                None => self.ledger.apply_within(&command, time_left).await,
+            }
+            .map_err(errors::status)?;
             tracing::info!(replay = response.replay, "payment request answered");
             Ok::<_, Status>(response)
         }

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// The connection or the server is gone.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] tokio_postgres::Error),
+    /// The database was unavailable for a batch this request was part of
+    /// (group commit); `detail` is the batch's cause.
+    #[error("database unavailable: {detail}")]
+    Unreachable { detail: String },
     /// Anything else: a bug or a broken invariant. Never shown to clients.
     #[error("database error: {0}")]
     Database(#[source] tokio_postgres::Error),
@@ -943,25 +947,25 @@ pub fn idempotency_lock_ids(keys: &[(&ClientId, &IdempotencyKey)]) -> Vec<i64> {
 
 /// Takes a session-level advisory lock per id, without waiting, on a
 /// connection outside any transaction, so that the transaction begun after
-/// it takes its snapshot after every earlier holder's commit. `false` when
-/// another session holds one of them (it is applying the same key right
-/// now); the caller then releases what it did take with
+/// it takes its snapshot after every earlier holder's commit. Says for each
+/// id whether it was taken (`false`: another session holds it, applying the
+/// same key right now); the caller releases what it took with
 /// [`unlock_session_locks`].
-pub async fn try_lock_session(
+pub async fn try_lock_session_each(
     client: &tokio_postgres::Client,
     lock_ids: &[i64],
-) -> Result<bool, StoreError> {
+) -> Result<Vec<bool>, StoreError> {
     if lock_ids.is_empty() {
-        return Ok(true);
+        return Ok(Vec::new());
     }
-    let row = client
-        .query_one(
-            "SELECT coalesce(bool_and(pg_try_advisory_lock(id)), TRUE) \
-             FROM (SELECT id FROM unnest($1::BIGINT[]) AS id ORDER BY id) ids",
+    let rows = client
+        .query(
+            "SELECT pg_try_advisory_lock(id) FROM unnest($1::BIGINT[]) WITH ORDINALITY AS l (id, n) \
+             ORDER BY n",
             &[&lock_ids],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// Releases every session-level advisory lock of the connection.

@@ -1,0 +1,586 @@
+//! Benchmark of SubmitPayment over gRPC: the real server (in this process,
+//! on 127.0.0.1) on a durable embedded PostgreSQL (fsync on), driven by C
+//! concurrent clients, each on its own connection, submitting one-transaction
+//! pacs.008 documents with unique idempotency keys plus a share of replays,
+//! for a fixed time after a warm-up. Each point runs twice in the same run:
+//! with group commit (the default server) and with one transaction per
+//! request (`--group-commit-batch-size-max 0`), and the plain-SQL peer
+//! (`shared/bench/sql/pay.sql` or `pay_hot.sql`, one SERIALIZABLE
+//! transaction per payment) runs under pgbench on the same cluster with the
+//! same number of clients.
+//!
+//! Scenarios: `uniform` (random debtor and creditor among 10,000 accounts)
+//! and `hot` (every payment credits one account).
+//!
+//! Every point checks itself: the reconciliation audit must be clean, and
+//! the payments in the database must be exactly the requests answered
+//! APPLIED (no replay applied twice); otherwise the benchmark fails.
+//!
+//! The test suite runs a seconds-long smoke version (`tests/bench_smoke.rs`):
+//! correctness only, no timing.
+//!
+//! ```sh
+//! cargo build --release -p ledger-api --bin ledger-bench
+//! target/release/ledger-bench                          # 64 clients, 10 s a point
+//! target/release/ledger-bench --clients 1,8,32,64 --seconds 20
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger::{GroupCommitOptions, Ledger, LedgerOptions};
+use ledger_api::grpc::auth::Tokens;
+use ledger_api::grpc::proto::ledger_service_client::LedgerServiceClient;
+use ledger_api::grpc::proto::{self, Outcome};
+use ledger_api::server::{self, ServerConfig};
+use rand::{Rng, SeedableRng};
+use tonic::transport::Channel;
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+const ACCOUNTS: usize = 10_000;
+const HOT_ACCOUNT: usize = 0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Uniform,
+    Hot,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Uniform => "uniform",
+            Scenario::Hot => "hot",
+        }
+    }
+}
+
+struct Options {
+    clients: Vec<usize>,
+    seconds: u64,
+    warmup_seconds: u64,
+    replay_share: f64,
+    scenarios: Vec<Scenario>,
+    peers: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        clients: vec![64],
+        seconds: 10,
+        warmup_seconds: 2,
+        replay_share: 0.1,
+        scenarios: vec![Scenario::Uniform, Scenario::Hot],
+        peers: true,
+    };
+    let mut arguments = std::env::args().skip(1);
+    while let Some(argument) = arguments.next() {
+        let mut value = || {
+            arguments
+                .next()
+                .unwrap_or_else(|| panic!("{argument} takes a value"))
+        };
+        match argument.as_str() {
+            "--clients" => {
+                options.clients = value()
+                    .split(',')
+                    .map(|count| count.parse().expect("--clients 1,8,32,64"))
+                    .collect()
+            }
+            "--seconds" => options.seconds = value().parse().expect("--seconds N"),
+            "--warmup-seconds" => {
+                options.warmup_seconds = value().parse().expect("--warmup-seconds N")
+            }
+            "--replay-share" => options.replay_share = value().parse().expect("--replay-share 0.1"),
+            "--scenario" => {
+                options.scenarios = match value().as_str() {
+                    "uniform" => vec![Scenario::Uniform],
+                    "hot" => vec![Scenario::Hot],
+                    other => panic!("unknown scenario {other}: uniform or hot"),
+                }
+            }
+            "--no-peers" => options.peers = false,
+            other => panic!(
+                "unknown argument {other}; use --clients LIST, --seconds N, --warmup-seconds N, \
+                 --replay-share X, --scenario uniform|hot, --no-peers"
+            ),
+        }
+    }
+    options
+}
+
+fn account(index: usize) -> String {
+    format!("ACCT-{index:05}")
+}
+
+fn pacs008(message_id: &str, debtor: usize, creditor: usize) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08\"><FIToFICstmrCdtTrf>\
+         <GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-30T10:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs>\
+         <SttlmInf><SttlmMtd>INDA</SttlmMtd></SttlmInf></GrpHdr>\
+         <CdtTrfTxInf><PmtId><InstrId>{message_id}</InstrId><EndToEndId>{message_id}</EndToEndId></PmtId>\
+         <IntrBkSttlmAmt Ccy=\"EUR\">1.00</IntrBkSttlmAmt><ChrgBr>SHAR</ChrgBr>\
+         <InstgAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></InstgAgt>\
+         <InstdAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></InstdAgt>\
+         <Dbtr><Nm>Debtor</Nm></Dbtr><DbtrAcct><Id><Othr><Id>{debtor}</Id></Othr></Id></DbtrAcct>\
+         <DbtrAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></DbtrAgt>\
+         <CdtrAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></CdtrAgt>\
+         <Cdtr><Nm>Creditor</Nm></Cdtr><CdtrAcct><Id><Othr><Id>{creditor}</Id></Othr></Id></CdtrAcct>\
+         </CdtTrfTxInf></FIToFICstmrCdtTrf></Document>",
+        debtor = account(debtor),
+        creditor = account(creditor),
+    )
+    .into_bytes()
+}
+
+fn submit(key: &str, document: Vec<u8>) -> tonic::Request<proto::SubmitPaymentRequest> {
+    let mut request = tonic::Request::new(proto::SubmitPaymentRequest {
+        document,
+        idempotency_key: key.to_owned(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("ascii"),
+    );
+    request
+}
+
+/// What one client saw during the measured window.
+#[derive(Default)]
+struct ClientTally {
+    latencies_us: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+    /// First answers APPLIED, over the whole run (warm-up included).
+    applied: u64,
+    /// Replays answered as replays, and replays answered otherwise.
+    replays_ok: u64,
+    replays_wrong: u64,
+}
+
+async fn client(
+    channel: Channel,
+    client_number: usize,
+    scenario: Scenario,
+    replay_share: f64,
+    measure_from: Instant,
+    stop: Arc<AtomicBool>,
+) -> ClientTally {
+    let mut client = LedgerServiceClient::new(channel);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(client_number as u64);
+    let mut tally = ClientTally::default();
+    // Each key sent, its document, and whether it was ever answered.
+    let mut sent: Vec<(String, Vec<u8>, bool)> = Vec::new();
+    let mut number = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let replay = !sent.is_empty() && rng.random_bool(replay_share);
+        let (index, key, document, answered) = if replay {
+            let index = rng.random_range(0..sent.len());
+            let (key, document, answered) = sent[index].clone();
+            (index, key, document, answered)
+        } else {
+            number += 1;
+            let key = format!("B{client_number}-{number}");
+            let creditor = match scenario {
+                Scenario::Hot => HOT_ACCOUNT,
+                Scenario::Uniform => rng.random_range(0..ACCOUNTS),
+            };
+            let mut debtor = rng.random_range(1..ACCOUNTS);
+            if debtor == creditor {
+                debtor = (debtor % (ACCOUNTS - 1)) + 1;
+            }
+            (
+                sent.len(),
+                key.clone(),
+                pacs008(&key, debtor, creditor),
+                false,
+            )
+        };
+        let started = Instant::now();
+        let answer = client.submit_payment(submit(&key, document.clone())).await;
+        let elapsed = started.elapsed();
+        let measured = started >= measure_from;
+        match answer {
+            Ok(response) => {
+                let response = response.into_inner();
+                if answered {
+                    if response.replay {
+                        tally.replays_ok += 1;
+                    } else {
+                        tally.replays_wrong += 1;
+                    }
+                } else if response.results[0].outcome() == Outcome::Applied && !response.replay {
+                    tally.applied += 1;
+                }
+                if replay {
+                    sent[index].2 = true;
+                } else {
+                    sent.push((key, document, true));
+                }
+                if measured {
+                    tally.latencies_us.push(elapsed.as_micros() as u64);
+                }
+            }
+            Err(status) => {
+                if measured {
+                    *tally
+                        .errors
+                        .entry(format!("{:?}", status.code()))
+                        .or_default() += 1;
+                }
+                // A retryable refusal of a first attempt: the key is sent
+                // again later, which may then apply it for the first time.
+                if !replay {
+                    sent.push((key, document, false));
+                }
+            }
+        }
+    }
+    tally
+}
+
+struct Point {
+    payments_per_second: f64,
+    latencies_us: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+fn percentile(sorted: &[u64], share: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * share).round() as usize;
+    sorted[index] as f64 / 1_000.0
+}
+
+async fn create_database(admin: &tokio_postgres::Client, name: &str) {
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .expect("drop an old database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a database");
+}
+
+fn config_for(cluster: &pg_embedded::Cluster, dbname: &str) -> tokio_postgres::Config {
+    cluster
+        .connection_string(dbname)
+        .parse()
+        .expect("a connection string")
+}
+
+async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+async fn run_service_point(
+    cluster: &pg_embedded::Cluster,
+    admin: &tokio_postgres::Client,
+    scenario: Scenario,
+    clients: usize,
+    group_commit: bool,
+    options: &Options,
+) -> Point {
+    let name = format!(
+        "bench_{}_{}_{}",
+        scenario.name(),
+        clients,
+        if group_commit { "gc" } else { "tx" }
+    );
+    create_database(admin, &name).await;
+    let config = config_for(cluster, &name);
+    let ledger = Ledger::connect(
+        config.clone(),
+        LedgerOptions {
+            pool_size_max: 16,
+            ..LedgerOptions::default()
+        },
+    )
+    .expect("a pool");
+    ledger.migrate().await.expect("migrate");
+    let setup = connect(&config).await;
+    setup
+        .execute(
+            "INSERT INTO accounts (external_reference, currency, overdraft) \
+             SELECT 'ACCT-' || lpad(n::text, 5, '0'), 'EUR', 'UNRESTRICTED' \
+             FROM generate_series(0, $1::INT - 1) AS n",
+            &[&(ACCOUNTS as i32)],
+        )
+        .await
+        .expect("open the accounts");
+    setup.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
+
+    let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("bind");
+    let config = ServerConfig {
+        tokens: Tokens::parse(&format!("bench={TOKEN}")).expect("tokens"),
+        group_commit: group_commit.then(|| GroupCommitOptions {
+            appliers_max: std::env::var("BENCH_APPLIERS")
+                .ok()
+                .and_then(|count| count.parse().ok())
+                .unwrap_or(1),
+            ..GroupCommitOptions::default()
+        }),
+        ..ServerConfig::default()
+    };
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server::serve(listener, ledger.clone(), config, async {
+        let _ = server_stopped.await;
+    }));
+    let mut channels = Vec::new();
+    for _ in 0..clients {
+        let channel = loop {
+            match Channel::from_shared(format!("http://{address}"))
+                .unwrap()
+                .connect()
+                .await
+            {
+                Ok(channel) => break channel,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        channels.push(channel);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let measure_from = Instant::now() + Duration::from_secs(options.warmup_seconds);
+    let tasks: Vec<_> = channels
+        .into_iter()
+        .enumerate()
+        .map(|(number, channel)| {
+            tokio::spawn(client(
+                channel,
+                number,
+                scenario,
+                options.replay_share,
+                measure_from,
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(
+        options.warmup_seconds + options.seconds,
+    ))
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let measured_seconds = measure_from.elapsed().as_secs_f64();
+    let mut latencies_us = Vec::new();
+    let mut errors = BTreeMap::new();
+    let (mut applied, mut replays_ok, mut replays_wrong) = (0, 0, 0);
+    for task in tasks {
+        let tally = task.await.expect("a client");
+        latencies_us.extend(tally.latencies_us);
+        for (code, count) in tally.errors {
+            *errors.entry(code).or_default() += count;
+        }
+        applied += tally.applied;
+        replays_ok += tally.replays_ok;
+        replays_wrong += tally.replays_wrong;
+    }
+    let _ = stop_server.send(());
+    let _ = serving.await;
+
+    // A fast wrong answer is a failed benchmark.
+    let report = ledger.audit(None).await.expect("the audit runs");
+    assert!(
+        report.is_clean(),
+        "{name}: the audit found {:?}",
+        report.discrepancies
+    );
+    let payments: i64 = setup
+        .query_one("SELECT count(*) FROM payments", &[])
+        .await
+        .expect("count")
+        .get(0);
+    // Every payment was answered APPLIED once, except those whose only
+    // answers were errors (a deadline passed after the commit).
+    assert!(
+        payments as u64 >= applied,
+        "{name}: {payments} payments for {applied} answered APPLIED"
+    );
+    let keys: i64 = setup
+        .query_one("SELECT count(*) FROM idempotency_records", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(
+        payments, keys,
+        "{name}: every payment has exactly one request stored"
+    );
+    assert_eq!(
+        replays_wrong, 0,
+        "{name}: a replay was not answered as a replay"
+    );
+    let _ = replays_ok;
+    latencies_us.sort_unstable();
+    Point {
+        payments_per_second: latencies_us.len() as f64 / measured_seconds,
+        latencies_us,
+        errors,
+    }
+}
+
+/// The plain-SQL peer under pgbench on the same cluster: `pay.sql` (or
+/// `pay_hot.sql`), one SERIALIZABLE transaction per payment.
+async fn run_sql_peer(
+    cluster: &pg_embedded::Cluster,
+    admin: &tokio_postgres::Client,
+    scenario: Scenario,
+    clients: usize,
+    options: &Options,
+) -> Option<f64> {
+    let bench = shared_bench()?;
+    let pgbench = cluster.binaries().bindir().join("pgbench");
+    let pgbench = if pgbench.exists() {
+        pgbench
+    } else {
+        PathBuf::from("pgbench")
+    };
+    let name = format!("bench_sql_{}_{clients}", scenario.name());
+    create_database(admin, &name).await;
+    let config = config_for(cluster, &name);
+    let client = connect(&config).await;
+    let schema = std::fs::read_to_string(bench.join("sql/schema.sql")).ok()?;
+    client
+        .batch_execute(&schema)
+        .await
+        .expect("the peer's schema");
+    let script = match scenario {
+        Scenario::Uniform => "pay.sql",
+        Scenario::Hot => "pay_hot.sql",
+    };
+    let info = cluster.connection_info();
+    let output = Command::new(&pgbench)
+        .args([
+            "-n",
+            "-f",
+            &bench.join("sql").join(script).to_string_lossy(),
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &options.seconds.to_string(),
+            "--max-tries=10",
+            "-h",
+            &info.socket_dir.to_string_lossy(),
+            "-p",
+            &info.port.to_string(),
+            "-U",
+            &info.superuser,
+            &name,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+}
+
+fn shared_bench() -> Option<PathBuf> {
+    let candidate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench");
+    candidate.join("sql/pay.sql").exists().then_some(candidate)
+}
+
+fn row(label: &str, point: &Point) {
+    let errors = if point.errors.is_empty() {
+        "none".to_owned()
+    } else {
+        point
+            .errors
+            .iter()
+            .map(|(code, count)| format!("{code} {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "{label:<28} {:>9.0}/s  p50 {:>7.1} ms  p95 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  errors: {errors}",
+        point.payments_per_second,
+        percentile(&point.latencies_us, 0.50),
+        percentile(&point.latencies_us, 0.95),
+        percentile(&point.latencies_us, 0.99),
+        point.latencies_us.last().map_or(f64::NAN, |max| *max as f64 / 1_000.0),
+    );
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let options = options();
+    let data = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&data).expect("a directory");
+    // Run as root, the cluster runs as `postgres`, which must reach the data dir.
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("open the directory to the cluster's user");
+    let mut cluster =
+        pg_embedded::Cluster::start(pg_embedded::ClusterOptions::new(data.join("postgres")))
+            .expect("a durable PostgreSQL cluster");
+    let admin = connect(&config_for(&cluster, "postgres")).await;
+    println!(
+        "SubmitPayment over gRPC, durable PostgreSQL (fsync on), {} s per point after {} s warm-up, {}% replays",
+        options.seconds,
+        options.warmup_seconds,
+        options.replay_share * 100.0
+    );
+    for &scenario in &options.scenarios {
+        for &clients in &options.clients {
+            println!("\n{} scenario, {clients} clients", scenario.name());
+            let grouped =
+                run_service_point(&cluster, &admin, scenario, clients, true, &options).await;
+            row("service, group commit", &grouped);
+            let single =
+                run_service_point(&cluster, &admin, scenario, clients, false, &options).await;
+            row("service, tx per request", &single);
+            println!(
+                "{:<28} {:>9.2}x",
+                "group commit / per request",
+                grouped.payments_per_second / single.payments_per_second
+            );
+            if options.peers {
+                match run_sql_peer(&cluster, &admin, scenario, clients, &options).await {
+                    Some(tps) => {
+                        println!("{:<28} {tps:>9.0}/s", "plain SQL (pgbench)");
+                        println!(
+                            "{:<28} {:>9.2}x",
+                            "group commit / plain SQL",
+                            grouped.payments_per_second / tps
+                        );
+                    }
+                    None => println!("plain SQL peer not run (shared/bench or pgbench missing)"),
+                }
+            }
+        }
+    }
+    if let Some(kib) = peak_rss_kib() {
+        println!(
+            "\npeak RSS of this process (server and load generator): {:.0} MiB",
+            kib as f64 / 1024.0
+        );
+    }
+    drop(admin);
+    cluster.stop().expect("stop the cluster");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&data);
+}

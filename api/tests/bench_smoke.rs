@@ -1,0 +1,34 @@
+//! The gRPC benchmark's smoke run: a second per point, a few clients, both
+//! scenarios, with and without group commit. It checks what the benchmark
+//! checks (a clean audit, no replay applied twice, every payment stored under
+//! exactly one request) and asserts no timing.
+
+use std::process::Command;
+
+#[test]
+fn the_benchmark_runs_every_scenario_and_finds_its_own_results_correct() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger-bench"))
+        .args([
+            "--clients",
+            "4",
+            "--seconds",
+            "1",
+            "--warmup-seconds",
+            "0",
+            "--no-peers",
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("the benchmark runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for expected in [
+        "uniform scenario, 4 clients",
+        "hot scenario, 4 clients",
+        "service, group commit",
+        "service, tx per request",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+}

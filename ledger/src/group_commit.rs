@@ -1,0 +1,268 @@
+//! Group commit: requests wait in a bounded queue in front of the ledger, and
+//! one applier per process takes whatever has arrived (up to a batch size,
+//! with no fixed wait: the next batch is what queued while the previous one
+//! committed) and applies it with [`Ledger::apply_batch`] in one SERIALIZABLE
+//! transaction. Every request gets its own answer.
+//!
+//! One applier is one writer per process: batches of one process never abort
+//! each other on a hot account, and one transaction's fsync serves a whole
+//! batch. Exactly-once is the batch's: a request whose idempotency key an
+//! earlier request of the same batch carries is answered with that request's
+//! replay (or refused as a reused key), as applying them one after another
+//! would; a later batch finds the record the earlier one stored.
+//!
+//! Not applied: a request whose deadline passed while it waited
+//! ([`LedgerError::DeadlineExpired`]), and one whose caller stopped waiting
+//! (its answer has nowhere to go; the client retries under the same key). A
+//! full queue refuses at once ([`LedgerError::Overloaded`]). A batch that
+//! fails as a whole is split in halves and each applied again, so that one bad
+//! request can neither fail nor starve the others; only a database that is
+//! unavailable fails every request of the batch.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::error::LedgerError;
+use crate::service::{ApplyCommand, ApplyResponse, Ledger};
+use crate::store::StoreError;
+
+/// The queue and batch limits, each with its unit in its name.
+#[derive(Debug, Clone)]
+pub struct GroupCommitOptions {
+    /// Requests waiting at most; one more is refused at once.
+    pub queue_capacity_max: usize,
+    /// Commands applied in one transaction at most; at most the ledger's
+    /// `batch_size_max`.
+    pub batch_size_max: usize,
+    /// Batches in flight at once: while one commits, the next is formed and
+    /// applied. More than one lets batches conflict (they are retried).
+    pub appliers_max: usize,
+}
+
+impl Default for GroupCommitOptions {
+    fn default() -> GroupCommitOptions {
+        GroupCommitOptions {
+            queue_capacity_max: 4_096,
+            batch_size_max: 256,
+            appliers_max: 1,
+        }
+    }
+}
+
+type Answer = Result<ApplyResponse, LedgerError>;
+
+struct Job {
+    command: ApplyCommand,
+    deadline: Option<Instant>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The queue in front of one ledger. Cloning shares the queue; the applier
+/// ends once every clone is dropped and the queue is empty.
+#[derive(Clone)]
+pub struct GroupCommit {
+    ledger: Ledger,
+    sender: mpsc::Sender<Job>,
+    queue_capacity_max: usize,
+}
+
+impl GroupCommit {
+    /// Starts the applier on the current tokio runtime.
+    pub fn start(ledger: Ledger, options: GroupCommitOptions) -> GroupCommit {
+        assert!(options.queue_capacity_max >= 1);
+        assert!(options.batch_size_max >= 1);
+        assert!(options.batch_size_max <= ledger.options().batch_size_max);
+        assert!(options.appliers_max >= 1);
+        let (sender, receiver) = mpsc::channel(options.queue_capacity_max);
+        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..options.appliers_max {
+            tokio::spawn(applier(
+                ledger.clone(),
+                receiver.clone(),
+                options.batch_size_max,
+            ));
+        }
+        GroupCommit {
+            ledger,
+            sender,
+            queue_capacity_max: options.queue_capacity_max,
+        }
+    }
+
+    /// Applies `command` in the next batch and returns its own answer.
+    /// `time_left` is the caller's deadline: past it, the request is not
+    /// applied. A malformed command is refused before it queues.
+    pub async fn apply(&self, command: ApplyCommand, time_left: Option<Duration>) -> Answer {
+        self.submit(command, time_left)?.answer().await
+    }
+
+    /// Queues `command` now (requests are applied in the order they were
+    /// submitted) and returns where its answer will arrive; refused at once
+    /// when malformed or when the queue is full.
+    pub fn submit(
+        &self,
+        command: ApplyCommand,
+        time_left: Option<Duration>,
+    ) -> Result<PendingAnswer, LedgerError> {
+        self.ledger.check_command(&command)?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            command,
+            deadline: time_left.map(|left| Instant::now() + left),
+            reply,
+        };
+        self.sender.try_send(job).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => LedgerError::Overloaded {
+                queue_capacity_max: self.queue_capacity_max,
+            },
+            mpsc::error::TrySendError::Closed(_) => {
+                LedgerError::Unavailable(StoreError::Unreachable {
+                    detail: "the ledger's applier has stopped".to_owned(),
+                })
+            }
+        })?;
+        Ok(PendingAnswer(answer))
+    }
+}
+
+/// The answer to a submitted request, once its batch is applied. Dropping it
+/// before the batch starts withdraws the request: it is not applied.
+#[derive(Debug)]
+pub struct PendingAnswer(oneshot::Receiver<Answer>);
+
+impl PendingAnswer {
+    pub async fn answer(self) -> Answer {
+        self.0.await.unwrap_or_else(|_| {
+            Err(LedgerError::Unavailable(StoreError::Unreachable {
+                detail: "the ledger's applier stopped before answering".to_owned(),
+            }))
+        })
+    }
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("queue_capacity_max", &self.queue_capacity_max)
+            .field(
+                "waiting",
+                &(self.queue_capacity_max - self.sender.capacity()),
+            )
+            .finish()
+    }
+}
+
+async fn applier(
+    ledger: Ledger,
+    receiver: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    batch_size_max: usize,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(batch_size_max);
+    // One applier at a time takes a batch; it applies it without the lock,
+    // so the next applier forms the next batch meanwhile.
+    while receiver
+        .lock()
+        .await
+        .recv_many(&mut jobs, batch_size_max)
+        .await
+        > 0
+    {
+        let now = Instant::now();
+        let batch: Batch = jobs
+            .drain(..)
+            .filter_map(|job| {
+                if job.reply.is_closed() {
+                    // The caller is gone: nobody would learn the answer.
+                    return None;
+                }
+                if job.deadline.is_some_and(|deadline| deadline <= now) {
+                    let _ = job.reply.send(Err(LedgerError::DeadlineExpired));
+                    return None;
+                }
+                Some(job)
+            })
+            .collect();
+        apply_splitting(&ledger, batch).await;
+    }
+}
+
+type Batch = Vec<Job>;
+
+/// How long the batch's statements may run: until the last of its callers'
+/// deadlines, when every caller has one (so nothing waits in the database
+/// for callers that are all gone); else the ledger's own limit.
+fn time_left(batch: &[Job]) -> Option<Duration> {
+    let now = Instant::now();
+    batch
+        .iter()
+        .map(|job| job.deadline)
+        .collect::<Option<Vec<Instant>>>()?
+        .into_iter()
+        .max()
+        .map(|deadline| {
+            deadline
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        })
+}
+
+/// Applies the batch; if it fails as a whole, applies each half on its own,
+/// down to single requests, which then get their own error.
+async fn apply_splitting(ledger: &Ledger, batch: Batch) {
+    // Each split halves a batch: at most 2n - 1 batches for n requests.
+    let mut batches = vec![batch];
+    while let Some(mut batch) = batches.pop() {
+        if batch.is_empty() {
+            continue;
+        }
+        let time_left = time_left(&batch);
+        let deadlines: Vec<Option<Instant>> = batch.iter().map(|job| job.deadline).collect();
+        let (commands, replies): (Vec<ApplyCommand>, Vec<oneshot::Sender<Answer>>) =
+            batch.drain(..).map(|job| (job.command, job.reply)).unzip();
+        match ledger.apply_batch_within(&commands, time_left).await {
+            Ok(answers) => {
+                assert_eq!(answers.len(), replies.len());
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(LedgerError::Unavailable(cause)) => {
+                // Every request would fail the same way: answer them all.
+                let detail = cause.to_string();
+                tracing::warn!(error = %detail, requests = replies.len(), "batch not applied");
+                let mut replies = replies.into_iter();
+                if let Some(first) = replies.next() {
+                    let _ = first.send(Err(LedgerError::Unavailable(cause)));
+                }
+                for reply in replies {
+                    let _ = reply.send(Err(LedgerError::Unavailable(StoreError::Unreachable {
+                        detail: detail.clone(),
+                    })));
+                }
+            }
+            Err(error) if commands.len() == 1 => {
+                let reply = replies.into_iter().next().expect("one reply");
+                let _ = reply.send(Err(error));
+            }
+            Err(error) => {
+                tracing::debug!(%error, requests = commands.len(), "batch failed, splitting it");
+                let mut jobs: Vec<Job> = commands
+                    .into_iter()
+                    .zip(replies)
+                    .zip(deadlines)
+                    .map(|((command, reply), deadline)| Job {
+                        command,
+                        deadline,
+                        reply,
+                    })
+                    .collect();
+                let right = jobs.split_off(jobs.len() / 2);
+                // Left first: requests keep their order.
+                batches.push(right);
+                batches.push(jobs);
+            }
+        }
+    }
+}
