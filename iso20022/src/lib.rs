@@ -23,7 +23,8 @@ pub use error::{Error, ErrorKind, Errors, ERRORS_MAX};
 pub use model::*;
 pub use reader::{
     parse_document, supported_messages, Message, MessageReader, MAX_ATTRIBUTES, MAX_DEPTH,
-    MAX_ENVELOPE_DEPTH, MAX_TEXT_LEN, MAX_TOKEN_BYTES, MAX_TOTAL_BYTES, MAX_UNIT_ELEMENTS,
+    MAX_ENVELOPE_DEPTH, MAX_NAMESPACE_DECLARATIONS, MAX_START_TAG_BYTES, MAX_TEXT_LEN,
+    MAX_TOKEN_BYTES, MAX_TOTAL_BYTES, MAX_UNIT_ELEMENTS,
 };
 pub use types::*;
 pub use writer::*;

@@ -9,7 +9,7 @@ use crate::stream::{Checked, CtBuild, Leaf, Plan, F, NO_PLAN};
 use crate::tree::{Tree, NONE};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::PrefixDeclaration;
-use quick_xml::Reader;
+use quick_xml::{Reader, XmlVersion};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -20,8 +20,15 @@ use std::sync::Arc;
 pub const MAX_DEPTH: usize = 48;
 /// Longest text of one element, in bytes.
 pub const MAX_TEXT_LEN: usize = 16 * 1024;
-/// Most attributes on one element (namespace declarations included).
+/// Most attributes on one element (namespace declarations included). Counted while the
+/// attributes are read: the 17th ends the element's read (the samples have at most 3).
 pub const MAX_ATTRIBUTES: usize = 16;
+/// Most namespace declarations (`xmlns`, `xmlns:p`) on one element (the samples have at
+/// most 2). Checked after [`MAX_ATTRIBUTES`].
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 8;
+/// Longest start tag (name and attributes, between `<` and `>`), in bytes (the samples'
+/// longest is 321). A longer one is refused before its attributes are read.
+pub const MAX_START_TAG_BYTES: usize = 4 * 1024;
 /// Largest input accepted, in bytes.
 pub const MAX_TOTAL_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Largest single XML token (tag, text run, comment) before it is buffered, in bytes.
@@ -448,6 +455,12 @@ impl<R: BufRead> MessageReader<R> {
         let mut r = Self::create(input, false);
         r.read_header();
         if !r.st.errs.is_empty() || r.st.kind.is_none() {
+            // a fatal error (a limit at the Document's start tag) was queued as a stream item
+            for item in std::mem::take(&mut r.st.out) {
+                if let Err(e) = item {
+                    r.st.errs.extend(e);
+                }
+            }
             if r.st.errs.is_empty() {
                 r.st.errs
                     .push(Error::new("", ErrorKind::NoDocument(String::new())));
@@ -863,6 +876,10 @@ impl State {
 
     fn on_start(&mut self, e: &BytesStart<'_>) {
         self.xml_depth += 1;
+        if e.len() > MAX_START_TAG_BYTES {
+            self.refuse_long_start_tag(e);
+            return;
+        }
         let raw = e.attributes_raw();
         let has_attrs = raw
             .iter()
@@ -958,7 +975,7 @@ impl State {
                 let alocal = String::from_utf8_lossy(alocal.as_ref());
                 match key.prefix().map(|p| self.lookup(Some(p.into_inner()))) {
                     Some(Ok(Some(n))) if n == XSI.as_bytes() || n == XML_NS.as_bytes() => {}
-                    None if alocal == "Ccy" => match a.unescape_value() {
+                    None if alocal == "Ccy" => match a.normalized_value(XmlVersion::Implicit1_0) {
                         Ok(v) => ccy = Some(v.into_owned()),
                         Err(err) => {
                             self.err(ErrorKind::Xml(format!("attribute value: {err}")));
@@ -973,23 +990,25 @@ impl State {
                 }
             }
         }
-        if n_attr > MAX_ATTRIBUTES {
-            self.err(ErrorKind::Limit {
-                limit: "MAX_ATTRIBUTES",
-                max: MAX_ATTRIBUTES,
-            });
-        } else {
-            self.start(local, hint, ns, ccy, bad_attr);
-        }
+        debug_assert!(n_attr <= MAX_ATTRIBUTES);
+        self.start(local, hint, ns, ccy, bad_attr);
     }
 
     /// Counts the attributes of a start tag and binds its namespace declarations; whether
-    /// it has others. `None` after reporting an error.
+    /// it has others. `None` after reporting an error. Stops at the first attribute past
+    /// [`MAX_ATTRIBUTES`], and binds no declaration past [`MAX_NAMESPACE_DECLARATIONS`], so
+    /// the work per tag is bounded whatever the tag holds (quick-xml's duplicate check
+    /// looks at most at `MAX_ATTRIBUTES` names).
     fn scan_attributes(&mut self, e: &BytesStart<'_>) -> Option<(usize, bool)> {
         let mut n_attr = 0;
+        let mut n_decl = 0;
         let mut other_attrs = false;
         for a in e.attributes() {
             n_attr += 1;
+            if n_attr > MAX_ATTRIBUTES {
+                self.refuse_start_tag(e, "MAX_ATTRIBUTES", MAX_ATTRIBUTES);
+                return None;
+            }
             let a = match a {
                 Ok(a) => a,
                 Err(err) => {
@@ -999,6 +1018,10 @@ impl State {
             };
             match a.key.as_namespace_binding() {
                 Some(decl) => {
+                    n_decl += 1;
+                    if n_decl > MAX_NAMESPACE_DECLARATIONS {
+                        continue;
+                    }
                     if let Err(m) = self.bind(decl, &a.value) {
                         self.err(ErrorKind::Xml(format!("namespace: {m}")));
                         return None;
@@ -1007,7 +1030,47 @@ impl State {
                 None => other_attrs = true,
             }
         }
+        if n_decl > MAX_NAMESPACE_DECLARATIONS {
+            self.refuse_start_tag(e, "MAX_NAMESPACE_DECLARATIONS", MAX_NAMESPACE_DECLARATIONS);
+            return None;
+        }
         Some((n_attr, other_attrs))
+    }
+
+    /// A start tag longer than [`MAX_START_TAG_BYTES`]: refused, naming the most specific
+    /// limit it breaks. Reads at most `MAX_ATTRIBUTES + 1` attributes, without the
+    /// duplicate check.
+    #[cold]
+    #[inline(never)]
+    fn refuse_long_start_tag(&mut self, e: &BytesStart<'_>) {
+        let mut attrs = e.attributes();
+        attrs.with_checks(false);
+        let (mut n_attr, mut n_decl) = (0, 0);
+        for a in attrs.take(MAX_ATTRIBUTES + 1) {
+            let Ok(a) = a else { break };
+            n_attr += 1;
+            if a.key.as_namespace_binding().is_some() {
+                n_decl += 1;
+            }
+        }
+        if n_attr > MAX_ATTRIBUTES {
+            self.refuse_start_tag(e, "MAX_ATTRIBUTES", MAX_ATTRIBUTES);
+        } else if n_decl > MAX_NAMESPACE_DECLARATIONS {
+            self.refuse_start_tag(e, "MAX_NAMESPACE_DECLARATIONS", MAX_NAMESPACE_DECLARATIONS);
+        } else {
+            self.refuse_start_tag(e, "MAX_START_TAG_BYTES", MAX_START_TAG_BYTES);
+        }
+    }
+
+    /// Reports a per-element limit broken by the start tag `e`, at the path of the element
+    /// it starts (its name as written, cut to 64 bytes).
+    #[cold]
+    #[inline(never)]
+    fn refuse_start_tag(&mut self, e: &BytesStart<'_>, limit: &'static str, max: usize) {
+        let qname = e.name().into_inner();
+        let name = String::from_utf8_lossy(&qname[..qname.len().min(64)]);
+        let path = format!("{}/{name}", self.path());
+        self.err_at(path, ErrorKind::Limit { limit, max });
     }
 
     /// Child `pos` of the open element starts the usual way when the open element is inside
