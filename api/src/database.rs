@@ -66,18 +66,25 @@ impl Database {
     /// Ends this process's use of the embedded cluster: stops it if no other
     /// live ledger process uses it, whoever started it.
     pub async fn close(self) -> anyhow::Result<()> {
-        if let Some(mut cluster) = self.cluster {
-            let released = tokio::task::spawn_blocking(move || cluster.release())
-                .await
-                .context("the cluster release task panicked")??;
-            if let pg_embedded::Released::StillUsed { users } = released {
-                tracing::info!(
-                    users = users.len(),
-                    "the embedded PostgreSQL keeps running for other ledger processes"
-                );
-            }
+        self.release().await.map(|_| ())
+    }
+
+    /// [`Database::close`], telling what became of the embedded cluster
+    /// (`None` without one).
+    pub async fn release(self) -> anyhow::Result<Option<pg_embedded::Released>> {
+        let Some(mut cluster) = self.cluster else {
+            return Ok(None);
+        };
+        let released = tokio::task::spawn_blocking(move || cluster.release())
+            .await
+            .context("the cluster release task panicked")??;
+        if let pg_embedded::Released::StillUsed { users } = &released {
+            tracing::info!(
+                users = users.len(),
+                "the embedded PostgreSQL keeps running for other ledger processes"
+            );
         }
-        Ok(())
+        Ok(Some(released))
     }
 }
 
@@ -211,7 +218,7 @@ fn db_stop(postgres_dir: &Path, force: bool) -> anyhow::Result<i32> {
 }
 
 /// `none`, `1 live ledger process (pid 42)`, `2 live ledger processes (pids 42, 43)`.
-fn describe_users(users: &[ClusterUser]) -> String {
+pub fn describe_users(users: &[ClusterUser]) -> String {
     let pids: Vec<String> = users.iter().map(|user| user.pid.to_string()).collect();
     match users.len() {
         0 => "no live ledger process".to_owned(),

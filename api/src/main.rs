@@ -4,7 +4,7 @@
 //! commands. The ledger's rules live in the `ledger` crate.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,8 +37,16 @@ struct Cli {
     #[arg(long, value_name = "URL", global = true)]
     database_url: Option<String>,
     /// Where the embedded cluster keeps its data (or the LEDGER_DATA_DIR
-    /// environment variable).
-    #[arg(long, value_name = "DIR", default_value_os_t = default_data_dir(), global = true)]
+    /// environment variable); used as given. Without either: .ledger in the
+    /// working directory (scripts/run: the repository's .ledger), or, run as
+    /// root where the `postgres` user cannot reach that, a directory under
+    /// /var/lib/ledger named after it (said on stderr, the same every time).
+    // Read by `data_dir_from_environment` and `resolve_data_dir`, not by
+    // clap: a directory chosen by default may move, a named one never does.
+    #[arg(long = "data-dir", value_name = "DIR", global = true)]
+    data_dir_named: Option<PathBuf>,
+    /// The data directory in use: named, or chosen by `resolve_data_dir`.
+    #[arg(skip)]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -173,11 +181,110 @@ const EXIT_REFUSED: u8 = 1;
 /// database (docs/cli.md); clap's usage errors have it too.
 const EXIT_COULD_NOT_RUN: u8 = 2;
 
-/// `LEDGER_DATA_DIR`, else `.ledger` (in the working directory).
-fn default_data_dir() -> PathBuf {
-    std::env::var_os("LEDGER_DATA_DIR")
+/// An environment variable's value, when set and not empty.
+fn path_from_environment(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
         .filter(|value| !value.is_empty())
-        .map_or_else(|| PathBuf::from(".ledger"), PathBuf::from)
+        .map(PathBuf::from)
+}
+
+/// Where data directories go when the default one is out of the reach of
+/// the user that runs the embedded PostgreSQL (root's processes run it as
+/// `postgres`).
+const FALLBACK_DATA_DIR_BASE: &str = "/var/lib/ledger";
+
+/// The data directory: `--data-dir`, else `LEDGER_DATA_DIR`, both used as
+/// given (an unreachable one fails when the cluster starts, saying why).
+/// Else the default, `LEDGER_DEFAULT_DATA_DIR` (scripts/run sets it to the
+/// repository's `.ledger`), else `.ledger`: when the embedded cluster's user
+/// cannot reach it, a directory under [`FALLBACK_DATA_DIR_BASE`] named after
+/// it, the same one every time, and stderr says so.
+fn resolve_data_dir(named: Option<PathBuf>, embedded: bool) -> PathBuf {
+    if let Some(named) = named.or_else(|| path_from_environment("LEDGER_DATA_DIR")) {
+        return named;
+    }
+    let default = path_from_environment("LEDGER_DEFAULT_DATA_DIR")
+        .unwrap_or_else(|| PathBuf::from(".ledger"));
+    if !embedded {
+        return default;
+    }
+    fallback_data_dir(&default).unwrap_or(default)
+}
+
+/// A data directory the cluster's user can reach, when it cannot reach
+/// `default`; `None` when it can (or when the fallback is no better: the
+/// start then fails with the error that names the barring directory).
+fn fallback_data_dir(default: &Path) -> Option<PathBuf> {
+    let barrier = pg_embedded::barrier_to_data_dir(&default.join("postgres")).ok()??;
+    let default = stable_absolute(default);
+    let fallback = Path::new(FALLBACK_DATA_DIR_BASE).join(fallback_name(&default));
+    match pg_embedded::barrier_to_data_dir(&fallback.join("postgres")) {
+        Ok(None) => {}
+        _ => return None,
+    }
+    eprintln!(
+        "data directory: {} is out of reach of the `{}` user that runs PostgreSQL ({} has mode \
+         {:o}); using {} instead, as every time for {} (choose with --data-dir or LEDGER_DATA_DIR)",
+        default.display(),
+        barrier.user,
+        barrier.directory.display(),
+        barrier.mode,
+        fallback.display(),
+        default.display(),
+    );
+    Some(fallback)
+}
+
+/// `path` made absolute with symlinks resolved as far as it exists, so that
+/// one directory has one name however it was reached.
+fn stable_absolute(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Ok(canonical) = absolute.canonicalize() {
+        return canonical;
+    }
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => parent
+            .canonicalize()
+            .map_or_else(|_| absolute.clone(), |parent| parent.join(name)),
+        _ => absolute,
+    }
+}
+
+/// `<checkout>-<12 hex digits of the SHA-256 of the path>`: the checkout is
+/// the directory holding `.ledger` (else the directory's own name), so that
+/// an operator sees whose it is, and the digest keeps two checkouts apart.
+fn fallback_name(default: &Path) -> String {
+    use sha2::Digest;
+    let named = if default.file_name() == Some(std::ffi::OsStr::new(".ledger")) {
+        default.parent().and_then(Path::file_name)
+    } else {
+        default.file_name()
+    };
+    let readable: String = named
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let readable = readable.trim_matches('_');
+    let readable = if readable.is_empty() {
+        "ledger"
+    } else {
+        readable
+    };
+    let digest = sha2::Sha256::digest(default.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..6]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{readable}-{hex}")
 }
 
 /// `DATABASE_URL` when set and not empty.
@@ -201,6 +308,7 @@ async fn main() -> ExitCode {
     if cli.database_url.is_none() {
         cli.database_url = database_url_from_environment();
     }
+    cli.data_dir = resolve_data_dir(cli.data_dir_named.take(), cli.database_url.is_none());
     if let Command::Reconcile(args) = &cli.command {
         let database_url = cli.database_url.as_deref();
         let code = ledger_api::reconcile::main(database_url, cli.data_dir.clone(), args).await;
@@ -329,10 +437,54 @@ async fn open_and_run(cli: &Cli, serving: Option<Serving>) -> Result<(), Failure
         }
     };
     let result = run(&cli.command, &ledger, serving).await;
+    // serve says, in words, what its shutdown waits for.
+    let narrate = matches!(cli.command, Command::Serve(_)) && result.is_ok();
+    let connections_open = ledger.close();
+    if narrate {
+        let connections = if connections_open == 1 {
+            "connection"
+        } else {
+            "connections"
+        };
+        eprintln!(
+            "shutting down: closing the database pool ({connections_open} open {connections})"
+        );
+    }
     drop(ledger);
-    let closed = database.close().await;
+    if narrate {
+        if let Some(cluster) = &database.cluster {
+            eprintln!(
+                "shutting down: releasing the embedded PostgreSQL in {}: it stops unless another \
+                 ledger process uses it",
+                cluster.data_dir().display()
+            );
+        }
+    }
+    let closed = database.release().await;
+    if narrate {
+        match &closed {
+            Ok(Some(pg_embedded::Released::Stopped)) => {
+                eprintln!("shutting down: the embedded PostgreSQL stopped");
+            }
+            Ok(Some(pg_embedded::Released::NotRunning)) => {
+                eprintln!("shutting down: the embedded PostgreSQL had already been stopped");
+            }
+            Ok(Some(pg_embedded::Released::StillUsed { users })) => eprintln!(
+                "shutting down: the embedded PostgreSQL keeps running for {}",
+                ledger_api::database::describe_users(users)
+            ),
+            Ok(Some(pg_embedded::Released::AlreadyReleased) | None) => {}
+            Err(error) => eprintln!(
+                "shutting down: could not release the embedded PostgreSQL: {}",
+                error_text(error)
+            ),
+        }
+        if closed.is_ok() {
+            eprintln!("stopped");
+        }
+    }
     result?;
-    closed.map_err(Failure::could_not_run)
+    closed.map(|_| ()).map_err(Failure::could_not_run)
 }
 
 async fn run(command: &Command, ledger: &Ledger, serving: Option<Serving>) -> Result<(), Failure> {
@@ -406,13 +558,39 @@ async fn prepare_serving(args: &ServeArgs) -> anyhow::Result<Serving> {
 
 async fn serve(serving: Serving, ledger: &Ledger) -> anyhow::Result<()> {
     println!("serving ledger.v1.LedgerService on {}", serving.address);
-    server::serve(
-        serving.listener,
-        ledger.clone(),
-        serving.config,
-        server::shutdown_signal(),
-    )
-    .await
+    let grace = duration_in_words(serving.config.shutdown_grace_ms);
+    let shutdown = async move {
+        server::shutdown_signal().await;
+        eprintln!(
+            "shutting down: accepting no new connections, ending confirmation streams, waiting \
+             for in-flight requests to finish and clients to close their connections (at most \
+             {grace})"
+        );
+    };
+    let stopped =
+        server::serve_until_stopped(serving.listener, ledger.clone(), serving.config, shutdown)
+            .await?;
+    match stopped {
+        server::Stopped::RequestsFinished => {
+            eprintln!("shutting down: in-flight requests finished, connections closed");
+        }
+        server::Stopped::GracePeriodOver { grace_ms } => eprintln!(
+            "shutting down: stopped waiting after {}: connections still open were closed, and \
+             requests still running on them cut off (their clients retry under the same \
+             idempotency key)",
+            duration_in_words(grace_ms)
+        ),
+    }
+    Ok(())
+}
+
+/// `10 s`, or `1500 ms` when not whole seconds.
+fn duration_in_words(milliseconds: u64) -> String {
+    if milliseconds.is_multiple_of(1000) {
+        format!("{} s", milliseconds / 1000)
+    } else {
+        format!("{milliseconds} ms")
+    }
 }
 
 async fn open_or_get(ledger: &Ledger, request: OpenAccount) -> anyhow::Result<Account> {

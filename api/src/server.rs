@@ -1,5 +1,5 @@
 //! The gRPC server: the ledger service behind bearer-token auth, with health,
-//! reflection, limits, TLS when configured, and graceful shutdown.
+//! reflection (v1 and v1alpha), limits, TLS when configured, and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -92,6 +92,15 @@ impl ServerConfig {
     }
 }
 
+/// How serving ended, after the shutdown signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every in-flight request finished and every connection closed.
+    RequestsFinished,
+    /// The grace period ran out first: what was still running was dropped.
+    GracePeriodOver { grace_ms: u64 },
+}
+
 /// Serves on `listener` until `shutdown` resolves, then stops accepting and
 /// lets in-flight requests finish.
 pub async fn serve(
@@ -100,6 +109,18 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_until_stopped(listener, ledger, config, shutdown)
+        .await
+        .map(|_| ())
+}
+
+/// [`serve`], telling how it ended.
+pub async fn serve_until_stopped(
+    listener: TcpListener,
+    ledger: Ledger,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Stopped> {
     config.check()?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -110,11 +131,14 @@ pub async fn serve(
         health_reporter.clone(),
         Duration::from_millis(config.health_check_interval_ms),
     ));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both versions of server reflection: v1, and v1alpha for the clients
+    // that speak only it (grpcio-reflection, older grpcurl, GUI clients).
+    let reflection_v1 = reflection_builder()
         .build_v1()
-        .context("building the reflection service")?;
+        .context("building the reflection service (v1)")?;
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
+        .context("building the reflection service (v1alpha)")?;
     let tokens = config.tokens.clone();
     let (shutting_down_sender, shutting_down) = tokio::sync::watch::channel(false);
     let mut grace_started = shutting_down.clone();
@@ -169,16 +193,17 @@ pub async fn serve(
     tracing::info!(%address, "serving ledger.v1.LedgerService");
     let serving = builder
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(ledger_service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
     // Graceful, but bounded: clients that keep connections open do not hold
     // the process forever.
     let result = tokio::select! {
-        result = serving => result,
+        result = serving => result.map(|()| Stopped::RequestsFinished),
         _ = grace_expired => {
             tracing::warn!(grace_ms = config.shutdown_grace_ms, "shutdown grace period over: stopping");
-            Ok(())
+            Ok(Stopped::GracePeriodOver { grace_ms: config.shutdown_grace_ms })
         }
     };
     health_task.abort();
@@ -186,6 +211,17 @@ pub async fn serve(
         .set_not_serving::<LedgerServiceServer<Service>>()
         .await;
     result.context("serving gRPC")
+}
+
+/// A reflection builder with every file the server serves, both reflection
+/// versions included, so that either version lists all services.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
 }
 
 /// Reports NOT_SERVING while the database does not answer.

@@ -702,6 +702,7 @@ cat > "$CARGO_TARGET_DIR/release/ledger" <<'LEDGER'
 echo "cwd=$PWD"
 echo "arguments=$*"
 echo "LEDGER_DATA_DIR=${LEDGER_DATA_DIR-unset}"
+echo "LEDGER_DEFAULT_DATA_DIR=${LEDGER_DEFAULT_DATA_DIR-unset}"
 LEDGER
 chmod +x "$CARGO_TARGET_DIR/release/ledger"
 "#;
@@ -733,7 +734,8 @@ async fn scripts_run_keeps_the_callers_directory_and_the_repositorys_embedded_da
             .env("CARGO_TARGET_DIR", "target")
             .env("FAKE_CARGO_LOG", scratch_path.join("cargo.log"))
             .env_remove("DATABASE_URL")
-            .env_remove("LEDGER_DATA_DIR");
+            .env_remove("LEDGER_DATA_DIR")
+            .env_remove("LEDGER_DEFAULT_DATA_DIR");
         for (name, value) in environment {
             command.env(name, value);
         }
@@ -749,13 +751,16 @@ async fn scripts_run_keeps_the_callers_directory_and_the_repositorys_embedded_da
         default.contains("arguments=ingest payments.xml --report r.jsonl\n"),
         "{default}"
     );
+    // The repository's .ledger, as the default (which the ledger may move
+    // when PostgreSQL's user cannot reach it), not as a choice.
     assert!(
         default.contains(&format!(
-            "LEDGER_DATA_DIR={}\n",
+            "LEDGER_DEFAULT_DATA_DIR={}\n",
             repository.join(".ledger").display()
         )),
         "{default}"
     );
+    assert!(default.contains("LEDGER_DATA_DIR=unset\n"), "{default}");
     let cargo_arguments = std::fs::read_to_string(scratch_path.join("cargo.log")).unwrap();
     assert!(
         cargo_arguments.contains(&format!(
@@ -772,11 +777,19 @@ async fn scripts_run_keeps_the_callers_directory_and_the_repositorys_embedded_da
         own_directory.contains("LEDGER_DATA_DIR=/srv/ledger\n"),
         "{own_directory}"
     );
+    assert!(
+        own_directory.contains("LEDGER_DEFAULT_DATA_DIR=unset\n"),
+        "{own_directory}"
+    );
     let own_server = run(script_run(&[("DATABASE_URL", "postgres://user@host/db")]))
         .await
         .ok();
     assert!(
         own_server.contains("LEDGER_DATA_DIR=unset\n"),
+        "{own_server}"
+    );
+    assert!(
+        own_server.contains("LEDGER_DEFAULT_DATA_DIR=unset\n"),
         "{own_server}"
     );
 }

@@ -1,5 +1,7 @@
-//! Guards issue 4: an outside tool with no generated client discovers the
-//! API through server reflection alone and calls it with dynamic messages.
+//! An outside tool with no generated client discovers the API through server
+//! reflection alone and calls it with dynamic messages, whether it speaks
+//! reflection v1 or only v1alpha (grpcio-reflection, older grpcurl, GUI
+//! clients).
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1alpha as reflection_v1alpha;
 
 const TOKEN: &str = "reflection-client-token-0001";
 
@@ -115,31 +118,58 @@ async fn call(
     .into_inner()
 }
 
+/// A server on a fresh database, and a channel to it; send on the sender to
+/// stop it.
+struct Running {
+    _db: TestDatabase,
+    channel: Channel,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server_task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn start() -> Running {
+        let db = TestDatabase::with_defaults().await;
+        let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let config = ServerConfig {
+            tokens: Tokens::parse(&format!("tool={TOKEN}")).unwrap(),
+            ..ServerConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server_task = tokio::spawn(server::serve(listener, db.ledger.clone(), config, async {
+            let _ = stopped.await;
+        }));
+        let mut channel = None;
+        for _ in 0..50 {
+            if let Ok(connected) = Channel::from_shared(format!("http://{address}"))
+                .unwrap()
+                .connect()
+                .await
+            {
+                channel = Some(connected);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let channel = channel.expect("the server came up");
+        Running {
+            _db: db,
+            channel,
+            stop,
+            server_task,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.server_task.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_client_without_generated_code_discovers_and_calls_the_api_through_reflection() {
-    let db = TestDatabase::with_defaults().await;
-    let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let config = ServerConfig {
-        tokens: Tokens::parse(&format!("tool={TOKEN}")).unwrap(),
-        ..ServerConfig::default()
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server_task = tokio::spawn(server::serve(listener, db.ledger.clone(), config, async {
-        let _ = stopped.await;
-    }));
-    let mut channel = None;
-    for _ in 0..50 {
-        if let Ok(connected) = Channel::from_shared(format!("http://{address}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            channel = Some(connected);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let channel = channel.expect("the server came up");
+    let running = Running::start().await;
+    let channel = running.channel.clone();
 
     // Discover: list services, then fetch the file that defines ours.
     let MessageResponse::ListServicesResponse(list) =
@@ -203,6 +233,105 @@ async fn a_client_without_generated_code_discovers_and_calls_the_api_through_ref
         Some("0.00")
     );
 
-    stop.send(()).unwrap();
-    server_task.await.unwrap().unwrap();
+    running.stop().await;
+}
+
+/// One request to the v1alpha reflection service, its one response.
+async fn reflect_v1alpha(
+    channel: Channel,
+    request: reflection_v1alpha::server_reflection_request::MessageRequest,
+) -> reflection_v1alpha::server_reflection_response::MessageResponse {
+    let mut client =
+        reflection_v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = reflection_v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("the server serves reflection v1alpha")
+        .into_inner();
+    responses
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_speaks_only_reflection_v1alpha_lists_the_services_and_calls_the_api() {
+    use reflection_v1alpha::server_reflection_request::MessageRequest as AlphaRequest;
+    use reflection_v1alpha::server_reflection_response::MessageResponse as AlphaResponse;
+
+    let running = Running::start().await;
+    let channel = running.channel.clone();
+
+    let AlphaResponse::ListServicesResponse(list) =
+        reflect_v1alpha(channel.clone(), AlphaRequest::ListServices(String::new())).await
+    else {
+        panic!("expected a service list");
+    };
+    let mut names: Vec<&str> = list
+        .service
+        .iter()
+        .map(|service| service.name.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "ledger.v1.LedgerService",
+        ]
+    );
+
+    let AlphaResponse::FileDescriptorResponse(files) = reflect_v1alpha(
+        channel.clone(),
+        AlphaRequest::FileContainingSymbol("ledger.v1.LedgerService".to_owned()),
+    )
+    .await
+    else {
+        panic!("expected file descriptors");
+    };
+    let mut pool = DescriptorPool::new();
+    for file in &files.file_descriptor_proto {
+        pool.decode_file_descriptor_proto(file.as_slice()).unwrap();
+    }
+    let service = pool
+        .get_service_by_name("ledger.v1.LedgerService")
+        .expect("the file defines the service");
+    assert!(service
+        .methods()
+        .any(|method| method.name() == "SubmitPayment"));
+
+    // The descriptors it fetched are enough to call the API.
+    let opened = call(
+        channel.clone(),
+        &pool,
+        "OpenAccount",
+        &[
+            (
+                "external_reference",
+                Value::String("DE89370400440532013000".to_owned()),
+            ),
+            ("currency", Value::String("EUR".to_owned())),
+            ("overdraft", Value::EnumNumber(2)),
+        ],
+    )
+    .await;
+    assert!(
+        opened
+            .get_field_by_name("account_id")
+            .unwrap()
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+
+    running.stop().await;
 }

@@ -391,6 +391,15 @@ impl Ledger {
         &self.options
     }
 
+    /// Closes the pool, for every clone: idle connections at once, those in
+    /// use when their session ends; later calls fail with `Unavailable`.
+    /// Returns how many connections were open.
+    pub fn close(&self) -> usize {
+        let open = self.pool.status().size;
+        self.pool.close();
+        open
+    }
+
     /// Applies the migrations in `migrations/` that have not run yet, checking
     /// the checksums of those that have. Returns the versions applied now.
     pub async fn migrate(&self) -> Result<Vec<String>, LedgerError> {

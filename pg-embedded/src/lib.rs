@@ -34,7 +34,7 @@ pub use binaries::{
     DEBIAN_VERSIONED_ROOT,
 };
 pub use error::{ClusterError, INSTALL_HINT};
-pub use os_user::{SERVER_USER, USERADD};
+pub use os_user::{barrier_to_data_dir, Barrier, SERVER_USER, USERADD};
 pub use shared::{shared_throwaway, try_shared_throwaway, ConnectionInfo};
 pub use users::{ClusterUser, USERS_DIR};
 

@@ -7,7 +7,7 @@
 use std::fs;
 use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nix::unistd::{geteuid, Uid, User};
@@ -206,6 +206,75 @@ impl RunAs {
     }
 }
 
+/// A directory above a data directory that the user who would run its cluster cannot
+/// traverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Barrier {
+    /// The user who would run the cluster (`postgres`, or the owner of the data directory).
+    pub user: String,
+    /// The first directory, from the root down, that this user cannot traverse.
+    pub directory: PathBuf,
+    /// Its permission bits (`0o700`).
+    pub mode: u32,
+}
+
+/// Whether the user who would run a cluster in `data_dir` (which need not exist yet) can
+/// reach it: `None` when it can, else the directory that bars it. Only a root process runs
+/// its cluster as another user, so for anyone else this is always `None`. Changes and
+/// creates nothing, not even the `postgres` user: a user still to be created owns nothing,
+/// so only the permission bits for others count for it. Mode bits only, as when the
+/// cluster starts.
+pub fn barrier_to_data_dir(data_dir: &Path) -> Result<Option<Barrier>, ClusterError> {
+    if !is_root() {
+        return Ok(None);
+    }
+    let data_dir = std::path::absolute(data_dir).map_err(ClusterError::io(format!(
+        "cannot resolve {}",
+        data_dir.display()
+    )))?;
+    // The deepest directory that exists; what is below it is created (root's umask) later.
+    let existing = data_dir
+        .ancestors()
+        .find(|dir| dir.is_dir())
+        .unwrap_or(Path::new("/"));
+    let existing = existing.canonicalize().map_err(ClusterError::io(format!(
+        "cannot resolve {}",
+        existing.display()
+    )))?;
+    let run_as = match fs::metadata(&data_dir) {
+        Ok(meta) if meta.is_dir() && meta.uid() != 0 => RunAs::owner(&meta),
+        _ => lookup(SERVER_USER)?.unwrap_or(RunAs::User {
+            name: SERVER_USER.to_owned(),
+            // (uid_t)-1 owns nothing: the bits for others decide.
+            uid: u32::MAX,
+            gid: u32::MAX,
+        }),
+    };
+    // An existing data directory owned by root is given to that user when the cluster
+    // starts: what matters is the directories above it.
+    let first = if data_dir.is_dir() {
+        existing.parent().map(Path::to_path_buf)
+    } else {
+        Some(existing)
+    };
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    for dir in first.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        if !run_as.can_traverse(dir) {
+            let mode = fs::metadata(dir)
+                .map(|meta| meta.permissions().mode() & 0o7777)
+                .unwrap_or(0);
+            return Ok(Some(Barrier {
+                user: run_as.name(),
+                directory: dir.to_path_buf(),
+                mode,
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// The `postgres` system user, created if missing.
 pub(crate) fn server_user() -> Result<RunAs, ClusterError> {
     if let Some(user) = lookup(SERVER_USER)? {
@@ -248,4 +317,29 @@ fn lookup(name: &str) -> Result<Option<RunAs>, ClusterError> {
         uid: user.uid.as_raw(),
         gid: user.gid.as_raw(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_below_a_private_directory_is_barred_for_the_server_user_of_root() {
+        let temp = tempfile::tempdir().unwrap();
+        let private = temp.path().join("home");
+        fs::create_dir(&private).unwrap();
+        fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let data_dir = private.join("checkout").join(".ledger").join("postgres");
+        let barrier = barrier_to_data_dir(&data_dir).unwrap();
+        if is_root() {
+            let barrier = barrier.expect("the private directory bars the server user");
+            assert_eq!(barrier.directory, private.canonicalize().unwrap());
+            assert_eq!(barrier.mode, 0o700);
+        } else {
+            assert_eq!(barrier, None, "only root runs its cluster as another user");
+        }
+        fs::set_permissions(&private, fs::Permissions::from_mode(0o711)).unwrap();
+        assert_eq!(barrier_to_data_dir(&data_dir).unwrap(), None);
+    }
 }
