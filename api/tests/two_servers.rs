@@ -88,10 +88,9 @@ fn submit(key: &str, document: Vec<u8>) -> tonic::Request<proto::SubmitPaymentRe
         document,
         idempotency_key: key.to_owned(),
     });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().unwrap(),
-    );
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     request
 }
 
@@ -137,9 +136,8 @@ async fn two_servers_on_one_database_apply_each_request_sent_to_both_exactly_onc
         .flat_map(|number| {
             let key = format!("K-{number}");
             let document = pacs008(number);
-            [channel_a.clone(), channel_b.clone()].map(|channel| {
-                tokio::spawn(answer(channel, key.clone(), document.clone()))
-            })
+            [channel_a.clone(), channel_b.clone()]
+                .map(|channel| tokio::spawn(answer(channel, key.clone(), document.clone())))
         })
         .collect();
     let mut answers = Vec::new();
@@ -153,8 +151,14 @@ async fn two_servers_on_one_database_apply_each_request_sent_to_both_exactly_onc
         assert!(pair[0].replay || pair[1].replay, "applied twice: {pair:?}");
     }
     let client = db.client().await;
-    assert_eq!(invariants::count(&client, "payments").await, PAYMENTS as i64);
-    assert_eq!(invariants::count(&client, "transfers").await, PAYMENTS as i64);
+    assert_eq!(
+        invariants::count(&client, "payments").await,
+        PAYMENTS as i64
+    );
+    assert_eq!(
+        invariants::count(&client, "transfers").await,
+        PAYMENTS as i64
+    );
     let violations = invariants::violations(&client).await;
     assert!(violations.is_empty(), "{violations:#?}");
     let audit = db.ledger.audit(None).await.unwrap();

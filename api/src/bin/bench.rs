@@ -4,10 +4,10 @@
 //! pacs.008 documents with unique idempotency keys plus a share of replays,
 //! for a fixed time after a warm-up. Each point runs twice in the same run:
 //! with group commit (the default server) and with one transaction per
-//! request (`--group-commit-batch-size-max 0`), and the plain-SQL peer
+//! request (`--group-commit-batch-size-max 0`); the peers run under pgbench
+//! on the same cluster with the same number of clients: the plain-SQL script
 //! (`shared/bench/sql/pay.sql` or `pay_hot.sql`, one SERIALIZABLE
-//! transaction per payment) runs under pgbench on the same cluster with the
-//! same number of clients.
+//! transaction per payment) and pgledger (`shared/bench/pgledger/`).
 //!
 //! Scenarios: `uniform` (random debtor and creditor among 10,000 accounts)
 //! and `hot` (every payment credits one account).
@@ -432,11 +432,51 @@ async fn run_service_point(
     }
 }
 
-/// The plain-SQL peer under pgbench on the same cluster: `pay.sql` (or
-/// `pay_hot.sql`), one SERIALIZABLE transaction per payment.
-async fn run_sql_peer(
+/// The peers of `shared/bench`, driven by pgbench.
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    /// `sql/pay.sql` (or `pay_hot.sql`): one SERIALIZABLE transaction per payment.
+    PlainSql,
+    /// pgledger (PL/pgSQL, READ COMMITTED with row locks), `sql/pgledger_*.sql`.
+    Pgledger,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::PlainSql => "sql",
+            Peer::Pgledger => "pgledger",
+        }
+    }
+
+    /// The files loaded into an empty database, in order.
+    fn setup(self) -> &'static [&'static str] {
+        match self {
+            Peer::PlainSql => &["sql/schema.sql"],
+            Peer::Pgledger => &[
+                "pgledger/uuid-to-ulid.sql",
+                "pgledger/ulid-to-uuid.sql",
+                "pgledger/pgledger.sql",
+                "sql/pgledger_setup.sql",
+            ],
+        }
+    }
+
+    fn script(self, scenario: Scenario) -> &'static str {
+        match (self, scenario) {
+            (Peer::PlainSql, Scenario::Uniform) => "sql/pay.sql",
+            (Peer::PlainSql, Scenario::Hot) => "sql/pay_hot.sql",
+            (Peer::Pgledger, Scenario::Uniform) => "sql/pgledger_uniform.sql",
+            (Peer::Pgledger, Scenario::Hot) => "sql/pgledger_hot.sql",
+        }
+    }
+}
+
+/// A peer under pgbench on the same cluster, same number of clients.
+async fn run_peer(
     cluster: &pg_embedded::Cluster,
     admin: &tokio_postgres::Client,
+    peer: Peer,
     scenario: Scenario,
     clients: usize,
     options: &Options,
@@ -448,25 +488,21 @@ async fn run_sql_peer(
     } else {
         PathBuf::from("pgbench")
     };
-    let name = format!("bench_sql_{}_{clients}", scenario.name());
+    let name = format!("bench_{}_{}_{clients}", peer.name(), scenario.name());
     create_database(admin, &name).await;
     let config = config_for(cluster, &name);
     let client = connect(&config).await;
-    let schema = std::fs::read_to_string(bench.join("sql/schema.sql")).ok()?;
-    client
-        .batch_execute(&schema)
-        .await
-        .expect("the peer's schema");
-    let script = match scenario {
-        Scenario::Uniform => "pay.sql",
-        Scenario::Hot => "pay_hot.sql",
-    };
+    for file in peer.setup() {
+        let sql = std::fs::read_to_string(bench.join(file)).ok()?;
+        client.batch_execute(&sql).await.expect("the peer's setup");
+    }
+    let script = peer.script(scenario);
     let info = cluster.connection_info();
     let output = Command::new(&pgbench)
         .args([
             "-n",
             "-f",
-            &bench.join("sql").join(script).to_string_lossy(),
+            &bench.join(script).to_string_lossy(),
             "-c",
             &clients.to_string(),
             "-j",
@@ -559,16 +595,18 @@ async fn main() {
                 grouped.payments_per_second / single.payments_per_second
             );
             if options.peers {
-                match run_sql_peer(&cluster, &admin, scenario, clients, &options).await {
-                    Some(tps) => {
-                        println!("{:<28} {tps:>9.0}/s", "plain SQL (pgbench)");
-                        println!(
-                            "{:<28} {:>9.2}x",
-                            "group commit / plain SQL",
-                            grouped.payments_per_second / tps
-                        );
+                for (peer, label) in [(Peer::PlainSql, "plain SQL"), (Peer::Pgledger, "pgledger")] {
+                    match run_peer(&cluster, &admin, peer, scenario, clients, &options).await {
+                        Some(tps) => {
+                            println!("{:<28} {tps:>9.0}/s", format!("{label} (pgbench)"));
+                            println!(
+                                "{:<28} {:>9.2}x",
+                                format!("group commit / {label}"),
+                                grouped.payments_per_second / tps
+                            );
+                        }
+                        None => println!("{label} not run (shared/bench or pgbench missing)"),
                     }
-                    None => println!("plain SQL peer not run (shared/bench or pgbench missing)"),
                 }
             }
         }
