@@ -1,4 +1,4 @@
-//! Benchmark of `ledger ingest` (issue 5): generates a pain.001 of N
+//! Benchmark of `ledger ingest`: generates a pain.001 of N
 //! transactions (streamed to a temporary file), opens the accounts it needs
 //! on a fresh test database (four debtors with unrestricted overdraft, the
 //! creditors through a EUR clearing account), runs the release `ledger

@@ -1,4 +1,4 @@
-//! The operator's commands around the ledger (issue 5): `ledger accounts`
+//! The operator's commands around the ledger: `ledger accounts`
 //! (open, show, the account mapping of semantics §5), `ledger payments show`
 //! and `ledger prune-idempotency`. Each calls [`ledger::Ledger`] directly, as
 //! `ledger demo` does, and prints plain text on standard output; a refusal

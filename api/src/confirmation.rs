@@ -99,7 +99,7 @@ pub fn pacs002(row: &OutboxRow) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 4: confirmations are real pacs.002 documents.
+    //! Confirmations are real pacs.002 documents.
     use super::*;
     use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! `ledger reconcile` (issue 5): reads a camt.053 statement into the ledger's
+//! `ledger reconcile`: reads a camt.053 statement into the ledger's
 //! [`StatementInput`] (the one place where camt.053 types meet the audit's),
 //! runs [`ledger::Ledger::audit_statements`], and renders the report as a
 //! table, JSON or CSV. Exit codes: 0 clean, 1 discrepancies, 2 the audit

@@ -1,4 +1,4 @@
-//! Guards issue 5's operator commands: `ledger accounts` (open, show, the
+//! The operator commands: `ledger accounts` (open, show, the
 //! account mapping), `ledger payments show` and `ledger prune-idempotency`,
 //! run as an operator runs them, the binary against a fresh database,
 //! refusals included.

@@ -1,4 +1,4 @@
-//! Guards issue 4: the gRPC API end to end, over TCP, with a real tonic
+//! The gRPC API end to end, over TCP, with a real tonic
 //! client against a real database.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Guards issue 5: `ledger reconcile` as an operator runs it: camt.053
+//! `ledger reconcile` as an operator runs it: camt.053
 //! statements compared with the ledger, the report as a table, JSON and CSV,
 //! and the exit codes (0 clean, 1 discrepancies, 2 the audit could not run).
 
@@ -130,7 +130,6 @@ fn codes_in_json(stdout: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_clean_ledger_reconciles_with_exit_code_0_in_every_format() {
-    // Guards issue 5.
     let db = ledger_with_two_payments().await;
     let table = reconcile(&db, &[]).await;
     assert_eq!(table.code, 0, "{}", table.stderr);
@@ -155,7 +154,6 @@ async fn a_clean_ledger_reconciles_with_exit_code_0_in_every_format() {
 
 #[tokio::test]
 async fn a_changed_balance_exits_1_and_is_named_in_json_and_csv() {
-    // Guards issue 5.
     let db = ledger_with_two_payments().await;
     db.client()
         .await
@@ -192,7 +190,7 @@ async fn a_changed_balance_exits_1_and_is_named_in_json_and_csv() {
 
 #[tokio::test]
 async fn a_statement_with_a_missing_and_an_extra_entry_names_both() {
-    // Guards issue 5: the statement lacks P-2 and has an entry the ledger never booked.
+    // The statement lacks P-2 and has an entry the ledger never booked.
     let db = ledger_with_two_payments().await;
     let date = today(&db).await;
     let directory = tempfile::tempdir().unwrap();
@@ -235,7 +233,6 @@ async fn a_statement_with_a_missing_and_an_extra_entry_names_both() {
 
 #[tokio::test]
 async fn a_statement_that_matches_the_ledger_exits_0_and_a_wrong_closing_balance_exits_1() {
-    // Guards issue 5.
     let db = ledger_with_two_payments().await;
     let date = today(&db).await;
     let directory = tempfile::tempdir().unwrap();
@@ -266,7 +263,7 @@ async fn a_statement_that_matches_the_ledger_exits_0_and_a_wrong_closing_balance
 
 #[tokio::test]
 async fn an_audit_that_cannot_run_exits_2() {
-    // Guards issue 5: an unreachable database, and a file that is no camt.053.
+    // An unreachable database, and a file that is no camt.053.
     let db = ledger_with_two_payments().await;
     let mut missing = db.config.clone();
     missing.dbname("no_such_database");
@@ -300,7 +297,6 @@ async fn an_audit_that_cannot_run_exits_2() {
 
 #[tokio::test]
 async fn reconcile_help_shows_an_example() {
-    // Guards issue 5.
     let run = ledger_binary(String::new(), vec!["reconcile".into(), "--help".into()]).await;
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("ledger reconcile --statement"));
@@ -309,7 +305,7 @@ async fn reconcile_help_shows_an_example() {
 
 #[tokio::test]
 async fn a_real_camt053_sample_converts_and_names_its_unknown_account() {
-    // Guards issue 5: genkgo-camt's camt.053.001.08 sample, read in place.
+    // genkgo-camt's camt.053.001.08 sample, read in place.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/iso20022/samples/camt.053/camt.053.001.08__genkgo-camt__camt053.v8.xml"
@@ -334,7 +330,6 @@ async fn a_real_camt053_sample_converts_and_names_its_unknown_account() {
 
 #[test]
 fn csv_fields_are_quoted_only_when_they_need_it() {
-    // Guards issue 5.
     assert_eq!(csv_field("TRIAL_BALANCE"), "TRIAL_BALANCE");
     assert_eq!(csv_field("a, b"), "\"a, b\"");
     assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");

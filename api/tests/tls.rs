@@ -1,4 +1,4 @@
-//! Guards issue 4: with a certificate and key configured, the server speaks
+//! With a certificate and key configured, the server speaks
 //! TLS (rustls) and a client that trusts the certificate gets through.
 
 use std::time::Duration;

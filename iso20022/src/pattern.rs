@@ -583,7 +583,6 @@ fn rep(
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 3.
     use super::Pattern;
 
     fn check(p: &str, yes: &[&str], no: &[&str]) {

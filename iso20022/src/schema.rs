@@ -525,7 +525,6 @@ pub(crate) fn check_amount_once(
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 3.
     use super::*;
 
     /// Structural differences between two tables, by element path (type names ignored):

@@ -770,7 +770,6 @@ impl fmt::Display for IsoDateTime {
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 3.
     use super::*;
 
     #[test]

@@ -507,7 +507,7 @@ impl<O: Write> StatusReportWriter<O> {
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 5: the streaming writer writes what the whole-report writers write
+    //! The streaming writer writes what the whole-report writers write
     //! (which the tests in `tests/writer.rs` validate with xmllint).
     use super::*;
 

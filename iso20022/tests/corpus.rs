@@ -1,7 +1,5 @@
 //! Every real sample parses or is refused for a documented reason; every negative case is
 //! refused.
-//!
-//! Guards issue 3.
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,5 @@
 //! Property tests: what we write reads back the same; hostile and mutated inputs (from the
 //! real samples) never panic.
-//!
-//! Guards issue 3.
 
 use iso20022::*;
 use proptest::prelude::*;

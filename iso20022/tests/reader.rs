@@ -1,6 +1,4 @@
 //! Reader behaviour: typed values, versions, located errors, streaming, hostile input.
-//!
-//! Guards issue 3.
 
 use iso20022::*;
 

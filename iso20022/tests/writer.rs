@@ -1,7 +1,5 @@
 //! The status reports we write validate against the official XSD (xmllint) and read back
 //! to the same values.
-//!
-//! Guards issue 3.
 
 use iso20022::*;
 use std::process::Command;

@@ -1,4 +1,4 @@
-//! The reconciliation audit (issue 5, `docs/semantics.md` §6): what it
+//! The reconciliation audit (`docs/semantics.md` §6): what it
 //! reports ([`AuditReport`], [`Discrepancy`] with a stable code per kind),
 //! the statement it compares with ([`StatementInput`], converted from
 //! camt.053 at the edge), and [`crate::Ledger::audit`].

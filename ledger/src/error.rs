@@ -1,5 +1,5 @@
 //! The ledger layer's one error enum. The gRPC API maps each variant to a
-//! status code in one table (issue 4); operating errors that are the
+//! status code in one table; operating errors that are the
 //! service's own fault stay opaque to clients.
 
 use crate::model::{AccountReference, ClientId, IdempotencyKey};

@@ -943,7 +943,7 @@ impl Ledger {
         Ok(Some(responses))
     }
 
-    // ---------------------------------------------- reconciliation audit (issue 5)
+    // ---------------------------------------------- reconciliation audit
 
     /// Runs the reconciliation audit (`crate::audit`) in one SERIALIZABLE READ
     /// ONLY DEFERRABLE transaction: PostgreSQL waits for a snapshot that no

@@ -174,7 +174,7 @@ mod tests {
         }
     }
 
-    // Guards issue 2: the highest installed major version wins.
+    // The highest installed major version wins.
     #[test]
     fn versioned_bindirs_are_ordered_highest_version_first() {
         let root = tempfile::tempdir().unwrap();
@@ -189,7 +189,6 @@ mod tests {
         assert_eq!(dirs, expected);
     }
 
-    // Guards issue 2.
     #[test]
     fn the_first_directory_holding_all_three_programs_is_chosen() {
         let root = tempfile::tempdir().unwrap();
@@ -204,7 +203,7 @@ mod tests {
         assert_eq!(found.tool("psql"), None);
     }
 
-    // Guards issue 2: the error says exactly what to install.
+    // The error says exactly what to install.
     #[test]
     fn missing_binaries_fail_with_the_install_command() {
         let empty = tempfile::tempdir().unwrap();

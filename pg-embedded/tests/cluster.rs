@@ -1,4 +1,4 @@
-//! A private PostgreSQL cluster starts, is reused, survives a crash, and stops (issue 2).
+//! A private PostgreSQL cluster starts, is reused, survives a crash, and stops.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -62,7 +62,6 @@ fn process_exists(pid: i32) -> bool {
     matches!(pg_embedded::process_state(pid as u32), Some(state) if state != 'Z')
 }
 
-// Guards issue 2.
 #[test]
 fn a_throwaway_cluster_accepts_connections_on_its_private_socket() {
     let cluster = Cluster::start_throwaway().unwrap();
@@ -86,7 +85,6 @@ fn a_throwaway_cluster_accepts_connections_on_its_private_socket() {
     }
 }
 
-// Guards issue 2.
 #[test]
 fn a_throwaway_clusters_directory_is_removed_when_it_is_dropped() {
     let cluster = Cluster::start_throwaway().unwrap();
@@ -101,7 +99,6 @@ fn a_throwaway_clusters_directory_is_removed_when_it_is_dropped() {
     assert!(!process_exists(pid), "the server (pid {pid}) still runs");
 }
 
-// Guards issue 2.
 #[test]
 fn restarting_reuses_the_cluster_and_its_data() {
     let dir = fresh_dir();
@@ -126,7 +123,6 @@ fn restarting_reuses_the_cluster_and_its_data() {
     }
 }
 
-// Guards issue 2.
 #[test]
 fn starting_a_running_cluster_reuses_it_and_leaves_it_running_on_drop() {
     let dir = fresh_dir();
@@ -140,7 +136,6 @@ fn starting_a_running_cluster_reuses_it_and_leaves_it_running_on_drop() {
     owner.stop().unwrap();
 }
 
-// Guards issue 2.
 #[test]
 fn stopping_twice_is_harmless() {
     let mut cluster = Cluster::start_throwaway().unwrap();
@@ -149,7 +144,7 @@ fn stopping_twice_is_harmless() {
     assert!(!cluster.is_running().unwrap());
 }
 
-// Guards issue 2: a stale postmaster.pid after a crash must not block a restart.
+// A stale postmaster.pid after a crash must not block a restart.
 #[test]
 fn a_cluster_whose_server_was_killed_starts_again() {
     let dir = fresh_dir();
@@ -177,7 +172,6 @@ fn a_cluster_whose_server_was_killed_starts_again() {
     restarted.stop().unwrap();
 }
 
-// Guards issue 2.
 #[test]
 fn a_data_directory_whose_socket_path_is_too_long_is_refused() {
     let dir = fresh_dir();
@@ -198,7 +192,7 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-// Guards issue 2: PostgreSQL refuses root, so as root the cluster runs as `postgres`.
+// PostgreSQL refuses root, so as root the cluster runs as `postgres`.
 #[test]
 fn as_root_the_cluster_belongs_to_and_runs_as_the_postgres_user() {
     if !is_root() {
@@ -214,7 +208,7 @@ fn as_root_the_cluster_belongs_to_and_runs_as_the_postgres_user() {
     assert_eq!(server, postgres.uid.as_raw());
 }
 
-// Guards issue 2: a parent like /root (0700) bars the server user; say so plainly.
+// A parent like /root (0700) bars the server user; say so plainly.
 #[test]
 fn as_root_a_data_directory_the_server_user_cannot_reach_is_refused_with_the_fix() {
     if !is_root() {
@@ -233,7 +227,6 @@ fn as_root_a_data_directory_the_server_user_cannot_reach_is_refused_with_the_fix
     );
 }
 
-// Guards issue 2.
 #[test]
 fn the_shared_throwaway_cluster_is_started_once_per_process() {
     let first = shared_throwaway();
@@ -242,7 +235,7 @@ fn the_shared_throwaway_cluster_is_started_once_per_process() {
     assert!(accepts_connections(first));
 }
 
-// Guards issue 2: a failed start says why, from the server log.
+// A failed start says why, from the server log.
 #[test]
 fn a_failed_start_reports_the_tail_of_the_server_log() {
     let dir = fresh_dir();

@@ -1,4 +1,4 @@
-//! The shared throwaway cluster goes away with the process that started it (issue 2).
+//! The shared throwaway cluster goes away with the process that started it.
 
 use std::fs;
 use std::path::PathBuf;
@@ -9,7 +9,6 @@ use pg_embedded::shared_throwaway;
 
 const CHILD: &str = "PG_EMBEDDED_SHARED_EXIT_CHILD";
 
-// Guards issue 2.
 #[test]
 fn the_shared_throwaway_cluster_is_stopped_and_removed_when_the_process_exits() {
     if std::env::var_os(CHILD).is_some() {

@@ -114,7 +114,7 @@ impl TestDatabase {
 }
 
 /// The ledger's invariants, read with SQL straight from the tables: what the
-/// reconciliation audit (issue 5) will check, kept here for the tests.
+/// reconciliation audit will check, kept here for the tests.
 pub mod invariants {
     use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Guards issue 2: applying final-state messages, refusals of bad input,
+//! Applying final-state messages, refusals of bad input,
 //! replays and business duplicates, and the account mapping of semantics §5.
 
 use ledger::model::{

@@ -1,4 +1,4 @@
-//! Guards issue 5: the reconciliation audit (`docs/semantics.md` §6) finds a
+//! The reconciliation audit (`docs/semantics.md` §6) finds a
 //! clean ledger clean, names each way of breaking it on purpose, and audits
 //! clean during concurrent traffic.
 
@@ -92,7 +92,6 @@ async fn payment_id(db: &TestDatabase, name: &str) -> i64 {
 
 #[tokio::test]
 async fn a_ledger_with_payments_in_every_state_audits_clean() {
-    // Guards issue 5.
     let db = ledger_with_every_kind_of_payment().await;
     assert!(invariants::violations(&db.client().await).await.is_empty());
     let report = db.ledger.audit(None).await.unwrap();
@@ -106,14 +105,12 @@ async fn a_ledger_with_payments_in_every_state_audits_clean() {
 
 #[tokio::test]
 async fn an_empty_ledger_audits_clean() {
-    // Guards issue 5.
     let db = TestDatabase::with_defaults().await;
     assert_clean(&db.ledger.audit(None).await.unwrap());
 }
 
 #[tokio::test]
 async fn a_changed_stored_balance_is_named_as_a_balance_and_trial_balance_mismatch() {
-    // Guards issue 5.
     let db = ledger_with_every_kind_of_payment().await;
     db.client()
         .await
@@ -131,7 +128,6 @@ async fn a_changed_stored_balance_is_named_as_a_balance_and_trial_balance_mismat
 
 #[tokio::test]
 async fn a_deleted_outbox_row_is_named_for_its_payment() {
-    // Guards issue 5.
     let db = ledger_with_every_kind_of_payment().await;
     let payment = payment_id(&db, "P-PENDING-SETTLED").await;
     db.client()
@@ -153,7 +149,6 @@ async fn a_deleted_outbox_row_is_named_for_its_payment() {
 
 #[tokio::test]
 async fn an_outbox_row_without_its_state_change_is_named() {
-    // Guards issue 5.
     let db = ledger_with_every_kind_of_payment().await;
     let payment = payment_id(&db, "P-SETTLED").await;
     db.client()
@@ -173,7 +168,6 @@ async fn an_outbox_row_without_its_state_change_is_named() {
 
 #[tokio::test]
 async fn a_transfer_inserted_behind_the_ledgers_back_is_named() {
-    // Guards issue 5.
     let db = ledger_with_every_kind_of_payment().await;
     let payment = payment_id(&db, "P-PENDING").await;
     // A POSTED transfer for a payment that is still pending, balances untouched.
@@ -205,7 +199,7 @@ async fn a_transfer_inserted_behind_the_ledgers_back_is_named() {
 
 #[tokio::test]
 async fn a_state_changed_without_transfers_is_named_twice() {
-    // Guards issue 5: the transfers and the outbox both disagree with the state.
+    // The transfers and the outbox both disagree with the state.
     let db = ledger_with_every_kind_of_payment().await;
     let payment = payment_id(&db, "P-PENDING").await;
     db.client()
@@ -230,7 +224,7 @@ async fn a_state_changed_without_transfers_is_named_twice() {
 
 #[tokio::test]
 async fn a_transfer_with_another_amount_than_its_payment_is_named() {
-    // Guards issue 5: the kinds are right, one leg is not (balances adjusted too).
+    // The kinds are right, one leg is not (balances adjusted too).
     let db = ledger_with_every_kind_of_payment().await;
     let payment = payment_id(&db, "P-SETTLED").await;
     db.client()
@@ -250,7 +244,7 @@ async fn a_transfer_with_another_amount_than_its_payment_is_named() {
 
 #[tokio::test]
 async fn a_business_key_applied_twice_is_named() {
-    // Guards issue 5. The schema refuses a second payment with the same key
+    // The schema refuses a second payment with the same key
     // (UNIQUE), so this test's own database drops that constraint first, as a
     // corruption would, and copies a payment with its transfers and outbox row.
     let db = ledger_with_every_kind_of_payment().await;
@@ -295,7 +289,7 @@ async fn a_business_key_applied_twice_is_named() {
 
 #[tokio::test]
 async fn a_clean_ledger_audits_clean_every_time_under_concurrent_load() {
-    // Guards issue 5: the DEFERRABLE snapshot never sees a transaction halfway.
+    // The DEFERRABLE snapshot never sees a transaction halfway.
     let db = TestDatabase::with_defaults().await;
     for name in ["ALICE", "BOB", "CAROL", "DAVE"] {
         db.ledger
@@ -359,7 +353,7 @@ async fn a_clean_ledger_audits_clean_every_time_under_concurrent_load() {
 
 #[tokio::test]
 async fn a_statement_is_compared_with_the_ledger_in_the_same_snapshot() {
-    // Guards issue 5: a statement of ALICE with one entry the ledger lacks,
+    // A statement of ALICE with one entry the ledger lacks,
     // missing one transfer the ledger booked, and a wrong closing balance.
     let db = ledger_with_every_kind_of_payment().await;
     let today: String = db

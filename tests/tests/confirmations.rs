@@ -1,4 +1,4 @@
-//! Guards issue 4: the confirmations feed follows commit order and never
+//! The confirmations feed follows commit order and never
 //! skips a row, where a reader that asks for `outbox_id > cursor` does.
 
 use ledger::model::OverdraftRule;

@@ -1,4 +1,4 @@
-//! Guards issue 2: property tests of the exactly-once contract
+//! Property tests of the exactly-once contract
 //! (semantics §1-§4) against real PostgreSQL.
 //!
 //! Each case generates a few payments over a small pool of accounts, the
@@ -422,7 +422,7 @@ async fn check_final_ledger(
 ) -> BTreeMap<usize, (PaymentState, i64, String, String)> {
     let client = db.client().await;
     // Two oracles on purpose: the test crate's own invariant queries, and the
-    // reconciliation audit operators run (issue 5), written independently.
+    // reconciliation audit operators run, written independently.
     let violations = invariants::violations(&client).await;
     assert!(violations.is_empty(), "{violations:#?}");
     let audit = db.ledger.audit(None).await.unwrap();
@@ -551,7 +551,7 @@ fn sequential_replays_duplicates_and_reorderings_apply_each_state_change_exactly
     run_sequential(CASES_SEQUENTIAL, Sending::OneByOne);
 }
 
-/// Guards issue 5 (batched ingest): a batch answers each command exactly as
+/// Batched ingest: a batch answers each command exactly as
 /// applying them one after another would, including a payment created and
 /// moved in the same batch and a key repeated inside one batch.
 #[test]

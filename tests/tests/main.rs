@@ -2,10 +2,10 @@
 //! for this binary, one fresh database per test.
 //!
 //! Table of contents:
-//! - `apply`: applying messages, refusals, replays, account mapping (issue 2).
-//! - `audit`: the reconciliation audit finds each break, and none under load (issue 5).
-//! - `transactions`: concurrency, commit loss, pool hygiene (issue 2).
-//! - `confirmations`: the outbox feed in commit order (issue 4).
+//! - `apply`: applying messages, refusals, replays, account mapping.
+//! - `audit`: the reconciliation audit finds each break, and none under load.
+//! - `transactions`: concurrency, commit loss, pool hygiene.
+//! - `confirmations`: the outbox feed in commit order.
 //! - `exactly_once`: property tests of the exactly-once contract.
 //! - `group_commit`: the queue in front of the ledger, its batches and limits.
 

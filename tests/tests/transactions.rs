@@ -1,4 +1,4 @@
-//! Guards issue 2: concurrent duplicates, lost commits and connection hygiene.
+//! Concurrent duplicates, lost commits and connection hygiene.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

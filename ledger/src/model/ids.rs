@@ -318,7 +318,7 @@ row_id!(
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 2: malformed identifiers never reach the store.
+    //! Malformed identifiers never reach the store.
     use super::*;
 
     #[test]

@@ -216,7 +216,7 @@ fn upper_case_hint(code: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    //! Guards issue 2: money is exact, never rounded, never negative.
+    //! Money is exact, never rounded, never negative.
     use super::*;
     use std::str::FromStr;
 

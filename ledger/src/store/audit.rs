@@ -1,4 +1,4 @@
-//! The reconciliation audit's SQL (issue 5): set-based queries over the ledger tables.
+//! The reconciliation audit's SQL: set-based queries over the ledger tables.
 //!
 //! Each function runs one statement in the open transaction it is given (the
 //! audit's SERIALIZABLE READ ONLY DEFERRABLE snapshot) and returns plain rows.

@@ -733,7 +733,7 @@ fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
 // ----------------------------------------------------------------- outbox
 
 /// The confirmation an outbox row holds until the ISO 20022 writer produces
-/// pacs.002 from it (issue 3): a stable JSON structure.
+/// pacs.002 from it: a stable JSON structure.
 #[derive(Debug, Serialize)]
 struct OutboxPayload<'a> {
     format: &'static str,

@@ -1,4 +1,4 @@
-//! Guards issue 2: the pure decision of what a message posts, checked over
+//! The pure decision of what a message posts, checked over
 //! every (current state, requested state, content) combination.
 
 use super::*;
