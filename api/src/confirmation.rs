@@ -14,33 +14,13 @@ use ledger::OutboxRow;
 /// The reason written for a rejection that came without a code: narrative.
 const REASON_CODE_UNSPECIFIED: &str = "NARR";
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for a time (UTC), from the civil calendar.
+/// `YYYY-MM-DDTHH:MM:SSZ` for a time (UTC), to the second (RFC 3339).
 pub fn iso_date_time(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs()) as i64;
-    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3_600,
-        second_of_day % 3_600 / 60,
-        second_of_day % 60
-    )
+    let utc = time::OffsetDateTime::from(time.max(UNIX_EPOCH));
+    utc.replace_nanosecond(0)
+        .expect("zero nanoseconds are valid")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a UTC time after 1970 formats as RFC 3339")
 }
 
 fn text35(value: &str) -> Option<Max35Text> {
