@@ -607,38 +607,37 @@ mod tests {
                 "<EndToEndId>OriginatorID1235</EndToEndId>",
                 "<EndToEndId>NOTPROVIDED</EndToEndId>",
             );
-        let messages = messages_of_document(&document);
-        assert_eq!(messages.len(), 2);
-        assert_ne!(messages[0].business_key, messages[1].business_key);
+        let keys = canonical_keys(&messages_of_document(&document));
         // Keyed by the message and the position, never by PmtInfId; the
         // initiating party is known by name only, so its debtor account is
         // the originator.
         assert_eq!(
-            messages[0].business_key.canonical(),
-            "msg:27:acct:DE8720050000123456789015:Message-ID-47111:1"
+            keys,
+            [
+                "msg:27:acct:DE8720050000123456789015:Message-ID-47111:1",
+                "msg:27:acct:DE8720050000123456789015:Message-ID-47111:2"
+            ]
         );
-        assert_eq!(
-            messages[1].business_key.canonical(),
-            "msg:27:acct:DE8720050000123456789015:Message-ID-47111:2"
-        );
-        for message in &messages {
-            assert!(!message
-                .business_key
-                .canonical()
-                .contains("Payment-Information-ID-4711"));
+        for key in &keys {
+            assert!(!key.contains("Payment-Information-ID-4711"));
         }
+    }
+
+    fn canonical_keys(messages: &[PaymentMessage]) -> Vec<String> {
+        messages
+            .iter()
+            .map(|message| message.business_key.canonical())
+            .collect()
     }
 
     #[test]
     fn a_pain001_without_instruction_ids_is_keyed_by_its_end_to_end_ids_not_its_batch() {
-        let messages = messages_of(SEPA_PAIN001);
         assert_eq!(
-            messages[0].business_key.canonical(),
-            "ref:27:acct:DE872005000012345678900:16:OriginatorID1234"
-        );
-        assert_eq!(
-            messages[1].business_key.canonical(),
-            "ref:27:acct:DE872005000012345678900:16:OriginatorID1235"
+            canonical_keys(&messages_of(SEPA_PAIN001)),
+            [
+                "ref:27:acct:DE872005000012345678900:16:OriginatorID1234",
+                "ref:27:acct:DE872005000012345678900:16:OriginatorID1235"
+            ]
         );
     }
 

@@ -114,18 +114,25 @@ struct Original<'a> {
     uetr: Option<&'a str>,
 }
 
+/// `OrgnlGrpInf` and the original's ids, as both follow-ups write them.
+fn original_elements(original: &Original<'_>) -> String {
+    format!(
+        "<OrgnlGrpInf><OrgnlMsgId>{}</OrgnlMsgId><OrgnlMsgNmId>{}</OrgnlMsgNmId></OrgnlGrpInf>{}{}{}",
+        original.message_id,
+        original.message_name_id,
+        optional("OrgnlInstrId", original.instruction_id),
+        optional("OrgnlEndToEndId", original.end_to_end_id),
+        optional("OrgnlUETR", original.uetr),
+    )
+}
+
 fn pacs002(original: &Original<'_>, status: &str) -> String {
     format!(
         r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"><FIToFIPmtStsRpt>
 <GrpHdr><MsgId>P002-1</MsgId><CreDtTm>2026-11-30T11:00:00Z</CreDtTm></GrpHdr>
-<TxInfAndSts><OrgnlGrpInf><OrgnlMsgId>{message_id}</OrgnlMsgId><OrgnlMsgNmId>{message_name_id}</OrgnlMsgNmId></OrgnlGrpInf>
-{instruction}{end_to_end}{uetr}<TxSts>{status}</TxSts>
+<TxInfAndSts>{original}<TxSts>{status}</TxSts>
 {instructing}{instructed}</TxInfAndSts></FIToFIPmtStsRpt></Document>"#,
-        message_id = original.message_id,
-        message_name_id = original.message_name_id,
-        instruction = optional("OrgnlInstrId", original.instruction_id),
-        end_to_end = optional("OrgnlEndToEndId", original.end_to_end_id),
-        uetr = optional("OrgnlUETR", original.uetr),
+        original = original_elements(original),
         instructing = agent("InstgAgt", "BANKFRPPXXX"),
         instructed = agent("InstdAgt", "BANKDEFFXXX"),
     )
@@ -136,14 +143,9 @@ fn pacs004(original: &Original<'_>, amount: &str) -> String {
         r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"><PmtRtr>
 <GrpHdr><MsgId>P004-1</MsgId><CreDtTm>2026-11-30T12:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs>
 <SttlmInf><SttlmMtd>INDA</SttlmMtd></SttlmInf></GrpHdr>
-<TxInf><RtrId>RTR-1</RtrId><OrgnlGrpInf><OrgnlMsgId>{message_id}</OrgnlMsgId><OrgnlMsgNmId>{message_name_id}</OrgnlMsgNmId></OrgnlGrpInf>
-{instruction}{end_to_end}{uetr}<RtrdIntrBkSttlmAmt Ccy="EUR">{amount}</RtrdIntrBkSttlmAmt>
+<TxInf><RtrId>RTR-1</RtrId>{original}<RtrdIntrBkSttlmAmt Ccy="EUR">{amount}</RtrdIntrBkSttlmAmt>
 {instructing}{instructed}<RtrRsnInf><Rsn><Cd>AC04</Cd></Rsn></RtrRsnInf></TxInf></PmtRtr></Document>"#,
-        message_id = original.message_id,
-        message_name_id = original.message_name_id,
-        instruction = optional("OrgnlInstrId", original.instruction_id),
-        end_to_end = optional("OrgnlEndToEndId", original.end_to_end_id),
-        uetr = optional("OrgnlUETR", original.uetr),
+        original = original_elements(original),
         instructing = agent("InstgAgt", "BANKFRPPXXX"),
         instructed = agent("InstdAgt", "BANKDEFFXXX"),
     )

@@ -1,138 +1,32 @@
 //! The gRPC API end to end, over TCP, with a real tonic
 //! client against a real database.
 
+#[path = "support/server.rs"]
+mod test_server;
+
+use test_server::*;
+
 use std::time::Duration;
 
-use ledger::model::OverdraftRule;
 use ledger::LedgerOptions;
-use ledger_api::grpc::auth::Tokens;
 use ledger_api::grpc::proto::ledger_service_client::LedgerServiceClient;
 use ledger_api::grpc::proto::{self, Outcome, PaymentState};
-use ledger_api::server::{self, ServerConfig};
-use ledger_system_tests::fixtures::open;
-use ledger_system_tests::TestDatabase;
-use tokio::sync::oneshot;
+use ledger_api::server::ServerConfig;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
-const TOKEN_A: &str = "token-a-0123456789abcdef";
-const TOKEN_B: &str = "token-b-0123456789abcdef";
-const DEBTOR_IBAN: &str = "DE89370400440532013000";
-const CREDITOR_IBAN: &str = "FR1420041010050500013M02606";
-
-struct TestServer {
-    /// Keeps the database (and its pool) alive as long as the server.
-    _database: TestDatabase,
-    address: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        TestServer::start_with(ServerConfig::default()).await
-    }
-
-    async fn start_with(config: ServerConfig) -> TestServer {
-        TestServer::start_with_options(config, LedgerOptions::default()).await
-    }
-
-    async fn start_with_options(config: ServerConfig, options: LedgerOptions) -> TestServer {
-        let db = TestDatabase::create(options).await;
-        for (reference, overdraft) in [
-            (DEBTOR_IBAN, OverdraftRule::Unrestricted),
-            (CREDITOR_IBAN, OverdraftRule::DebitsMustNotExceedCredits),
-        ] {
-            db.ledger
-                .open_account(&open(reference, "EUR", overdraft))
-                .await
-                .unwrap();
-        }
-        let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let config = ServerConfig {
-            tokens: Tokens::parse(&format!("bank-a={TOKEN_A},bank-b={TOKEN_B}")).unwrap(),
-            health_check_interval_ms: 50,
-            ..config
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, db.ledger.clone(), config, async {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            _database: db,
-            address,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        for _ in 0..50 {
-            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.address))
-                .unwrap()
-                .connect()
-                .await
-            {
-                return channel;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the server did not come up");
-    }
-
-    async fn client(&self) -> LedgerServiceClient<Channel> {
-        LedgerServiceClient::new(self.channel().await)
-    }
-
-    async fn shut_down(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-fn authed<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
-/// A pacs.008.001.08 with one transaction per (end-to-end id, amount).
-fn pacs008(message_id: &str, transactions: &[(&str, &str)]) -> Vec<u8> {
-    let mut body = String::new();
-    for (index, (end_to_end_id, amount)) in transactions.iter().enumerate() {
-        body.push_str(&format!(
-            "<CdtTrfTxInf><PmtId><InstrId>I-{message_id}-{index}</InstrId><EndToEndId>{end_to_end_id}</EndToEndId></PmtId>\
-             <IntrBkSttlmAmt Ccy=\"EUR\">{amount}</IntrBkSttlmAmt><IntrBkSttlmDt>2026-11-27</IntrBkSttlmDt><ChrgBr>SHAR</ChrgBr>\
-             <InstgAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></InstgAgt>\
-             <InstdAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></InstdAgt>\
-             <Dbtr><Nm>Debtor</Nm></Dbtr><DbtrAcct><Id><IBAN>{DEBTOR_IBAN}</IBAN></Id></DbtrAcct>\
-             <DbtrAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></DbtrAgt>\
-             <CdtrAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></CdtrAgt>\
-             <Cdtr><Nm>Creditor</Nm></Cdtr><CdtrAcct><Id><IBAN>{CREDITOR_IBAN}</IBAN></Id></CdtrAcct></CdtTrfTxInf>"
-        ));
-    }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08\"><FIToFICstmrCdtTrf>\
-         <GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-27T10:00:00Z</CreDtTm><NbOfTxs>{}</NbOfTxs>\
-         <SttlmInf><SttlmMtd>INDA</SttlmMtd></SttlmInf></GrpHdr>{body}</FIToFICstmrCdtTrf></Document>",
-        transactions.len()
-    )
-    .into_bytes()
-}
-
-fn submit(token: &str, key: &str, document: Vec<u8>) -> Request<proto::SubmitPaymentRequest> {
-    authed(
-        token,
-        proto::SubmitPaymentRequest {
-            document,
-            idempotency_key: key.to_owned(),
-        },
-    )
+/// Submits `document` under `key` from a client of its own, in a task: for
+/// requests that wait while the test does something else.
+fn spawn_submit(
+    channel: &Channel,
+    key: &str,
+    document: Vec<u8>,
+) -> tokio::task::JoinHandle<Result<tonic::Response<proto::SubmitPaymentResponse>, tonic::Status>> {
+    let mut client = LedgerServiceClient::new(channel.clone());
+    let request = submit(TOKEN_A, key, document);
+    tokio::spawn(async move { client.submit_payment(request).await })
 }
 
 fn outcomes(response: &proto::SubmitPaymentResponse) -> Vec<(Outcome, String)> {
@@ -580,7 +474,7 @@ struct AccountLock {
 
 impl AccountLock {
     async fn hold(server: &TestServer) -> AccountLock {
-        let client = server._database.client().await;
+        let client = server.database.client().await;
         client
             .batch_execute("BEGIN; SELECT 1 FROM accounts FOR UPDATE")
             .await
@@ -595,7 +489,7 @@ impl AccountLock {
 
 /// Waits until `count` statements of the server wait for a lock.
 async fn wait_for_lock_waiters(server: &TestServer, count: i64) {
-    let observer = server._database.client().await;
+    let observer = server.database.client().await;
     for _ in 0..500 {
         let waiting: i64 = observer
             .query_one(
@@ -699,20 +593,15 @@ async fn a_concurrent_duplicate_still_in_progress_is_aborted_with_retry_info_and
     let channel = server.channel().await;
     let document = pacs008("MSG-DUP", &[("E2E-DUP", "7.00")]);
     let lock = AccountLock::hold(&server).await;
-    let send = |document: Vec<u8>| {
-        let mut client = LedgerServiceClient::new(channel.clone());
-        tokio::spawn(async move {
-            client
-                .submit_payment(submit(TOKEN_A, "dup", document))
-                .await
-        })
-    };
-    let first = send(document.clone());
+    let first = spawn_submit(&channel, "dup", document.clone());
     wait_for_lock_waiters(&server, 1).await;
-    let duplicate = tokio::time::timeout(Duration::from_secs(10), send(document.clone()))
-        .await
-        .expect("the duplicate is answered while the first still waits")
-        .unwrap();
+    let duplicate = tokio::time::timeout(
+        Duration::from_secs(10),
+        spawn_submit(&channel, "dup", document.clone()),
+    )
+    .await
+    .expect("the duplicate is answered while the first still waits")
+    .unwrap();
     let status = duplicate.expect_err("the duplicate is not applied");
     assert_eq!(status.code(), Code::Aborted, "{status:?}");
     assert_eq!(
@@ -928,7 +817,7 @@ async fn a_client_deadline_reaches_the_database_as_a_statement_timeout() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
     // Hold the accounts' rows so the payment's transaction must wait.
-    let mut blocker = server._database.client().await;
+    let mut blocker = server.database.client().await;
     let blocking = blocker.transaction().await.unwrap();
     blocking
         .execute("SELECT 1 FROM accounts FOR UPDATE", &[])
@@ -947,7 +836,7 @@ async fn a_client_deadline_reaches_the_database_as_a_statement_timeout() {
     );
     // Well before the server's own 30 s limit, nothing waits in the database any more.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let observer = server._database.client().await;
+    let observer = server.database.client().await;
     let waiting: i64 = observer
         .query_one(
             "SELECT COUNT(*) FROM pg_stat_activity \
@@ -1043,9 +932,9 @@ async fn health_turns_not_serving_and_calls_answer_unavailable_while_the_databas
     let mut client = LedgerServiceClient::new(channel.clone());
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     // Take the database away under the running server.
-    let name = server._database.name.clone();
+    let name = server.database.name.clone();
     let admin = ledger_system_tests::connect(&{
-        let mut config = server._database.config.clone();
+        let mut config = server.database.config.clone();
         config.dbname("postgres");
         config
     })
@@ -1165,17 +1054,9 @@ async fn with_group_commit_a_concurrent_duplicate_waits_in_the_queue_and_receive
     let channel = server.channel().await;
     let document = pacs008("MSG-GC-DUP", &[("E2E-GC-DUP", "7.00")]);
     let lock = AccountLock::hold(&server).await;
-    let send = |document: Vec<u8>| {
-        let mut client = LedgerServiceClient::new(channel.clone());
-        tokio::spawn(async move {
-            client
-                .submit_payment(submit(TOKEN_A, "gc-dup", document))
-                .await
-        })
-    };
-    let first = send(document.clone());
+    let first = spawn_submit(&channel, "gc-dup", document.clone());
     wait_for_lock_waiters(&server, 1).await;
-    let duplicate = send(document.clone());
+    let duplicate = spawn_submit(&channel, "gc-dup", document.clone());
     lock.release().await;
     let first = first
         .await
@@ -1207,17 +1088,12 @@ async fn with_group_commit_a_full_queue_is_resource_exhausted_with_retry_info_at
     .await;
     let channel = server.channel().await;
     let lock = AccountLock::hold(&server).await;
-    let send = |key: &'static str, end_to_end_id: &'static str| {
-        let mut client = LedgerServiceClient::new(channel.clone());
-        tokio::spawn(async move {
-            client
-                .submit_payment(submit(
-                    TOKEN_A,
-                    key,
-                    pacs008(&format!("MSG-{key}"), &[(end_to_end_id, "1.00")]),
-                ))
-                .await
-        })
+    let send = |key: &str, end_to_end_id: &str| {
+        spawn_submit(
+            &channel,
+            key,
+            pacs008(&format!("MSG-{key}"), &[(end_to_end_id, "1.00")]),
+        )
     };
     // The first holds the applier; the second fills the queue.
     let first = send("q-1", "E2E-Q1");

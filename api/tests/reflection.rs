@@ -83,6 +83,26 @@ async fn reflect(channel: Channel, request: MessageRequest) -> MessageResponse {
         .unwrap()
 }
 
+/// OpenAccount with dynamic messages only: an unrestricted account.
+async fn open_account(
+    channel: Channel,
+    pool: &DescriptorPool,
+    reference: &str,
+    currency: &str,
+) -> DynamicMessage {
+    call(
+        channel,
+        pool,
+        "OpenAccount",
+        &[
+            ("external_reference", Value::String(reference.to_owned())),
+            ("currency", Value::String(currency.to_owned())),
+            ("overdraft", Value::EnumNumber(2)),
+        ],
+    )
+    .await
+}
+
 async fn call(
     channel: Channel,
     pool: &DescriptorPool,
@@ -195,20 +215,7 @@ async fn a_client_without_generated_code_discovers_and_calls_the_api_through_ref
     }
 
     // Call: open an account and read it back, with dynamic messages only.
-    let opened = call(
-        channel.clone(),
-        &pool,
-        "OpenAccount",
-        &[
-            (
-                "external_reference",
-                Value::String("GB29NWBK60161331926819".to_owned()),
-            ),
-            ("currency", Value::String("GBP".to_owned())),
-            ("overdraft", Value::EnumNumber(2)),
-        ],
-    )
-    .await;
+    let opened = open_account(channel.clone(), &pool, "GB29NWBK60161331926819", "GBP").await;
     let account_id = opened
         .get_field_by_name("account_id")
         .unwrap()
@@ -310,20 +317,7 @@ async fn a_client_that_speaks_only_reflection_v1alpha_lists_the_services_and_cal
         .any(|method| method.name() == "SubmitPayment"));
 
     // The descriptors it fetched are enough to call the API.
-    let opened = call(
-        channel.clone(),
-        &pool,
-        "OpenAccount",
-        &[
-            (
-                "external_reference",
-                Value::String("DE89370400440532013000".to_owned()),
-            ),
-            ("currency", Value::String("EUR".to_owned())),
-            ("overdraft", Value::EnumNumber(2)),
-        ],
-    )
-    .await;
+    let opened = open_account(channel.clone(), &pool, "DE89370400440532013000", "EUR").await;
     assert!(
         opened
             .get_field_by_name("account_id")

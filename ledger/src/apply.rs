@@ -315,6 +315,11 @@ struct PlannedConflict {
     command: usize,
 }
 
+/// Whether the message was refused with a reason a retry may overcome.
+fn refused_transiently(receipt: &Receipt) -> bool {
+    matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient())
+}
+
 /// The stand-in id of the `index`-th payment this batch creates.
 fn placeholder(index: usize) -> PaymentId {
     PaymentId(-1 - index as i64)
@@ -363,14 +368,11 @@ fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
             // A transient refusal is not stored: a retry under the same key
             // is a clean first attempt (messages applied meanwhile answer as
             // duplicates).
-            let transient = receipts.iter().any(|receipt| {
-                matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient())
-            });
+            let transient = receipts.iter().any(refused_transiently);
             if let (true, Some(before)) = (transient, before) {
                 plan.effects = before;
                 for receipt in &mut receipts {
-                    if !matches!(&receipt.outcome, Outcome::Rejected(reason) if reason.is_transient())
-                    {
+                    if !refused_transiently(receipt) {
                         receipt.outcome = Outcome::Rejected(RejectionReason::RequestNotApplied);
                     }
                     let payment = plan.effects.payments.get(&receipt.business_key);

@@ -170,42 +170,60 @@ async fn applier(
         > 0
     {
         let now = Instant::now();
-        let batch: Batch = jobs
-            .drain(..)
-            .filter_map(|job| {
-                if job.reply.is_closed() {
-                    // The caller is gone: nobody would learn the answer.
-                    return None;
-                }
-                if job.deadline.is_some_and(|deadline| deadline <= now) {
-                    let _ = job.reply.send(Err(LedgerError::DeadlineExpired));
-                    return None;
-                }
-                Some(job)
-            })
-            .collect();
+        let mut batch = Batch::default();
+        for job in jobs.drain(..) {
+            if job.reply.is_closed() {
+                // The caller is gone: nobody would learn the answer.
+                continue;
+            }
+            if job.deadline.is_some_and(|deadline| deadline <= now) {
+                let _ = job.reply.send(Err(LedgerError::DeadlineExpired));
+                continue;
+            }
+            batch.commands.push(job.command);
+            batch.deadlines.push(job.deadline);
+            batch.replies.push(job.reply);
+        }
         apply_splitting(&ledger, batch).await;
     }
 }
 
-type Batch = Vec<Job>;
+/// Requests applied together, side by side: the commands as the ledger
+/// takes them, and each one's deadline and reply.
+#[derive(Default)]
+struct Batch {
+    commands: Vec<ApplyCommand>,
+    deadlines: Vec<Option<Instant>>,
+    replies: Vec<oneshot::Sender<Answer>>,
+}
 
-/// How long the batch's statements may run: until the last of its callers'
-/// deadlines, when every caller has one (so nothing waits in the database
-/// for callers that are all gone); else the ledger's own limit.
-fn time_left(batch: &[Job]) -> Option<Duration> {
-    let now = Instant::now();
-    batch
-        .iter()
-        .map(|job| job.deadline)
-        .collect::<Option<Vec<Instant>>>()?
-        .into_iter()
-        .max()
-        .map(|deadline| {
-            deadline
-                .saturating_duration_since(now)
-                .max(Duration::from_millis(1))
-        })
+impl Batch {
+    /// The requests from `at` on, leaving the first `at` here.
+    fn split_off(&mut self, at: usize) -> Batch {
+        Batch {
+            commands: self.commands.split_off(at),
+            deadlines: self.deadlines.split_off(at),
+            replies: self.replies.split_off(at),
+        }
+    }
+
+    /// How long the batch's statements may run: until the last of its
+    /// callers' deadlines, when every caller has one (so nothing waits in the
+    /// database for callers that are all gone); else the ledger's own limit.
+    fn time_left(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.deadlines
+            .iter()
+            .copied()
+            .collect::<Option<Vec<Instant>>>()?
+            .into_iter()
+            .max()
+            .map(|deadline| {
+                deadline
+                    .saturating_duration_since(now)
+                    .max(Duration::from_millis(1))
+            })
+    }
 }
 
 /// Applies the batch; if it fails as a whole, applies each half on its own,
@@ -214,25 +232,25 @@ async fn apply_splitting(ledger: &Ledger, batch: Batch) {
     // Each split halves a batch: at most 2n - 1 batches for n requests.
     let mut batches = vec![batch];
     while let Some(mut batch) = batches.pop() {
-        if batch.is_empty() {
+        assert_eq!(batch.commands.len(), batch.replies.len());
+        if batch.commands.is_empty() {
             continue;
         }
-        let time_left = time_left(&batch);
-        let deadlines: Vec<Option<Instant>> = batch.iter().map(|job| job.deadline).collect();
-        let (commands, replies): (Vec<ApplyCommand>, Vec<oneshot::Sender<Answer>>) =
-            batch.drain(..).map(|job| (job.command, job.reply)).unzip();
-        match ledger.apply_batch_within(&commands, time_left).await {
+        match ledger
+            .apply_batch_within(&batch.commands, batch.time_left())
+            .await
+        {
             Ok(answers) => {
-                assert_eq!(answers.len(), replies.len());
-                for (reply, answer) in replies.into_iter().zip(answers) {
+                assert_eq!(answers.len(), batch.replies.len());
+                for (reply, answer) in batch.replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
                 }
             }
             Err(LedgerError::Unavailable(cause)) => {
                 // Every request would fail the same way: answer them all.
                 let detail = cause.to_string();
-                tracing::warn!(error = %detail, requests = replies.len(), "batch not applied");
-                let mut replies = replies.into_iter();
+                tracing::warn!(error = %detail, requests = batch.replies.len(), "batch not applied");
+                let mut replies = batch.replies.into_iter();
                 if let Some(first) = replies.next() {
                     let _ = first.send(Err(LedgerError::Unavailable(cause)));
                 }
@@ -242,26 +260,16 @@ async fn apply_splitting(ledger: &Ledger, batch: Batch) {
                     })));
                 }
             }
-            Err(error) if commands.len() == 1 => {
-                let reply = replies.into_iter().next().expect("one reply");
+            Err(error) if batch.commands.len() == 1 => {
+                let reply = batch.replies.pop().expect("one reply");
                 let _ = reply.send(Err(error));
             }
             Err(error) => {
-                tracing::debug!(%error, requests = commands.len(), "batch failed, splitting it");
-                let mut jobs: Vec<Job> = commands
-                    .into_iter()
-                    .zip(replies)
-                    .zip(deadlines)
-                    .map(|((command, reply), deadline)| Job {
-                        command,
-                        deadline,
-                        reply,
-                    })
-                    .collect();
-                let right = jobs.split_off(jobs.len() / 2);
+                tracing::debug!(%error, requests = batch.commands.len(), "batch failed, splitting it");
+                let right = batch.split_off(batch.commands.len() / 2);
                 // Left first: requests keep their order.
                 batches.push(right);
-                batches.push(jobs);
+                batches.push(batch);
             }
         }
     }

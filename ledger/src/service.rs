@@ -818,18 +818,17 @@ impl Ledger {
         // Bounded: each unknown commit outcome is resolved by a lookup, and a
         // transaction found not committed is run again at most this often.
         const COMMIT_RESOLUTIONS_MAX: u32 = 3;
-        let keys: Vec<(&ClientId, &IdempotencyKey)> = commands
+        let command_lock_ids: Vec<i64> = commands
             .iter()
-            .map(|command| (&command.client_id, &command.idempotency_key))
+            .map(|command| store::idempotency_lock_id(&command.client_id, &command.idempotency_key))
             .collect();
-        let lock_ids = store::idempotency_lock_ids(&keys);
+        let mut lock_ids = command_lock_ids.clone();
+        lock_ids.sort_unstable();
+        lock_ids.dedup();
         // The position in `lock_ids` of each command's key.
-        let lock_index: Vec<usize> = keys
+        let lock_index: Vec<usize> = command_lock_ids
             .iter()
-            .map(|key| {
-                let id = store::idempotency_lock_ids(std::slice::from_ref(key))[0];
-                lock_ids.binary_search(&id).expect("every key has its id")
-            })
+            .map(|id| lock_ids.binary_search(id).expect("every key has its id"))
             .collect();
         for _ in 0..COMMIT_RESOLUTIONS_MAX {
             let attempt = in_transaction!(
@@ -845,7 +844,8 @@ impl Ledger {
                     let results = if held.iter().all(|held| *held) {
                         apply::apply_batch_in(&tx, commands).await?
                     } else {
-                        let subset: Vec<ApplyCommand> = held_commands(commands, &held);
+                        let subset: Vec<ApplyCommand> =
+                            held_commands(commands, &held).cloned().collect();
                         apply::apply_batch_in(&tx, &subset).await?
                     };
                     Ok((held, results))
@@ -853,12 +853,9 @@ impl Ledger {
             )?;
             match attempt {
                 Attempt::Done((held, results)) => {
-                    let mut finished = if held.iter().all(|held| *held) {
-                        self.finish(commands, results)
-                    } else {
-                        self.finish(&held_commands(commands, &held), results)
-                    }
-                    .into_iter();
+                    let mut finished = self
+                        .finish(held_commands(commands, &held), results)
+                        .into_iter();
                     return Ok(held
                         .iter()
                         .map(|held| {
@@ -880,13 +877,13 @@ impl Ledger {
         Err(LedgerError::Unavailable(StoreError::Timeout))
     }
 
-    fn finish(
+    /// Each applied command's answer, from its result.
+    fn finish<'c>(
         &self,
-        commands: &[ApplyCommand],
+        commands: impl Iterator<Item = &'c ApplyCommand>,
         results: Vec<ItemResult>,
     ) -> Vec<Result<ApplyResponse, LedgerError>> {
         commands
-            .iter()
             .zip(results)
             .map(|(command, result)| match result {
                 ItemResult::Response(response) => Ok(response),
@@ -976,12 +973,14 @@ impl Ledger {
     }
 }
 
-/// The commands whose key this session holds, in order.
-fn held_commands(commands: &[ApplyCommand], held: &[bool]) -> Vec<ApplyCommand> {
+/// The commands whose idempotency key this session holds, in order.
+fn held_commands<'c>(
+    commands: &'c [ApplyCommand],
+    held: &'c [bool],
+) -> impl Iterator<Item = &'c ApplyCommand> {
     commands
         .iter()
         .zip(held)
         .filter(|(_, held)| **held)
-        .map(|(command, _)| command.clone())
-        .collect()
+        .map(|(command, _)| command)
 }

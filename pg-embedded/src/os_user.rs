@@ -57,10 +57,7 @@ impl RunAs {
         if !is_root() {
             return Ok(RunAs::CurrentUser);
         }
-        let meta = fs::metadata(data_dir).map_err(ClusterError::io(format!(
-            "cannot stat {}",
-            data_dir.display()
-        )))?;
+        let meta = stat(data_dir)?;
         let run_as = if meta.uid() != 0 {
             // An existing directory that already belongs to someone unprivileged: theirs.
             RunAs::owner(&meta)
@@ -82,10 +79,7 @@ impl RunAs {
         if !is_root() {
             return Ok(RunAs::CurrentUser);
         }
-        let meta = fs::metadata(data_dir).map_err(ClusterError::io(format!(
-            "cannot stat {}",
-            data_dir.display()
-        )))?;
+        let meta = stat(data_dir)?;
         if meta.uid() != 0 {
             Ok(RunAs::owner(&meta))
         } else {
@@ -204,6 +198,13 @@ impl RunAs {
         }
         Ok(())
     }
+}
+
+fn stat(data_dir: &Path) -> Result<fs::Metadata, ClusterError> {
+    fs::metadata(data_dir).map_err(ClusterError::io(format!(
+        "cannot stat {}",
+        data_dir.display()
+    )))
 }
 
 /// A directory above a data directory that the user who would run its cluster cannot

@@ -95,6 +95,22 @@ impl TestDatabase {
         TestDatabase::create(LedgerOptions::default()).await
     }
 
+    /// A database with two unrestricted EUR accounts, `BOB` and `CLEARING`.
+    pub async fn with_two_accounts(options: LedgerOptions) -> TestDatabase {
+        let db = TestDatabase::create(options).await;
+        for name in ["BOB", "CLEARING"] {
+            db.ledger
+                .open_account(&fixtures::open(
+                    name,
+                    "EUR",
+                    ledger::model::OverdraftRule::Unrestricted,
+                ))
+                .await
+                .expect("open the account");
+        }
+        db
+    }
+
     /// A direct connection, for checks and for breaking things on purpose.
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.config).await

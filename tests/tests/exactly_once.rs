@@ -567,21 +567,16 @@ fn group_commit_answers_every_request_as_if_applied_one_after_another() {
     run_sequential(CASES_BATCHED, Sending::ThroughGroupCommit);
 }
 
-async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sending) {
-    prepare(db).await;
-    let mut rng = StdRng::seed_from_u64(scenario.seed);
-    let deliveries = deliveries(scenario, &mut rng);
-    // Shuffle, then replay random deliveries at random later points.
-    let mut order: Vec<usize> = (0..deliveries.len()).collect();
-    order.shuffle(&mut rng);
-    for _ in 0..rng.random_range(0..=deliveries.len()) {
-        let replayed = order[rng.random_range(0..order.len())];
-        let at = rng.random_range(0..=order.len());
-        order.insert(at, replayed);
-    }
-    let mut model = Model::default();
-    let mut responses = Vec::new();
-    let mut rest = order.as_slice();
+/// Sends the deliveries in `order` the way `sending` says, and returns each
+/// one's answer, in that order.
+async fn send_in_order(
+    db: &TestDatabase,
+    deliveries: &[Delivery],
+    order: &[usize],
+    sending: Sending,
+    rng: &mut StdRng,
+) -> Vec<(usize, Result<ApplyResponse, LedgerError>)> {
+    let mut sent = Vec::with_capacity(order.len());
     if sending == Sending::ThroughGroupCommit {
         let group_commit = GroupCommit::start(
             db.ledger.clone(),
@@ -601,22 +596,15 @@ async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sendi
             })
             .collect();
         for (index, pending) in order.iter().zip(pending) {
-            let result = pending.answer().await;
-            let expected = model.apply(&deliveries[*index].command);
-            assert_eq!(
-                observed(&result),
-                expected,
-                "delivery {index} ({sending:?}): {:?}",
-                deliveries[*index]
-            );
-            responses.push((*index, result));
+            sent.push((*index, pending.answer().await));
         }
-        rest = &[];
+        return sent;
     }
+    let mut rest = order;
     while !rest.is_empty() {
         let size = match sending {
-            Sending::OneByOne | Sending::ThroughGroupCommit => 1,
             Sending::InBatches => rng.random_range(1..=BATCH_SIZE_MAX.min(rest.len())),
+            Sending::OneByOne | Sending::ThroughGroupCommit => 1,
         };
         let (batch, later) = rest.split_at(size);
         rest = later;
@@ -630,16 +618,35 @@ async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sendi
             db.ledger.apply_batch(&commands).await.unwrap()
         };
         assert_eq!(results.len(), batch.len());
-        for (index, result) in batch.iter().zip(results) {
-            let expected = model.apply(&deliveries[*index].command);
-            assert_eq!(
-                observed(&result),
-                expected,
-                "delivery {index} ({sending:?}): {:?}",
-                deliveries[*index]
-            );
-            responses.push((*index, result));
-        }
+        sent.extend(batch.iter().copied().zip(results));
+    }
+    sent
+}
+
+async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sending) {
+    prepare(db).await;
+    let mut rng = StdRng::seed_from_u64(scenario.seed);
+    let deliveries = deliveries(scenario, &mut rng);
+    // Shuffle, then replay random deliveries at random later points.
+    let mut order: Vec<usize> = (0..deliveries.len()).collect();
+    order.shuffle(&mut rng);
+    for _ in 0..rng.random_range(0..=deliveries.len()) {
+        let replayed = order[rng.random_range(0..order.len())];
+        let at = rng.random_range(0..=order.len());
+        order.insert(at, replayed);
+    }
+    let sent = send_in_order(db, &deliveries, &order, sending, &mut rng).await;
+    let mut model = Model::default();
+    let mut responses = Vec::new();
+    for (index, result) in sent {
+        let expected = model.apply(&deliveries[index].command);
+        assert_eq!(
+            observed(&result),
+            expected,
+            "delivery {index} ({sending:?}): {:?}",
+            deliveries[index]
+        );
+        responses.push((index, result));
     }
     retry_originals_not_found(db, &deliveries, &mut responses, |index, result| {
         assert_eq!(observed(result), model.apply(&deliveries[index].command));

@@ -3,21 +3,10 @@
 
 use std::time::Duration;
 
-use ledger::model::{Outcome, OverdraftRule, PaymentState};
+use ledger::model::{Outcome, PaymentState};
 use ledger::{GroupCommit, GroupCommitOptions, LedgerError, LedgerOptions};
 use ledger_system_tests::fixtures::*;
 use ledger_system_tests::{invariants, TestDatabase};
-
-async fn two_accounts(options: LedgerOptions) -> TestDatabase {
-    let db = TestDatabase::create(options).await;
-    for name in ["BOB", "CLEARING"] {
-        db.ledger
-            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
-            .await
-            .unwrap();
-    }
-    db
-}
 
 fn queue(db: &TestDatabase, queue_capacity_max: usize, batch_size_max: usize) -> GroupCommit {
     GroupCommit::start(
@@ -61,7 +50,7 @@ async fn wait_for_a_blocked_statement(client: &tokio_postgres::Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_concurrent_requests_each_get_their_own_answer_and_apply_once() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let group_commit = queue(&db, 1_024, 64);
     let tasks: Vec<_> = (0..32)
         .map(|task| {
@@ -101,7 +90,7 @@ fn key_of(business_key: &str) -> ledger::model::BusinessKey {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_through_the_queue_apply_once_and_share_the_first_answer() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let group_commit = queue(&db, 1_024, 16);
     let tasks: Vec<_> = (0..24)
         .map(|_| {
@@ -125,7 +114,7 @@ async fn concurrent_duplicates_through_the_queue_apply_once_and_share_the_first_
 
 #[tokio::test]
 async fn a_request_whose_deadline_passed_while_it_waited_is_not_applied() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let group_commit = queue(&db, 16, 16);
     let expired = group_commit
         .apply(payment("LATE"), Some(Duration::ZERO))
@@ -141,7 +130,7 @@ async fn a_request_whose_deadline_passed_while_it_waited_is_not_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_queue_refuses_at_once_and_the_refused_request_is_never_applied() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let group_commit = queue(&db, 1, 1);
     // Hold the applier inside its first batch: another session locks BOB.
     let mut holder = db.client().await;
@@ -177,7 +166,7 @@ async fn a_full_queue_refuses_at_once_and_the_refused_request_is_never_applied()
 
 #[tokio::test]
 async fn a_reused_key_in_a_batch_fails_only_its_own_request() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let group_commit = queue(&db, 16, 16);
     let first = group_commit.submit(payment("A"), None).unwrap();
     // The same key for another request, in the same batch.
@@ -208,20 +197,18 @@ async fn a_reused_key_in_a_batch_fails_only_its_own_request() {
 
 #[tokio::test]
 async fn a_key_another_session_holds_waits_without_holding_up_the_rest_of_its_batch() {
-    let db = two_accounts(LedgerOptions {
+    let db = TestDatabase::with_two_accounts(LedgerOptions {
         transaction_attempts_max: 3,
         ..LedgerOptions::default()
     })
     .await;
     let held = payment("HELD");
-    let lock_ids = ledger::store::idempotency_lock_ids(&[(&held.client_id, &held.idempotency_key)]);
+    let lock_id = ledger::store::idempotency_lock_id(&held.client_id, &held.idempotency_key);
     let other = db.client().await;
-    for id in &lock_ids {
-        other
-            .execute("SELECT pg_advisory_lock($1)", &[id])
-            .await
-            .unwrap();
-    }
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&lock_id])
+        .await
+        .unwrap();
     let answers = db
         .ledger
         .apply_batch(&[payment("BEFORE"), held, payment("AFTER")])

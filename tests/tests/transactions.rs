@@ -3,25 +3,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ledger::model::{Outcome, OverdraftRule, PaymentState};
+use ledger::model::{Outcome, PaymentState};
 use ledger::{LedgerError, LedgerOptions};
 use ledger_system_tests::fixtures::*;
 use ledger_system_tests::{invariants, TestDatabase};
 
-async fn two_accounts(options: LedgerOptions) -> TestDatabase {
-    let db = TestDatabase::create(options).await;
-    for name in ["BOB", "CLEARING"] {
-        db.ledger
-            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
-            .await
-            .unwrap();
-    }
-    db
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_duplicates_of_one_request_apply_it_exactly_once() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let command = command(
         "c",
         "race",
@@ -58,7 +47,7 @@ async fn sixteen_concurrent_duplicates_of_one_request_apply_it_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_business_duplicates_under_different_keys_post_once() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let message = transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING");
     let tasks: Vec<_> = (0..12)
         .map(|index| {
@@ -85,7 +74,7 @@ async fn concurrent_business_duplicates_under_different_keys_post_once() {
 
 #[tokio::test]
 async fn a_connection_lost_before_commit_is_resolved_by_lookup_and_applies_once() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     db.ledger
         .options()
         .fault_injection
@@ -114,7 +103,7 @@ async fn a_connection_lost_before_commit_is_resolved_by_lookup_and_applies_once(
 
 #[tokio::test]
 async fn a_commit_whose_acknowledgement_is_lost_is_answered_from_the_stored_response() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     db.ledger
         .options()
         .fault_injection
@@ -144,7 +133,7 @@ async fn a_cancelled_application_never_leaves_a_pooled_connection_inside_a_trans
         pool_size_max: 1,
         ..LedgerOptions::default()
     };
-    let db = two_accounts(options).await;
+    let db = TestDatabase::with_two_accounts(options).await;
     // Hold a lock on the account so the application blocks mid-transaction.
     let mut blocker = db.client().await;
     let blocking = blocker.transaction().await.unwrap();
@@ -192,7 +181,7 @@ async fn contention_that_outlasts_every_retry_is_a_retryable_error_and_writes_no
         statement_timeout_ms: 200,
         ..LedgerOptions::default()
     };
-    let db = two_accounts(options).await;
+    let db = TestDatabase::with_two_accounts(options).await;
     let mut blocker = db.client().await;
     let blocking = blocker.transaction().await.unwrap();
     blocking
@@ -219,7 +208,7 @@ async fn contention_that_outlasts_every_retry_is_a_retryable_error_and_writes_no
 
 #[tokio::test]
 async fn a_batch_shares_one_transaction_while_each_command_keeps_its_own_outcome() {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let batch = vec![
         command(
             "c",
@@ -276,7 +265,7 @@ async fn a_batch_shares_one_transaction_while_each_command_keeps_its_own_outcome
 #[tokio::test]
 async fn a_command_with_several_messages_stores_one_answer_and_applies_nothing_while_one_is_transient(
 ) {
-    let db = two_accounts(LedgerOptions::default()).await;
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
     let client = ledger::model::ClientId::parse("c").unwrap();
     let key = |text: &str| ledger::model::IdempotencyKey::parse(text).unwrap();
     let two = ledger::ApplyCommand::new(
@@ -321,7 +310,7 @@ async fn a_command_with_several_messages_stores_one_answer_and_applies_nothing_w
 #[tokio::test]
 async fn the_idempotency_key_lock_is_held_by_the_session_before_its_transaction_and_free_after_the_answer(
 ) {
-    let db = two_accounts(LedgerOptions {
+    let db = TestDatabase::with_two_accounts(LedgerOptions {
         transaction_attempts_max: 2,
         ..LedgerOptions::default()
     })
@@ -331,18 +320,15 @@ async fn the_idempotency_key_lock_is_held_by_the_session_before_its_transaction_
         "held",
         transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING"),
     );
-    let lock_ids =
-        ledger::store::idempotency_lock_ids(&[(&command.client_id, &command.idempotency_key)]);
+    let lock_id = ledger::store::idempotency_lock_id(&command.client_id, &command.idempotency_key);
     let other = db.client().await;
     // Another session holds the key outside any transaction, as a first
     // attempt does from before its BEGIN until after its COMMIT: the
     // duplicate never begins planning.
-    for id in &lock_ids {
-        other
-            .execute("SELECT pg_advisory_lock($1)", &[id])
-            .await
-            .unwrap();
-    }
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&lock_id])
+        .await
+        .unwrap();
     assert!(matches!(
         db.ledger.apply(&command).await,
         Err(LedgerError::RequestInProgress)
@@ -356,12 +342,10 @@ async fn the_idempotency_key_lock_is_held_by_the_session_before_its_transaction_
     let applied = db.ledger.apply(&command).await.unwrap();
     assert_eq!(applied.receipts[0].outcome, Outcome::Applied);
     // Once answered, the pooled connection holds no lock of the key.
-    for id in &lock_ids {
-        let free: bool = other
-            .query_one("SELECT pg_try_advisory_lock($1)", &[id])
-            .await
-            .unwrap()
-            .get(0);
-        assert!(free, "the key's lock outlived the answer");
-    }
+    let free: bool = other
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_id])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(free, "the key's lock outlived the answer");
 }

@@ -399,22 +399,14 @@ async fn run_service_point(
         "{name}: the audit found {:?}",
         report.discrepancies
     );
-    let payments: i64 = setup
-        .query_one("SELECT count(*) FROM payments", &[])
-        .await
-        .expect("count")
-        .get(0);
+    let payments = count(&setup, "payments").await;
     // Every payment was answered APPLIED once, except those whose only
     // answers were errors (a deadline passed after the commit).
     assert!(
         payments as u64 >= applied,
         "{name}: {payments} payments for {applied} answered APPLIED"
     );
-    let keys: i64 = setup
-        .query_one("SELECT count(*) FROM idempotency_records", &[])
-        .await
-        .expect("count")
-        .get(0);
+    let keys = count(&setup, "idempotency_records").await;
     assert_eq!(
         payments, keys,
         "{name}: every payment has exactly one request stored"
@@ -430,6 +422,14 @@ async fn run_service_point(
         latencies_us,
         errors,
     }
+}
+
+async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
 }
 
 /// The peers of `shared/bench`, driven by pgbench.

@@ -925,24 +925,17 @@ pub async fn select_idempotency_records(
         .collect()
 }
 
-/// The advisory lock id of each `(client_id, key)`, sorted, without repeats.
-pub fn idempotency_lock_ids(keys: &[(&ClientId, &IdempotencyKey)]) -> Vec<i64> {
+/// The advisory lock id of one `(client_id, key)` (semantics §1: a
+/// concurrent duplicate finds it taken).
+pub fn idempotency_lock_id(client: &ClientId, key: &IdempotencyKey) -> i64 {
     use sha2::{Digest, Sha256};
-    let mut lock_ids: Vec<i64> = keys
-        .iter()
-        .map(|(client, key)| {
-            let mut hasher = Sha256::new();
-            hasher.update(b"ledger.idempotency_key\0");
-            hasher.update((client.as_str().len() as u32).to_be_bytes());
-            hasher.update(client.as_str().as_bytes());
-            hasher.update(key.as_str().as_bytes());
-            let digest = hasher.finalize();
-            i64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
-        })
-        .collect();
-    lock_ids.sort_unstable();
-    lock_ids.dedup();
-    lock_ids
+    let mut hasher = Sha256::new();
+    hasher.update(b"ledger.idempotency_key\0");
+    hasher.update((client.as_str().len() as u32).to_be_bytes());
+    hasher.update(client.as_str().as_bytes());
+    hasher.update(key.as_str().as_bytes());
+    let digest = hasher.finalize();
+    i64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
 }
 
 /// Takes a session-level advisory lock per id, without waiting, on a
