@@ -1,6 +1,6 @@
 //! The operator's commands around the ledger: `ledger accounts`
-//! (open, show, the account mapping of semantics §5), `ledger payments show`
-//! and `ledger prune-idempotency`. Each calls [`ledger::Ledger`] directly, as
+//! (open, show, the account mapping of semantics §5), `ledger payments show`,
+//! `ledger audit-log` and `ledger prune-idempotency`. Each calls [`ledger::Ledger`] directly, as
 //! `ledger demo` does, and prints plain text on standard output; a refusal
 //! (unknown account, bad IBAN, a retention under 24 h) is an error, so the
 //! exit status is 1.
@@ -10,11 +10,23 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 use ledger::model::{
-    Account, AccountId, AccountReference, Bic, BusinessKey, Currency, Originator, OverdraftRule,
-    Payment, PaymentId,
+    Account, AccountId, AccountReference, Bic, BusinessKey, ClientId, Currency, Originator,
+    OverdraftRule, Payment, PaymentId,
 };
 use ledger::{Ledger, LedgerError, OpenAccount};
 use rust_decimal::Decimal;
+
+/// Who the operator CLI records as the author of a change: `cli:<user>`,
+/// the login name from `USER` or `LOGNAME` (`cli:unknown` without one).
+pub fn operator_client_id() -> ClientId {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default();
+    ClientId::parse(&format!("cli:{user}"))
+        .ok()
+        .filter(|_| !user.is_empty())
+        .unwrap_or_else(|| ClientId::parse("cli:unknown").expect("a valid client id"))
+}
 
 // ------------------------------------------------------------------ accounts
 
@@ -163,6 +175,7 @@ async fn open_account(ledger: &Ledger, args: &OpenAccountArgs) -> anyhow::Result
         external_reference: new_account_reference(&args.reference, args.other_id)?,
         currency: currency(&args.currency)?,
         overdraft: args.overdraft.into(),
+        opened_by: operator_client_id(),
     };
     let account = ledger.open_account(&request).await?;
     println!("opened account {}", account.account_id);
@@ -260,7 +273,7 @@ async fn map_settlement(ledger: &Ledger, args: &MapSettlementArgs) -> anyhow::Re
     let bic = Bic::parse(&args.bic).context("invalid --bic")?;
     let account = mapped_account(ledger, &args.reference, args.currency.as_deref()).await?;
     ledger
-        .set_settlement_account(&bic, &account.external_reference)
+        .set_settlement_account(&operator_client_id(), &bic, &account.external_reference)
         .await?;
     println!(
         "settlement account of {bic} in {}: {} (account {})",
@@ -274,7 +287,7 @@ async fn map_settlement(ledger: &Ledger, args: &MapSettlementArgs) -> anyhow::Re
 async fn map_clearing(ledger: &Ledger, args: &MapClearingArgs) -> anyhow::Result<()> {
     let account = mapped_account(ledger, &args.reference, args.currency.as_deref()).await?;
     ledger
-        .set_clearing_account(&account.external_reference)
+        .set_clearing_account(&operator_client_id(), &account.external_reference)
         .await?;
     println!(
         "clearing account in {}: {} (account {})",
@@ -604,4 +617,33 @@ mod tests {
         assert!(new_account_reference("CLEARING-EUR", true).is_ok());
         assert!(new_account_reference("", true).is_err());
     }
+}
+
+// ----------------------------------------------------------------- audit log
+
+/// The options of `ledger audit-log`.
+#[derive(Debug, clap::Args)]
+pub struct AuditLogArgs {
+    /// Only changes after this change id (as a previous listing printed it).
+    #[arg(long, value_name = "CHANGE_ID")]
+    pub after: Option<i64>,
+    /// At most this many changes (1 to 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+}
+
+/// Prints the recorded administrative changes, oldest first: id, time
+/// (UTC), client, action, subject, and the value before and after.
+pub async fn audit_log(ledger: &Ledger, args: &AuditLogArgs) -> anyhow::Result<()> {
+    let changes = ledger
+        .admin_changes(args.after, usize::from(args.limit))
+        .await?;
+    if changes.is_empty() {
+        println!("no administrative changes");
+        return Ok(());
+    }
+    for change in changes {
+        println!("{}", crate::reconcile::admin_change_text(&change));
+    }
+    Ok(())
 }

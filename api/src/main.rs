@@ -104,6 +104,11 @@ enum Command {
     ///
     /// Example: `ledger payments show 42`
     Payments(ledger_api::admin::PaymentsArgs),
+    /// List the recorded administrative changes (accounts opened, settlement
+    /// and clearing accounts set), oldest first: who, when, from what to what.
+    ///
+    /// Examples: `ledger audit-log`, `ledger audit-log --after 120 --limit 50`
+    AuditLog(ledger_api::admin::AuditLogArgs),
     /// Remove idempotency records older than a retention (default 7d, at
     /// least 24h: docs/semantics.md section 1) and print how many.
     ///
@@ -124,10 +129,16 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:50051")]
     listen: std::net::SocketAddr,
-    /// Client tokens, `client_id=token` separated by commas (never logged).
+    /// Client tokens (never logged): entries `client_id=token
+    /// [roles=submit,read,admin] [scope=PATTERN,...]` separated by `;` or
+    /// newlines. Without roles= a client may submit and read, never
+    /// administer; without scope= it may use every account. The older form,
+    /// `client_id=token` entries separated by commas, still works. See
+    /// docs/api.md, "Roles and scopes".
     #[arg(long, env = "LEDGER_TOKENS", hide_env_values = true)]
     tokens: Option<String>,
-    /// A file of `client_id=token` lines, instead of --tokens.
+    /// A file of token entries, one per line (`#` starts a comment),
+    /// instead of --tokens.
     #[arg(long, env = "LEDGER_TOKENS_FILE")]
     tokens_file: Option<PathBuf>,
     /// PEM certificate chain; with --tls-key, serve over TLS.
@@ -163,7 +174,8 @@ struct ServeArgs {
 /// Shown after `ledger --help`.
 const EXAMPLES: &str = "\
 Examples:
-  LEDGER_TOKENS='bank-a=bank-a-secret-token-0001' ledger serve   # gRPC, see docs/api.md
+  LEDGER_TOKENS='bank-a=bank-a-secret-token-0001 roles=submit,read scope=DE89*' ledger serve
+                                               # gRPC, roles and scopes: docs/api.md
   ledger demo                                  # a walkthrough without gRPC
   ledger migrate                               # apply pending migrations and exit
   ledger ingest payments.xml                   # apply ISO 20022 files exactly once
@@ -507,6 +519,7 @@ async fn run(command: &Command, ledger: &Ledger, serving: Option<Serving>) -> Re
         Command::Accounts(args) => ledger_api::admin::accounts(ledger, args).await,
         Command::Payments(args) => ledger_api::admin::payments(ledger, args).await,
         Command::PruneIdempotency(args) => ledger_api::admin::prune_idempotency(ledger, args).await,
+        Command::AuditLog(args) => ledger_api::admin::audit_log(ledger, args).await,
         Command::Serve(_) => {
             let serving = serving.expect("serve's configuration is prepared before the database");
             return serve(serving, ledger).await.map_err(Failure::could_not_run);
@@ -558,6 +571,15 @@ async fn prepare_serving(args: &ServeArgs) -> anyhow::Result<Serving> {
 
 async fn serve(serving: Serving, ledger: &Ledger) -> anyhow::Result<()> {
     println!("serving ledger.v1.LedgerService on {}", serving.address);
+    for access in serving.config.tokens.accesses() {
+        let roles: Vec<&str> = access.roles().iter().map(|role| role.as_str()).collect();
+        println!(
+            "client {}: roles {}, accounts: {}",
+            access.client_id,
+            roles.join(","),
+            access.scope
+        );
+    }
     let grace = duration_in_words(serving.config.shutdown_grace_ms);
     let shutdown = async move {
         server::shutdown_signal().await;
@@ -612,6 +634,7 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
             external_reference: AccountReference::parse("DE89370400440532013000")?,
             currency: eur,
             overdraft: OverdraftRule::Unrestricted,
+            opened_by: ledger_api::admin::operator_client_id(),
         },
     )
     .await?;
@@ -621,6 +644,7 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
             external_reference: AccountReference::parse("FR1420041010050500013M02606")?,
             currency: eur,
             overdraft: OverdraftRule::DebitsMustNotExceedCredits,
+            opened_by: ledger_api::admin::operator_client_id(),
         },
     )
     .await?;

@@ -410,9 +410,21 @@ fn write_table(report: &AuditReport, out: &mut dyn Write) -> std::io::Result<()>
     if report.counts.conflicts_recorded > 0 {
         writeln!(
             out,
-            "note: {} refusals (BUSINESS_KEY_CONFLICT, STATE_CONFLICT) are recorded in payment_conflicts",
+            "note: {} refusals (BUSINESS_KEY_CONFLICT, STATE_CONFLICT, \
+             DEBIT_ACCOUNT_OUT_OF_SCOPE) are recorded in payment_conflicts",
             report.counts.conflicts_recorded
         )?;
+    }
+    if report.counts.admin_changes_recorded > 0 {
+        writeln!(
+            out,
+            "note: {} administrative changes recorded (ledger audit-log); the latest {}:",
+            report.counts.admin_changes_recorded,
+            report.latest_admin_changes.len()
+        )?;
+        for change in &report.latest_admin_changes {
+            writeln!(out, "  {}", admin_change_text(change))?;
+        }
     }
     Ok(())
 }
@@ -428,6 +440,7 @@ fn report_json(report: &AuditReport) -> serde_json::Value {
             "transfers": counts.transfers,
             "outbox_rows": counts.outbox_rows,
             "conflicts_recorded": counts.conflicts_recorded,
+            "admin_changes_recorded": counts.admin_changes_recorded,
             "statements": counts.statements,
             "statement_entries": counts.statement_entries,
         },
@@ -437,7 +450,30 @@ fn report_json(report: &AuditReport) -> serde_json::Value {
             "detail": d.detail(),
         })).collect::<Vec<_>>(),
         "truncated": report.truncated,
+        "latest_admin_changes": report.latest_admin_changes.iter().map(|change| serde_json::json!({
+            "change_id": change.change_id,
+            "changed_at": crate::confirmation::iso_date_time(change.changed_at),
+            "client_id": change.client_id.as_str(),
+            "action": change.action.as_str(),
+            "subject": change.subject,
+            "value_before": change.value_before,
+            "value_after": change.value_after,
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// One administrative change on one line: id, time, who, what, before -> after.
+pub fn admin_change_text(change: &ledger::model::AdminChange) -> String {
+    format!(
+        "{} {} {} {} {}: {} -> {}",
+        change.change_id,
+        crate::confirmation::iso_date_time(change.changed_at),
+        change.client_id,
+        change.action,
+        change.subject,
+        change.value_before.as_deref().unwrap_or("(none)"),
+        change.value_after,
+    )
 }
 
 /// One CSV field: quoted when it holds a comma, a quote or a line break,

@@ -66,8 +66,10 @@ impl ServerConfig {
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             !self.tokens.is_empty(),
-            "no client tokens: set LEDGER_TOKENS or --tokens (client_id=token pairs, \
-             comma-separated), or --tokens-file; without them every call would be refused"
+            "no client tokens: set LEDGER_TOKENS or --tokens (entries `client_id=token \
+             [roles=submit,read,admin] [scope=PATTERN,...]` separated by `;`, or the older \
+             comma-separated `client_id=token` pairs), or --tokens-file; without them every \
+             call would be refused"
         );
         if let Some(tls) = self.tls_config()? {
             Server::builder()

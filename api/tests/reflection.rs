@@ -152,7 +152,7 @@ impl Running {
         let db = TestDatabase::with_defaults().await;
         let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let config = ServerConfig {
-            tokens: Tokens::parse(&format!("tool={TOKEN}")).unwrap(),
+            tokens: Tokens::parse(&format!("tool={TOKEN} roles=submit,read,admin")).unwrap(),
             ..ServerConfig::default()
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

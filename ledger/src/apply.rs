@@ -14,9 +14,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use deadpool_postgres::Transaction;
 
 use crate::model::{
-    decide, AccountId, AccountSnapshot, BusinessKey, ClientId, Currency, DecisionInput,
-    IdempotencyKey, InstructionReference, Outcome, PartySide, Payment, PaymentId, PaymentMessage,
-    PaymentState, PlannedTransfer, ReasonCode, RejectionReason, ResolvedSides,
+    decide, AccountId, AccountScope, AccountSnapshot, BusinessKey, ClientId, Currency,
+    DecisionInput, IdempotencyKey, InstructionReference, Outcome, PartySide, Payment, PaymentId,
+    PaymentMessage, PaymentState, PlannedTransfer, ReasonCode, RejectionReason, ResolvedSides,
 };
 use crate::service::{ApplyCommand, ApplyResponse, Receipt};
 use crate::store::{
@@ -269,7 +269,9 @@ struct Plan {
 struct Effects {
     /// Business keys of the payments to create, in creation order, with the
     /// instruction reference each records.
-    created: Vec<(BusinessKey, Option<InstructionReference>)>,
+    /// Payments this batch creates: key, instruction reference, and the
+    /// command that created it (its client is recorded as the creator).
+    created: Vec<(BusinessKey, Option<InstructionReference>, usize)>,
     /// Existing payments that changed state, with the state they were read in.
     changed: HashMap<BusinessKey, PaymentState>,
     /// Every payment as the batch leaves it.
@@ -363,7 +365,10 @@ fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
             let mut receipts: Vec<Receipt> = command
                 .messages
                 .iter()
-                .map(|message| plan.effects.message(&loaded.mapping, index, message))
+                .map(|message| {
+                    plan.effects
+                        .message(&loaded.mapping, index, &command.debit_scope, message)
+                })
                 .collect();
             // A transient refusal is not stored: a retry under the same key
             // is a clean first attempt (messages applied meanwhile answer as
@@ -400,6 +405,7 @@ impl Effects {
         &mut self,
         mapping: &Mapping,
         command_index: usize,
+        debit_scope: &AccountScope,
         message: &PaymentMessage,
     ) -> Receipt {
         // A follow-up that names a pain.001 original by its reference is
@@ -440,12 +446,19 @@ impl Effects {
             payment: payment.as_ref(),
             payment_accounts,
             message_accounts: message_accounts.as_ref(),
+            debit_scope,
         });
+        // A client refused for its scope is told nothing of the payment.
+        let told = match &decision.outcome {
+            Outcome::Rejected(RejectionReason::DebitAccountOutOfScope { .. }) => None,
+            _ => payment.as_ref(),
+        };
+        let existing_id = payment.as_ref().map(|payment| payment.payment_id);
         let mut receipt = Receipt {
             outcome: decision.outcome.clone(),
             business_key: business_key.clone(),
-            payment_id: payment.as_ref().map(|payment| payment.payment_id),
-            state: payment.as_ref().map(|payment| payment.state),
+            payment_id: told.map(|payment| payment.payment_id),
+            state: told.map(|payment| payment.state),
         };
         if let Some(change) = decision.change {
             // Assert before writing what the schema asserts again after.
@@ -479,8 +492,11 @@ impl Effects {
                         _ => unreachable!("a payment is created only from resolved sides"),
                     };
                     let payment_id = placeholder(self.created.len());
-                    self.created
-                        .push((business_key.clone(), instruction.reference.clone()));
+                    self.created.push((
+                        business_key.clone(),
+                        instruction.reference.clone(),
+                        command_index,
+                    ));
                     if let Some(reference) = &instruction.reference {
                         self.by_instruction
                             .entry(reference.canonical())
@@ -520,9 +536,10 @@ impl Effects {
         }
         if let Outcome::Rejected(reason) = &decision.outcome {
             if reason.is_flagged_for_audit() {
+                // The audit sees the payment the client was not told of.
                 self.conflicts.push(PlannedConflict {
                     business_key: business_key.clone(),
-                    payment_id: receipt.payment_id,
+                    payment_id: receipt.payment_id.or(existing_id),
                     reason: reason.clone(),
                     requested_state: message.target_state,
                     command: command_index,
@@ -553,9 +570,10 @@ async fn write(
     let new_payments: Vec<store::NewPayment<'_>> = plan
         .created
         .iter()
-        .map(|(key, instruction_reference)| {
+        .map(|(key, instruction_reference, command)| {
             let payment = &plan.payments[key];
             store::NewPayment {
+                created_by: &commands[*command].client_id,
                 business_key: &payment.business_key,
                 state: payment.state,
                 amount: payment.amount,
@@ -710,7 +728,8 @@ fn stored_receipt(receipt: &Receipt) -> StoredReceipt {
             },
             account_id: match reason {
                 RejectionReason::InsufficientFunds { account_id }
-                | RejectionReason::BalanceLimitExceeded { account_id } => Some(account_id.0),
+                | RejectionReason::BalanceLimitExceeded { account_id }
+                | RejectionReason::DebitAccountOutOfScope { account_id } => Some(account_id.0),
                 _ => None,
             },
             current_state: match reason {
@@ -798,6 +817,9 @@ fn receipt_from_stored(stored: StoredReceipt) -> Result<Receipt, StoreError> {
                 "RETURN_AMOUNT_MISMATCH" => RejectionReason::ReturnAmountMismatch,
                 "REQUEST_NOT_APPLIED" => RejectionReason::RequestNotApplied,
                 "BALANCE_LIMIT_EXCEEDED" => RejectionReason::BalanceLimitExceeded {
+                    account_id: account_id()?,
+                },
+                "DEBIT_ACCOUNT_OUT_OF_SCOPE" => RejectionReason::DebitAccountOutOfScope {
                     account_id: account_id()?,
                 },
                 other => return Err(corrupt(format!("reason {other}"))),

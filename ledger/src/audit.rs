@@ -30,12 +30,15 @@ use std::fmt;
 use deadpool_postgres::Transaction;
 
 use crate::error::LedgerError;
-use crate::model::{AccountReference, Amount, BusinessKey, Currency};
+use crate::model::{AccountReference, AdminChange, Amount, BusinessKey, Currency};
 use crate::store::{self, audit as sql, StoreError};
 
 /// At most this many discrepancies of one check are reported; the report
 /// says which checks were cut short.
 pub const DISCREPANCIES_PER_CHECK_MAX: usize = 1_000;
+
+/// The report names at most this many of the latest administrative changes.
+pub const ADMIN_CHANGES_REPORTED_MAX: usize = 20;
 
 /// Ledger transfers this many days outside a statement's period are still
 /// match candidates for its entries.
@@ -579,6 +582,8 @@ pub struct AuditCounts {
     /// Refusals recorded for the audit (`BUSINESS_KEY_CONFLICT`,
     /// `STATE_CONFLICT`): reported, not discrepancies (the ledger refused them).
     pub conflicts_recorded: i64,
+    /// Administrative changes recorded (accounts opened, mappings set).
+    pub admin_changes_recorded: i64,
     pub statements: usize,
     pub statement_entries: usize,
 }
@@ -589,6 +594,10 @@ pub struct AuditReport {
     /// The snapshot's time, UTC, RFC 3339.
     pub as_of: String,
     pub counts: AuditCounts,
+    /// Context, not findings: the latest administrative changes (who
+    /// opened accounts and re-pointed settlement and clearing accounts),
+    /// at most [`ADMIN_CHANGES_REPORTED_MAX`], oldest first.
+    pub latest_admin_changes: Vec<AdminChange>,
     pub discrepancies: Vec<Discrepancy>,
     /// Codes of the checks that found more than
     /// [`DISCREPANCIES_PER_CHECK_MAX`] problems (only that many are listed).
@@ -646,12 +655,18 @@ pub(crate) async fn collect(
             transfers: counts.transfers,
             outbox_rows: counts.outbox_rows,
             conflicts_recorded: counts.conflicts,
+            admin_changes_recorded: counts.admin_changes,
             statements: statements.len(),
             statement_entries: statements
                 .iter()
                 .map(|statement| statement.entries.len())
                 .sum(),
         },
+        latest_admin_changes: crate::store::admin_changes::select_latest_admin_changes(
+            tx,
+            ADMIN_CHANGES_REPORTED_MAX,
+        )
+        .await?,
         ..AuditReport::default()
     };
     let mut add = |code: &'static str, found: Vec<Discrepancy>| {

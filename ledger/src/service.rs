@@ -18,10 +18,12 @@ use crate::apply::{self, ItemResult};
 use crate::error::LedgerError;
 use crate::model::Outcome;
 use crate::model::{
-    Account, AccountId, AccountReference, Bic, BusinessKey, ClientId, Currency, DocumentOrigin,
-    IdempotencyKey, OverdraftRule, Payment, PaymentId, PaymentMessage, PaymentState,
-    RequestFingerprint, TransferId,
+    Account, AccountId, AccountReference, AccountScope, Bic, BusinessKey, ClientId, Currency,
+    DocumentOrigin, IdempotencyKey, OverdraftRule, Payment, PaymentId, PaymentMessage,
+    PaymentState, PaymentVisibility, RequestFingerprint, TransferId,
 };
+use crate::model::{AdminAction, AdminChange};
+use crate::store::admin_changes::NewAdminChange;
 use crate::store::{
     self, AccountMapping, FeedPosition, OutboxRow, StoreError, TimeRange, Transfer,
 };
@@ -99,6 +101,10 @@ pub struct ApplyCommand {
     pub messages: Vec<PaymentMessage>,
     /// The document the messages came in, named by the confirmations.
     pub origin: Option<DocumentOrigin>,
+    /// The accounts the client may debit; a message debiting another is
+    /// refused (`DEBIT_ACCOUNT_OUT_OF_SCOPE`). Not part of the fingerprint:
+    /// a retry is answered as the first attempt was.
+    pub debit_scope: AccountScope,
 }
 
 impl ApplyCommand {
@@ -131,7 +137,14 @@ impl ApplyCommand {
             idempotency_key,
             messages,
             origin: None,
+            debit_scope: AccountScope::Unrestricted,
         }
+    }
+
+    /// Limits the accounts the command may debit.
+    pub fn with_debit_scope(mut self, debit_scope: AccountScope) -> ApplyCommand {
+        self.debit_scope = debit_scope;
+        self
     }
 }
 
@@ -162,6 +175,8 @@ pub struct OpenAccount {
     pub external_reference: AccountReference,
     pub currency: Currency,
     pub overdraft: OverdraftRule,
+    /// Who opens it: recorded with the change.
+    pub opened_by: ClientId,
 }
 
 /// The ledger: a connection pool and the rules for using it.
@@ -515,15 +530,37 @@ impl Ledger {
 
     // ------------------------------------------------------------ accounts
 
+    /// Opens an account, and records who opened it in the same transaction.
     pub async fn open_account(&self, request: &OpenAccount) -> Result<Account, LedgerError> {
         let opened = write_transaction!(self, |tx| async {
-            store::insert_account(
+            let Some(account) = store::insert_account(
                 &tx,
                 &request.external_reference,
                 request.currency,
                 request.overdraft,
             )
-            .await
+            .await?
+            else {
+                return Ok(None);
+            };
+            let terms = format!(
+                "account_id={} currency={} overdraft={}",
+                account.account_id,
+                account.currency.code(),
+                account.overdraft.as_str()
+            );
+            store::admin_changes::insert_admin_change(
+                &tx,
+                &NewAdminChange {
+                    client_id: &request.opened_by,
+                    action: AdminAction::OpenAccount,
+                    subject: &format!("account {}", account.external_reference),
+                    value_before: None,
+                    value_after: &terms,
+                },
+            )
+            .await?;
+            Ok(Some(account))
         })?;
         opened.ok_or_else(|| LedgerError::AccountExists {
             reference: request.external_reference.clone(),
@@ -549,9 +586,11 @@ impl Ledger {
     }
 
     /// Names the account that stands for `agent` (by BIC) in the account's
-    /// currency (semantics §5).
+    /// currency (semantics §5), and records the change: who, and which
+    /// account the mapping named before.
     pub async fn set_settlement_account(
         &self,
+        changed_by: &ClientId,
         agent: &Bic,
         reference: &AccountReference,
     ) -> Result<(), LedgerError> {
@@ -559,7 +598,24 @@ impl Ledger {
             let Some(account) = store::select_account_by_reference(&tx, reference).await? else {
                 return Ok(false);
             };
+            let before = store::admin_changes::select_settlement_reference_for_update(
+                &tx,
+                agent.as_str(),
+                account.currency.code(),
+            )
+            .await?;
             store::upsert_settlement_account(&tx, agent, &account).await?;
+            store::admin_changes::insert_admin_change(
+                &tx,
+                &NewAdminChange {
+                    client_id: changed_by,
+                    action: AdminAction::SetSettlementAccount,
+                    subject: &format!("settlement {} {}", agent, account.currency.code()),
+                    value_before: before.as_deref(),
+                    value_after: account.external_reference.as_str(),
+                },
+            )
+            .await?;
             Ok(true)
         })?;
         found
@@ -569,16 +625,34 @@ impl Ledger {
             })
     }
 
-    /// Names the default clearing account for the account's currency (semantics §5).
+    /// Names the default clearing account for the account's currency
+    /// (semantics §5), and records the change.
     pub async fn set_clearing_account(
         &self,
+        changed_by: &ClientId,
         reference: &AccountReference,
     ) -> Result<(), LedgerError> {
         let found = write_transaction!(self, |tx| async {
             let Some(account) = store::select_account_by_reference(&tx, reference).await? else {
                 return Ok(false);
             };
+            let before = store::admin_changes::select_clearing_reference_for_update(
+                &tx,
+                account.currency.code(),
+            )
+            .await?;
             store::upsert_clearing_account(&tx, &account).await?;
+            store::admin_changes::insert_admin_change(
+                &tx,
+                &NewAdminChange {
+                    client_id: changed_by,
+                    action: AdminAction::SetClearingAccount,
+                    subject: &format!("clearing {}", account.currency.code()),
+                    value_before: before.as_deref(),
+                    value_after: account.external_reference.as_str(),
+                },
+            )
+            .await?;
             Ok(true)
         })?;
         found
@@ -586,6 +660,18 @@ impl Ledger {
             .ok_or_else(|| LedgerError::AccountNotFound {
                 reference: reference.clone(),
             })
+    }
+
+    /// Recorded administrative changes after `after` (a change id), oldest
+    /// first, at most `limit`.
+    pub async fn admin_changes(
+        &self,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AdminChange>, LedgerError> {
+        read_transaction!(self, |tx| async {
+            store::admin_changes::select_admin_changes(&tx, after, limit).await
+        })
     }
 
     /// The account mapping of semantics §5: settlement and clearing accounts.
@@ -627,18 +713,34 @@ impl Ledger {
         })
     }
 
+    /// Whether a reader may see the payment (and its transfers and
+    /// confirmations): see [`PaymentVisibility`].
+    pub async fn payment_is_visible(
+        &self,
+        payment_id: PaymentId,
+        visible: &PaymentVisibility,
+    ) -> Result<bool, LedgerError> {
+        if visible.is_all() {
+            return Ok(true);
+        }
+        read_transaction!(self, |tx| async {
+            store::select_payment_is_visible(&tx, payment_id, visible).await
+        })
+    }
+
     /// Payments after `after`, oldest first, at most `limit` (itself at most
     /// `page_size_max`), optionally only in `state` and touching `account_id`.
     pub async fn list_payments(
         &self,
         state: Option<PaymentState>,
         account_id: Option<AccountId>,
+        visible: &PaymentVisibility,
         after: Option<PaymentId>,
         limit: usize,
     ) -> Result<Vec<Payment>, LedgerError> {
         let limit = limit.clamp(1, self.options.page_size_max) as i64;
         read_transaction!(self, |tx| async {
-            store::select_payments(&tx, state, account_id, after, limit).await
+            store::select_payments(&tx, state, account_id, visible, after, limit).await
         })
     }
 
@@ -662,12 +764,13 @@ impl Ledger {
     pub async fn confirmations_after(
         &self,
         after: FeedPosition,
+        visible: &PaymentVisibility,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, LedgerError> {
         let limit = limit.clamp(1, self.options.page_size_max) as i64;
         // READ COMMITTED: the snapshot, and so the horizon, is the statement's own.
         run_transaction!(self, IsolationLevel::ReadCommitted, true, |tx| async {
-            store::select_outbox_after(&tx, after, limit).await
+            store::select_outbox_after(&tx, after, visible, limit).await
         })
     }
 

@@ -249,7 +249,13 @@ pub mod fixtures {
             external_reference: reference(reference_text),
             currency: Currency::parse(currency).unwrap(),
             overdraft,
+            opened_by: operator(),
         }
+    }
+
+    /// The client the tests' administrative changes are recorded under.
+    pub fn operator() -> ClientId {
+        ClientId::parse("test-operator").unwrap()
     }
 
     pub fn key(end_to_end_id: &str) -> BusinessKey {

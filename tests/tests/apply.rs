@@ -438,7 +438,7 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
         .unwrap();
     let coba = Bic::parse("COBADEFFXXX").unwrap();
     db.ledger
-        .set_settlement_account(&coba, &reference("NOSTRO-COBA"))
+        .set_settlement_account(&operator(), &coba, &reference("NOSTRO-COBA"))
         .await
         .unwrap();
 
@@ -470,7 +470,7 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
 
     // With a default clearing account configured, the same payment lands there.
     db.ledger
-        .set_clearing_account(&reference("CLEARING"))
+        .set_clearing_account(&operator(), &reference("CLEARING"))
         .await
         .unwrap();
     let applied = db
@@ -483,7 +483,7 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
 
     let missing = db
         .ledger
-        .set_clearing_account(&reference("NO-SUCH-ACCOUNT"))
+        .set_clearing_account(&operator(), &reference("NO-SUCH-ACCOUNT"))
         .await;
     assert!(matches!(missing, Err(LedgerError::AccountNotFound { .. })));
     assert_sound(&db).await;

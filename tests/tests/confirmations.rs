@@ -1,7 +1,7 @@
 //! The confirmations feed follows commit order and never
 //! skips a row, where a reader that asks for `outbox_id > cursor` does.
 
-use ledger::model::OverdraftRule;
+use ledger::model::{OverdraftRule, PaymentVisibility};
 use ledger::FeedPosition;
 use ledger_system_tests::fixtures::{open, reference};
 use ledger_system_tests::TestDatabase;
@@ -41,7 +41,11 @@ async fn feed_until(db: &TestDatabase, mut position: FeedPosition, count: usize)
         if delivered.len() >= count {
             break;
         }
-        let page = db.ledger.confirmations_after(position, 3).await.unwrap();
+        let page = db
+            .ledger
+            .confirmations_after(position, &PaymentVisibility::all(), 3)
+            .await
+            .unwrap();
         match page.last() {
             Some(last) => position = last.position,
             None => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
@@ -98,7 +102,7 @@ async fn a_reader_by_outbox_id_skips_a_late_commit_where_the_commit_order_feed_d
     let naive_first = naive_read_after(&reader, 0).await;
     let feed_first = db
         .ledger
-        .confirmations_after(FeedPosition::default(), 100)
+        .confirmations_after(FeedPosition::default(), &PaymentVisibility::all(), 100)
         .await
         .unwrap();
     slow_tx.commit().await.unwrap();

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use ledger::LedgerError;
+
+use super::auth::Role;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -46,6 +48,17 @@ pub enum ApiError {
     },
     /// The deadline passed while the request waited: not applied.
     DeadlineExpired,
+    /// The client lacks the role the call needs (one of `roles`).
+    RoleRequired {
+        client_id: String,
+        roles: Vec<Role>,
+    },
+    /// What the call names lies outside the client's account scope.
+    OutOfScope {
+        /// `ACCOUNT_OUT_OF_SCOPE` or `PAYMENT_OUT_OF_SCOPE`.
+        reason: &'static str,
+        what: String,
+    },
     /// Our own fault: the cause is logged, never sent.
     Internal,
 }
@@ -150,6 +163,27 @@ impl ApiError {
             }
             ApiError::DeadlineExpired => Status::deadline_exceeded(
                 "the deadline passed while the request waited; it was not applied",
+            ),
+            ApiError::RoleRequired { client_id, roles } => {
+                let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+                let role = names.join("|");
+                Status::with_error_details(
+                    Code::PermissionDenied,
+                    format!("client {client_id} lacks the role this call needs: {role}"),
+                    ErrorDetails::with_error_info(
+                        "ROLE_REQUIRED",
+                        ERROR_DOMAIN,
+                        [
+                            ("role".to_owned(), role),
+                            ("client_id".to_owned(), client_id),
+                        ],
+                    ),
+                )
+            }
+            ApiError::OutOfScope { reason, what } => Status::with_error_details(
+                Code::PermissionDenied,
+                format!("{what} is outside the accounts this client may use"),
+                ErrorDetails::with_error_info(reason, ERROR_DOMAIN, [("subject".to_owned(), what)]),
             ),
             ApiError::Internal => Status::internal("internal error"),
         }

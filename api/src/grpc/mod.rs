@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::convert;
+use auth::Role;
 use errors::ApiError;
 
 /// Generated from `proto/ledger/v1/ledger.proto`.
@@ -371,7 +372,8 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::SubmitPaymentRequest>,
     ) -> Result<Response<proto::SubmitPaymentResponse>, Status> {
-        let client_id = auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require(Role::Submit)?;
         let key = idempotency_key(&request.get_ref().idempotency_key, request.metadata())?;
         let read = read_document(
             &request.get_ref().document,
@@ -391,7 +393,9 @@ impl LedgerService for Service {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        let command = ApplyCommand::new(client_id, key, messages).with_origin(read.origin);
+        let command = ApplyCommand::new(access.client_id.clone(), key, messages)
+            .with_origin(read.origin)
+            .with_debit_scope(access.scope.clone());
         let time_left = grpc_timeout(request.metadata());
         let response = async {
             let response = match &self.group_commit {
@@ -442,7 +446,8 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::GetPaymentRequest>,
     ) -> Result<Response<proto::Payment>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require_any(&[Role::Read, Role::Submit])?;
         let payment = match &request.get_ref().key {
             Some(proto::get_payment_request::Key::PaymentId(id)) => self
                 .ledger
@@ -459,7 +464,28 @@ impl LedgerService for Service {
             }
             None => return Err(ApiError::invalid("key", "give payment_id or business_key").into()),
         };
-        let payment = payment.ok_or_else(|| ApiError::NotFound("no such payment".to_owned()))?;
+        let visibility = access.payment_visibility();
+        let out_of_scope = |what: String| ApiError::OutOfScope {
+            reason: "PAYMENT_OUT_OF_SCOPE",
+            what,
+        };
+        // A client that does not see every payment is told the same of a
+        // payment that does not exist as of one it may not see.
+        let payment = match payment {
+            Some(payment) => payment,
+            None if visibility.is_all() => {
+                return Err(ApiError::NotFound("no such payment".to_owned()).into())
+            }
+            None => return Err(out_of_scope("the payment asked for".to_owned()).into()),
+        };
+        let visible = self
+            .ledger
+            .payment_is_visible(payment.payment_id, &visibility)
+            .await
+            .map_err(errors::status)?;
+        if !visible {
+            return Err(out_of_scope("the payment asked for".to_owned()).into());
+        }
         Ok(Response::new(payment_to_proto(payment)))
     }
 
@@ -467,7 +493,8 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::ListPaymentsRequest>,
     ) -> Result<Response<proto::ListPaymentsResponse>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require_any(&[Role::Read, Role::Submit])?;
         let body = request.get_ref();
         let page_size = self.page_size(body.page_size)?;
         let state = match proto::PaymentState::try_from(body.state) {
@@ -482,7 +509,13 @@ impl LedgerService for Service {
         let after = parse_page_token(&body.page_token)?.map(PaymentId);
         let payments = self
             .ledger
-            .list_payments(state, account_id, after, page_size as usize)
+            .list_payments(
+                state,
+                account_id,
+                &access.payment_visibility(),
+                after,
+                page_size as usize,
+            )
             .await
             .map_err(errors::status)?;
         let next_page_token = match payments.last() {
@@ -499,7 +532,8 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::OpenAccountRequest>,
     ) -> Result<Response<proto::Account>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require(Role::Admin)?;
         let body = request.get_ref();
         let mut violations = Vec::new();
         let reference = AccountReference::parse(&body.external_reference)
@@ -536,6 +570,7 @@ impl LedgerService for Service {
                 external_reference,
                 currency,
                 overdraft,
+                opened_by: access.client_id.clone(),
             })
             .await
             .map_err(errors::status)?;
@@ -546,7 +581,8 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::GetAccountRequest>,
     ) -> Result<Response<proto::Account>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require(Role::Read)?;
         let account = match &request.get_ref().key {
             Some(proto::get_account_request::Key::AccountId(id)) => self
                 .ledger
@@ -556,6 +592,9 @@ impl LedgerService for Service {
             Some(proto::get_account_request::Key::ExternalReference(text)) => {
                 let reference = AccountReference::parse(text)
                     .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
+                // Before the lookup: a scoped client learns nothing of
+                // whether an account outside its scope exists.
+                access.require_readable(&reference)?;
                 self.ledger
                     .get_account(&reference)
                     .await
@@ -567,7 +606,22 @@ impl LedgerService for Service {
                 )
             }
         };
-        let account = account.ok_or_else(|| ApiError::NotFound("no such account".to_owned()))?;
+        // A scoped client is told the same of an account that does not
+        // exist as of one outside its scope.
+        let account = match account {
+            Some(account) => account,
+            None if access.scope.is_unrestricted() => {
+                return Err(ApiError::NotFound("no such account".to_owned()).into())
+            }
+            None => {
+                return Err(ApiError::OutOfScope {
+                    reason: "ACCOUNT_OUT_OF_SCOPE",
+                    what: "the account asked for".to_owned(),
+                }
+                .into())
+            }
+        };
+        access.require_readable(&account.external_reference)?;
         Ok(Response::new(account_to_proto(account)))
     }
 
@@ -575,8 +629,26 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::ListTransfersRequest>,
     ) -> Result<Response<proto::ListTransfersResponse>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require(Role::Read)?;
         let body = request.get_ref();
+        if !access.scope.is_unrestricted() {
+            let account = self
+                .ledger
+                .get_account_by_id(AccountId(body.account_id))
+                .await
+                .map_err(errors::status)?;
+            match account {
+                Some(account) => access.require_readable(&account.external_reference)?,
+                None => {
+                    return Err(ApiError::OutOfScope {
+                        reason: "ACCOUNT_OUT_OF_SCOPE",
+                        what: format!("account {}", body.account_id),
+                    }
+                    .into())
+                }
+            }
+        }
         let page_size = self.page_size(body.page_size)?;
         let after = parse_page_token(&body.page_token)?.map(TransferId);
         let transfers = self
@@ -620,14 +692,15 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::SetSettlementAccountRequest>,
     ) -> Result<Response<proto::AccountMapping>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require(Role::Admin)?;
         let body = request.get_ref();
         let agent = Bic::parse(&body.agent_bic)
             .map_err(|error| ApiError::invalid("agent_bic", error.to_string()))?;
         let reference = AccountReference::parse(&body.external_reference)
             .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
         self.ledger
-            .set_settlement_account(&agent, &reference)
+            .set_settlement_account(&access.client_id, &agent, &reference)
             .await
             .map_err(errors::status)?;
         self.mapping(Some(agent), &reference).await
@@ -637,11 +710,12 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::SetClearingAccountRequest>,
     ) -> Result<Response<proto::AccountMapping>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require(Role::Admin)?;
         let reference = AccountReference::parse(&request.get_ref().external_reference)
             .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
         self.ledger
-            .set_clearing_account(&reference)
+            .set_clearing_account(&access.client_id, &reference)
             .await
             .map_err(errors::status)?;
         self.mapping(None, &reference).await
@@ -651,7 +725,10 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::ListAccountMappingsRequest>,
     ) -> Result<Response<proto::ListAccountMappingsResponse>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require_any(&[Role::Read, Role::Admin])?;
+        // An admin sees every mapping; a reader those naming its accounts.
+        let sees_all = access.has(Role::Admin) || access.scope.is_unrestricted();
         let mappings = self
             .ledger
             .account_mappings()
@@ -660,6 +737,9 @@ impl LedgerService for Service {
         Ok(Response::new(proto::ListAccountMappingsResponse {
             mappings: mappings
                 .into_iter()
+                .filter(|mapping| {
+                    sees_all || access.scope.allows(&mapping.account.external_reference)
+                })
                 .map(|mapping| proto::AccountMapping {
                     agent_bic: mapping
                         .agent
@@ -679,7 +759,9 @@ impl LedgerService for Service {
         &self,
         request: Request<proto::StreamConfirmationsRequest>,
     ) -> Result<Response<ConfirmationStream>, Status> {
-        auth::client_of(&request)?;
+        let access = auth::access_of(&request)?;
+        access.require_any(&[Role::Read, Role::Submit])?;
+        let visible = access.payment_visibility();
         let mut position = parse_cursor(&request.get_ref().cursor)?;
         let (sender, receiver) = tokio::sync::mpsc::channel(self.limits.stream_buffer_max);
         let ledger = self.ledger.clone();
@@ -696,7 +778,7 @@ impl LedgerService for Service {
                         .await;
                     return;
                 }
-                let rows = match ledger.confirmations_after(position, page).await {
+                let rows = match ledger.confirmations_after(position, &visible, page).await {
                     Ok(rows) => rows,
                     Err(error) => {
                         let _ = sender.send(Err(errors::status(error))).await;
@@ -722,6 +804,44 @@ impl LedgerService for Service {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(receiver),
         )))
+    }
+
+    async fn list_admin_changes(
+        &self,
+        request: Request<proto::ListAdminChangesRequest>,
+    ) -> Result<Response<proto::ListAdminChangesResponse>, Status> {
+        let access = auth::access_of(&request)?;
+        access.require(Role::Admin)?;
+        let body = request.get_ref();
+        let page_size = self.page_size(body.page_size)?;
+        let after = parse_page_token(&body.page_token)?;
+        let changes = self
+            .ledger
+            .admin_changes(after, page_size as usize)
+            .await
+            .map_err(errors::status)?;
+        let next_page_token = match changes.last() {
+            Some(last) if changes.len() == page_size as usize => last.change_id.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(proto::ListAdminChangesResponse {
+            changes: changes
+                .into_iter()
+                .map(|change| proto::AdminChange {
+                    change_id: change.change_id,
+                    changed_at_unix_seconds: change
+                        .changed_at
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |since| since.as_secs() as i64),
+                    client_id: change.client_id.to_string(),
+                    action: change.action.as_str().to_owned(),
+                    subject: change.subject,
+                    value_before: change.value_before.unwrap_or_default(),
+                    value_after: change.value_after,
+                })
+                .collect(),
+            next_page_token,
+        }))
     }
 }
 

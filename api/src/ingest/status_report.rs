@@ -12,6 +12,8 @@ pub(super) fn iso_reason(code: &str) -> &'static str {
         "INSUFFICIENT_FUNDS" => "AM04",
         "BUSINESS_KEY_CONFLICT" => "AM05",
         "BALANCE_LIMIT_EXCEEDED" => "AM02",
+        // AG01 TransactionForbidden: not allowed on this account for this party.
+        "DEBIT_ACCOUNT_OUT_OF_SCOPE" => "AG01",
         "IDEMPOTENCY_KEY_REUSED" => "DU01",
         "INVALID" => REASON_FILE_FORMAT,
         _ => REASON_NARRATIVE,
@@ -260,8 +262,9 @@ mod tests {
         assert_eq!(iso_reason("SAME_ACCOUNT"), "NARR");
         assert_eq!(iso_reason("RETURN_AMOUNT_MISMATCH"), "AM09");
         assert_eq!(iso_reason("RETURN_CURRENCY_MISMATCH"), "AM03");
+        assert_eq!(iso_reason("DEBIT_ACCOUNT_OUT_OF_SCOPE"), "AG01");
         for code in [
-            "AM04", "AC01", "AM03", "AM05", "AM02", "AM09", "DU01", "FF01", "NARR",
+            "AM04", "AC01", "AM03", "AM05", "AM02", "AM09", "AG01", "DU01", "FF01", "NARR",
         ] {
             assert!(ReasonCode::new(code).is_ok());
         }

@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use ledger::model::{AccountReference, OverdraftRule};
+use ledger::model::{AccountReference, ClientId, OverdraftRule};
 use ledger_system_tests::fixtures::open;
 use ledger_system_tests::TestDatabase;
 
@@ -29,7 +29,10 @@ pub async fn ledger_for_files(debtors: u64) -> TestDatabase {
         .await
         .unwrap();
     db.ledger
-        .set_clearing_account(&AccountReference::parse(CLEARING).unwrap())
+        .set_clearing_account(
+            &ClientId::parse("test-operator").unwrap(),
+            &AccountReference::parse(CLEARING).unwrap(),
+        )
         .await
         .unwrap();
     db

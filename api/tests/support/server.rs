@@ -60,8 +60,18 @@ impl TestServer {
     pub async fn start_with_options(config: ServerConfig, options: LedgerOptions) -> TestServer {
         let db = database_with_accounts(options).await;
         let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        // bank-a administers too; bank-b has the older form's defaults
+        // (submit and read, every account). A config with tokens keeps its own.
+        let tokens = if config.tokens.is_empty() {
+            Tokens::parse(&format!(
+                "bank-a={TOKEN_A} roles=submit,read,admin\nbank-b={TOKEN_B}"
+            ))
+            .unwrap()
+        } else {
+            config.tokens.clone()
+        };
         let config = ServerConfig {
-            tokens: Tokens::parse(&format!("bank-a={TOKEN_A},bank-b={TOKEN_B}")).unwrap(),
+            tokens,
             health_check_interval_ms: 50,
             ..config
         };

@@ -92,6 +92,8 @@ fn add_non_negative(counter: i64, delta: i64) -> Option<i64> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSnapshot {
     pub account_id: AccountId,
+    /// Whether a client's scope allows debiting it is decided by this.
+    pub external_reference: AccountReference,
     pub currency: Currency,
     pub overdraft: OverdraftRule,
     pub balances: Balances,
@@ -111,6 +113,7 @@ impl Account {
     pub fn snapshot(&self) -> AccountSnapshot {
         AccountSnapshot {
             account_id: self.account_id,
+            external_reference: self.external_reference.clone(),
             currency: self.currency,
             overdraft: self.overdraft,
             balances: self.balances,

@@ -4,12 +4,15 @@
 //! tonic, XML or serde. The store and the API convert to and from these types.
 
 pub mod account;
+pub mod admin_change;
 pub mod business_key;
 pub mod ids;
 pub mod money;
 pub mod payment;
+pub mod scope;
 
 pub use account::{Account, AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
+pub use admin_change::{AdminAction, AdminChange};
 pub use business_key::{BusinessKey, InstructionReference, Originator, ID_NOT_PROVIDED};
 pub use ids::{
     AccountId, AccountReference, Bic, ClientId, IdError, IdempotencyKey, PaymentId, ReasonCode,
@@ -21,3 +24,4 @@ pub use payment::{
     Payment, PaymentInstruction, PaymentMessage, PaymentState, PlannedTransfer, RejectionReason,
     ResolvedSides, StateChange, TransferKind,
 };
+pub use scope::{AccountPattern, AccountScope, PaymentVisibility, ScopeError};

@@ -10,6 +10,7 @@ use super::account::{AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
 use super::business_key::{BusinessKey, InstructionReference};
 use super::ids::{AccountId, AccountReference, Bic, PaymentId, ReasonCode, RequestFingerprint};
 use super::money::Amount;
+use super::scope::AccountScope;
 
 /// Where a payment stands. "None" (the ledger has never seen it) is the absence
 /// of a payment: `Option<PaymentState>`.
@@ -331,6 +332,9 @@ pub enum RejectionReason {
     /// (`ORIGINAL_NOT_FOUND`): a request applies all of its messages or none,
     /// so nothing of it was applied. Transient like the refusal that caused it.
     RequestNotApplied,
+    /// The message would debit an account outside the submitting client's
+    /// scope. Stored under the key like other refusals; nothing posted.
+    DebitAccountOutOfScope { account_id: AccountId },
 }
 
 impl RejectionReason {
@@ -348,6 +352,7 @@ impl RejectionReason {
             RejectionReason::OriginalAmbiguous => "ORIGINAL_AMBIGUOUS",
             RejectionReason::ReturnAmountMismatch => "RETURN_AMOUNT_MISMATCH",
             RejectionReason::RequestNotApplied => "REQUEST_NOT_APPLIED",
+            RejectionReason::DebitAccountOutOfScope { .. } => "DEBIT_ACCOUNT_OUT_OF_SCOPE",
         }
     }
 
@@ -363,7 +368,9 @@ impl RejectionReason {
     pub fn is_flagged_for_audit(&self) -> bool {
         matches!(
             self,
-            RejectionReason::BusinessKeyConflict | RejectionReason::StateConflict { .. }
+            RejectionReason::BusinessKeyConflict
+                | RejectionReason::StateConflict { .. }
+                | RejectionReason::DebitAccountOutOfScope { .. }
         )
     }
 
@@ -408,6 +415,9 @@ impl RejectionReason {
                 "another transaction of this request was refused transiently; nothing of the \
                  request was applied, retry it under the same idempotency key"
                     .to_owned()
+            }
+            RejectionReason::DebitAccountOutOfScope { account_id } => {
+                format!("account {account_id} is outside the accounts this client may debit")
             }
         }
     }
@@ -483,10 +493,67 @@ pub struct DecisionInput<'a> {
     pub payment_accounts: Option<(&'a AccountSnapshot, &'a AccountSnapshot)>,
     /// The message's sides resolved to accounts, when it carries an instruction.
     pub message_accounts: Option<&'a ResolvedSides>,
+    /// The accounts the submitting client may debit.
+    pub debit_scope: &'a AccountScope,
 }
 
 /// Decides what applying `input.message` does. Pure: same input, same decision.
+///
+/// A client limited to a scope may debit only the accounts in it, and act
+/// only on payments that touch it: a message whose own debtor account lies
+/// outside, that names an existing payment neither of whose accounts is in
+/// the scope, or whose transfers would debit an account outside, is refused
+/// (`DEBIT_ACCOUNT_OUT_OF_SCOPE`) before anything else is said about the
+/// payment it names.
 pub fn decide(input: DecisionInput<'_>) -> Decision {
+    let scope = input.debit_scope;
+    if let Some(Ok((debit, _))) = input.message_accounts {
+        if !scope.allows(&debit.external_reference) {
+            return Decision::rejected(RejectionReason::DebitAccountOutOfScope {
+                account_id: debit.account_id,
+            });
+        }
+    }
+    if let Some((debit, credit)) = input.payment_accounts {
+        if !scope.allows(&debit.external_reference) && !scope.allows(&credit.external_reference) {
+            return Decision::rejected(RejectionReason::DebitAccountOutOfScope {
+                account_id: debit.account_id,
+            });
+        }
+    }
+    let decision = decide_in_any_scope(&input);
+    let Some(change) = &decision.change else {
+        return decision;
+    };
+    let message_accounts = input
+        .message_accounts
+        .and_then(|sides| sides.as_ref().ok())
+        .map(|(debit, credit)| (debit, credit));
+    let accounts: Vec<&AccountSnapshot> = [message_accounts, input.payment_accounts]
+        .into_iter()
+        .flatten()
+        .flat_map(|(debit, credit)| [debit, credit])
+        .collect();
+    let reference_of = |account_id: AccountId| {
+        accounts
+            .iter()
+            .find(|account| account.account_id == account_id)
+            .map(|account| &account.external_reference)
+            .expect("a decision posts only between the accounts it was given")
+    };
+    match change
+        .transfers
+        .iter()
+        .find(|transfer| !scope.allows(reference_of(transfer.debit_account_id)))
+    {
+        Some(transfer) => Decision::rejected(RejectionReason::DebitAccountOutOfScope {
+            account_id: transfer.debit_account_id,
+        }),
+        None => decision,
+    }
+}
+
+fn decide_in_any_scope(input: &DecisionInput<'_>) -> Decision {
     let message = input.message;
     match input.payment {
         None => decide_new(message, input.message_accounts),

@@ -36,6 +36,7 @@ pub struct TableCounts {
     pub transfers: i64,
     pub outbox_rows: i64,
     pub conflicts: i64,
+    pub admin_changes: i64,
 }
 
 pub async fn select_table_counts(tx: &Transaction<'_>) -> Result<TableCounts, StoreError> {
@@ -46,7 +47,8 @@ pub async fn select_table_counts(tx: &Transaction<'_>) -> Result<TableCounts, St
          (SELECT count(*) FROM payments) AS payments, \
          (SELECT count(*) FROM transfers) AS transfers, \
          (SELECT count(*) FROM outbox) AS outbox_rows, \
-         (SELECT count(*) FROM payment_conflicts) AS conflicts",
+         (SELECT count(*) FROM payment_conflicts) AS conflicts, \
+         (SELECT count(*) FROM admin_changes) AS admin_changes",
         &[],
     )
     .await?;
@@ -57,6 +59,7 @@ pub async fn select_table_counts(tx: &Transaction<'_>) -> Result<TableCounts, St
         transfers: row.get("transfers"),
         outbox_rows: row.get("outbox_rows"),
         conflicts: row.get("conflicts"),
+        admin_changes: row.get("admin_changes"),
     })
 }
 

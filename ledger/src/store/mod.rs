@@ -5,6 +5,7 @@
 //! break the database on purpose excepted). Functions here neither begin nor
 //! commit transactions; [`crate::Ledger`] does, explicitly SERIALIZABLE.
 
+pub mod admin_changes;
 pub mod audit;
 
 use std::time::SystemTime;
@@ -15,10 +16,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
 use crate::model::{
-    Account, AccountId, AccountReference, AccountSnapshot, Amount, Balances, Bic, BusinessKey,
-    ClientId, Currency, DocumentOrigin, IdempotencyKey, InstructionReference, OverdraftRule,
-    Payment, PaymentId, PaymentState, PlannedTransfer, ReasonCode, RejectionReason,
-    RequestFingerprint, TransferId, TransferKind,
+    Account, AccountId, AccountPattern, AccountReference, AccountScope, AccountSnapshot, Amount,
+    Balances, Bic, BusinessKey, ClientId, Currency, DocumentOrigin, IdempotencyKey,
+    InstructionReference, OverdraftRule, Payment, PaymentId, PaymentState, PaymentVisibility,
+    PlannedTransfer, ReasonCode, RejectionReason, RequestFingerprint, TransferId, TransferKind,
 };
 
 /// Errors of the store layer: the ledger decides what is retried.
@@ -472,21 +473,100 @@ pub async fn select_payment_by_id(
     row.as_ref().map(payment_from_row).transpose()
 }
 
+// -------------------------------------------------------------- visibility
+
+/// A [`PaymentVisibility`] as statement parameters: see everything; the
+/// creating client; `LIKE` patterns of the accounts in scope.
+struct VisibilityParameters<'a> {
+    all: bool,
+    created_by: Option<&'a str>,
+    account_patterns: Option<Vec<String>>,
+}
+
+impl<'a> VisibilityParameters<'a> {
+    fn of(visible: &'a PaymentVisibility) -> VisibilityParameters<'a> {
+        let escape = |text: &str| {
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        VisibilityParameters {
+            all: visible.is_all(),
+            created_by: visible.created_by.as_ref().map(ClientId::as_str),
+            account_patterns: match &visible.accounts {
+                Some(AccountScope::Only(patterns)) => Some(
+                    patterns
+                        .iter()
+                        .map(|pattern| match pattern {
+                            AccountPattern::Exact(reference) => escape(reference.as_str()),
+                            AccountPattern::Prefix(prefix) => format!("{}%", escape(prefix)),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The condition that payment `p` is visible, with the parameters of
+/// [`VisibilityParameters`] at `$n`, `$n+1`, `$n+2`.
+fn visible_payment_condition(n: usize) -> String {
+    format!(
+        "(${n}::BOOL \
+          OR p.created_by_client_id = ${created}::TEXT \
+          OR EXISTS (SELECT 1 FROM accounts va \
+                     WHERE va.account_id IN (p.debit_account_id, p.credit_account_id) \
+                       AND va.external_reference LIKE ANY(${patterns}::TEXT[])))",
+        created = n + 1,
+        patterns = n + 2,
+    )
+}
+
+/// Whether the payment is visible to a reader.
+pub async fn select_payment_is_visible(
+    tx: &Transaction<'_>,
+    payment_id: PaymentId,
+    visible: &PaymentVisibility,
+) -> Result<bool, StoreError> {
+    let parameters = VisibilityParameters::of(visible);
+    let sql = format!(
+        "SELECT {} FROM payments p WHERE p.payment_id = $1",
+        visible_payment_condition(2)
+    );
+    let row = query_opt(
+        tx,
+        &sql,
+        &[
+            &payment_id.0,
+            &parameters.all,
+            &parameters.created_by,
+            &parameters.account_patterns,
+        ],
+    )
+    .await?;
+    Ok(row.is_some_and(|row| row.get::<_, Option<bool>>(0) == Some(true)))
+}
+
 /// Payments after `after` (keyset pagination), oldest first, optionally only
-/// in `state` and only touching `account_id`.
+/// in `state` and only touching `account_id`, and only those `visible`.
 pub async fn select_payments(
     tx: &Transaction<'_>,
     state: Option<PaymentState>,
     account_id: Option<AccountId>,
+    visible: &PaymentVisibility,
     after: Option<PaymentId>,
     limit: i64,
 ) -> Result<Vec<Payment>, StoreError> {
+    let parameters = VisibilityParameters::of(visible);
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments \
+        "SELECT {PAYMENT_COLUMNS} FROM payments p \
          WHERE ($1::TEXT IS NULL OR state = $1) \
            AND ($2::BIGINT IS NULL OR debit_account_id = $2 OR credit_account_id = $2) \
            AND payment_id > $3 \
-         ORDER BY payment_id LIMIT $4"
+           AND {} \
+         ORDER BY payment_id LIMIT $4",
+        visible_payment_condition(5)
     );
     let rows = query(
         tx,
@@ -496,6 +576,9 @@ pub async fn select_payments(
             &account_id.map(|id| id.0),
             &after.map_or(0, |id| id.0),
             &limit,
+            &parameters.all,
+            &parameters.created_by,
+            &parameters.account_patterns,
         ],
     )
     .await?;
@@ -512,6 +595,8 @@ pub struct NewPayment<'a> {
     pub credit_account_id: AccountId,
     /// A pain.001 transaction's reference, for its follow-ups.
     pub instruction_reference: Option<&'a InstructionReference>,
+    /// The client whose request created it.
+    pub created_by: &'a ClientId,
 }
 
 /// Inserts new payments, one statement for all; returns their ids in the
@@ -539,18 +624,19 @@ pub async fn insert_payments(
         .iter()
         .map(|p| p.instruction_reference.map(InstructionReference::canonical))
         .collect();
+    let creators: Vec<&str> = payments.iter().map(|p| p.created_by.as_str()).collect();
     let rows = query(
         tx,
         "INSERT INTO payments \
          (business_key, state, currency, amount_minor, debit_account_id, credit_account_id, \
-          instruction_reference) \
+          instruction_reference, created_by_client_id) \
          SELECT business_key, state, currency, amount_minor, debit_account_id, credit_account_id, \
-                instruction_reference \
+                instruction_reference, created_by_client_id \
          FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], \
-                     $7::TEXT[]) \
+                     $7::TEXT[], $8::TEXT[]) \
            WITH ORDINALITY AS n (business_key, state, currency, amount_minor, \
                                  debit_account_id, credit_account_id, instruction_reference, \
-                                 position) \
+                                 created_by_client_id, position) \
          ORDER BY position RETURNING payment_id, business_key",
         &[
             &business_keys,
@@ -560,6 +646,7 @@ pub async fn insert_payments(
             &debits,
             &credits,
             &references,
+            &creators,
         ],
     )
     .await?;
@@ -1090,10 +1177,11 @@ pub struct OutboxRow {
 pub async fn select_outbox_after(
     tx: &Transaction<'_>,
     after: FeedPosition,
+    visible: &PaymentVisibility,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let rows = query(
-        tx,
+    let parameters = VisibilityParameters::of(visible);
+    let sql = format!(
         "SELECT o.transaction_id::TEXT::BIGINT AS transaction_id, o.outbox_id, o.message_id, \
                 o.payment_id, p.business_key, o.from_state, o.to_state, o.status_code, \
                 o.reason_code, p.amount_minor, p.currency, o.created_at, \
@@ -1102,8 +1190,21 @@ pub async fn select_outbox_after(
          FROM outbox o JOIN payments p USING (payment_id) \
          WHERE (o.transaction_id, o.outbox_id) > ($1::BIGINT::TEXT::xid8, $2) \
            AND o.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           AND {} \
          ORDER BY o.transaction_id, o.outbox_id LIMIT $3",
-        &[&after.transaction_id, &after.outbox_id, &limit],
+        visible_payment_condition(4)
+    );
+    let rows = query(
+        tx,
+        &sql,
+        &[
+            &after.transaction_id,
+            &after.outbox_id,
+            &limit,
+            &parameters.all,
+            &parameters.created_by,
+            &parameters.account_patterns,
+        ],
     )
     .await?;
     Ok(rows

@@ -6,6 +6,7 @@ use crate::model::account::{AccountSnapshot, Balances, OverdraftRule};
 use crate::model::business_key::{BusinessKey, Originator};
 use crate::model::ids::{AccountId, AccountReference, Bic, PaymentId};
 use crate::model::money::{Amount, Currency};
+use crate::model::scope::AccountScope;
 
 const DEBIT: AccountId = AccountId(1);
 const CREDIT: AccountId = AccountId(2);
@@ -22,6 +23,7 @@ fn account(
 ) -> AccountSnapshot {
     AccountSnapshot {
         account_id,
+        external_reference: AccountReference::parse(&format!("ACCT-{}", account_id.0)).unwrap(),
         currency: Currency::parse("EUR").unwrap(),
         overdraft,
         balances: Balances {
@@ -81,6 +83,15 @@ fn payment(state: PaymentState) -> Payment {
 /// message's sides and for the existing payment.
 /// The accounts hold exactly the postings of the payment's current state.
 fn decide_simple(current: Option<PaymentState>, message: &PaymentMessage) -> Decision {
+    decide_simple_in(&AccountScope::Unrestricted, current, message)
+}
+
+/// [`decide_simple`] for a client that may debit only `debit_scope`.
+fn decide_simple_in(
+    debit_scope: &AccountScope,
+    current: Option<PaymentState>,
+    message: &PaymentMessage,
+) -> Decision {
     let (debit_balances, credit_balances) = postings_of(current);
     let debit = AccountSnapshot {
         balances: debit_balances,
@@ -97,6 +108,7 @@ fn decide_simple(current: Option<PaymentState>, message: &PaymentMessage) -> Dec
         payment: existing.as_ref(),
         payment_accounts: existing.as_ref().map(|_| (&debit, &credit)),
         message_accounts: message.instruction.as_ref().map(|_| &resolved),
+        debit_scope,
     })
 }
 
@@ -338,6 +350,7 @@ fn a_business_duplicate_with_other_content_is_a_business_key_conflict() {
         payment: Some(&existing),
         payment_accounts: Some((&unrestricted(DEBIT), &unrestricted(CREDIT))),
         message_accounts: Some(&resolved),
+        debit_scope: &AccountScope::Unrestricted,
     });
     assert_eq!(
         decision.outcome,
@@ -350,6 +363,7 @@ fn a_business_duplicate_with_other_content_is_a_business_key_conflict() {
         payment: Some(&existing),
         payment_accounts: Some((&unrestricted(DEBIT), &unrestricted(CREDIT))),
         message_accounts: Some(&unresolved),
+        debit_scope: &AccountScope::Unrestricted,
     });
     assert_eq!(
         decision.outcome,
@@ -370,6 +384,7 @@ fn decide_new_with(
         payment: None,
         payment_accounts: None,
         message_accounts: Some(&resolved),
+        debit_scope: &AccountScope::Unrestricted,
     })
 }
 
@@ -412,6 +427,7 @@ fn a_return_needs_the_creditor_to_have_the_funds_when_it_forbids_overdraft() {
         payment: Some(&existing),
         payment_accounts: Some((&debit, &credit)),
         message_accounts: None,
+        debit_scope: &AccountScope::Unrestricted,
     });
     assert_eq!(
         decision.outcome,
@@ -449,6 +465,7 @@ fn unresolved_sides_are_refused_naming_what_was_looked_for() {
         payment: None,
         payment_accounts: None,
         message_accounts: Some(&unresolved),
+        debit_scope: &AccountScope::Unrestricted,
     });
     let Outcome::Rejected(reason) = decision.outcome else {
         panic!("expected a refusal");
@@ -485,6 +502,7 @@ fn only_missing_originals_are_transient_and_only_conflicts_are_flagged_for_audit
         RejectionReason::ReturnCurrencyMismatch,
         RejectionReason::ReturnAmountMismatch,
         RejectionReason::RequestNotApplied,
+        RejectionReason::DebitAccountOutOfScope { account_id: DEBIT },
     ];
     let transient: Vec<_> = reasons
         .iter()
@@ -497,7 +515,14 @@ fn only_missing_originals_are_transient_and_only_conflicts_are_flagged_for_audit
         .filter(|r| r.is_flagged_for_audit())
         .map(|r| r.code())
         .collect();
-    assert_eq!(flagged, ["BUSINESS_KEY_CONFLICT", "STATE_CONFLICT"]);
+    assert_eq!(
+        flagged,
+        [
+            "BUSINESS_KEY_CONFLICT",
+            "STATE_CONFLICT",
+            "DEBIT_ACCOUNT_OUT_OF_SCOPE"
+        ]
+    );
 }
 
 fn return_of(amount: Amount) -> PaymentMessage {
@@ -575,4 +600,120 @@ fn the_returned_amount_is_part_of_the_fingerprint_and_its_absence_changes_nothin
         without.fingerprint(),
         RequestFingerprint::of("ledger.ApplyPaymentMessages", &legacy)
     );
+}
+
+// ------------------------------------------------------------ debit scopes
+
+fn scope(patterns: &str) -> AccountScope {
+    AccountScope::parse(patterns).unwrap()
+}
+
+fn out_of_scope(account_id: AccountId) -> Outcome {
+    Outcome::Rejected(RejectionReason::DebitAccountOutOfScope { account_id })
+}
+
+#[test]
+fn a_client_may_open_a_payment_only_from_an_account_in_its_scope() {
+    let settle = message(PaymentState::Settled, Some(eur(1000)));
+    let decision = decide_simple_in(&scope("ACCT-2"), None, &settle);
+    assert_eq!(decision.outcome, out_of_scope(DEBIT));
+    assert!(decision.change.is_none(), "nothing is posted");
+    for allowed in ["ACCT-1", "ACCT-*", "ACCT-9,ACCT-1"] {
+        let decision = decide_simple_in(&scope(allowed), None, &settle);
+        assert_eq!(decision.outcome, Outcome::Applied, "{allowed}");
+    }
+}
+
+#[test]
+fn a_client_outside_the_debtor_account_learns_nothing_of_an_existing_payment() {
+    // Without the scope rule these would answer DUPLICATE, ALREADY_APPLIED
+    // and BUSINESS_KEY_CONFLICT: each tells the prober the payment exists.
+    for message in [
+        message(PaymentState::Settled, Some(eur(1000))),
+        message(PaymentState::Pending, Some(eur(1000))),
+        message(PaymentState::Settled, Some(eur(999))),
+    ] {
+        let decision = decide_simple_in(&scope("ACCT-2"), Some(PaymentState::Settled), &message);
+        assert_eq!(decision.outcome, out_of_scope(DEBIT));
+    }
+}
+
+#[test]
+fn a_return_debits_the_creditor_so_only_a_client_scoped_to_the_creditor_may_send_it() {
+    let returned = return_of(eur(1000));
+    let decision = decide_simple_in(&scope("ACCT-1"), Some(PaymentState::Settled), &returned);
+    assert_eq!(decision.outcome, out_of_scope(CREDIT));
+    assert!(decision.change.is_none());
+    let decision = decide_simple_in(&scope("ACCT-2"), Some(PaymentState::Settled), &returned);
+    assert_eq!(decision.outcome, Outcome::Applied);
+}
+
+#[test]
+fn settling_a_hold_posts_the_debtors_debit_so_it_needs_the_debtor_in_scope() {
+    let settle = message(PaymentState::Settled, None);
+    let decision = decide_simple_in(&scope("ACCT-2"), Some(PaymentState::Pending), &settle);
+    assert_eq!(decision.outcome, out_of_scope(DEBIT));
+    let decision = decide_simple_in(&scope("ACCT-1"), Some(PaymentState::Pending), &settle);
+    assert_eq!(decision.outcome, Outcome::Applied);
+}
+
+#[test]
+fn voiding_a_hold_is_a_transfer_on_the_debtors_account_so_it_needs_the_debtor_in_scope() {
+    // A client that could void another's hold could cancel payments that
+    // are not its own: VOID_PENDING names the debtor as its debit side.
+    let reject = message(PaymentState::Rejected, None);
+    let decision = decide_simple_in(&scope("ACCT-2"), Some(PaymentState::Pending), &reject);
+    assert_eq!(decision.outcome, out_of_scope(DEBIT));
+    let decision = decide_simple_in(&scope("ACCT-1"), Some(PaymentState::Pending), &reject);
+    assert_eq!(decision.outcome, Outcome::Applied);
+}
+
+#[test]
+fn an_answer_that_posts_nothing_is_the_same_for_a_client_scoped_to_either_side() {
+    let reject = message(PaymentState::Rejected, None);
+    let settle = message(PaymentState::Settled, None);
+    for side in ["ACCT-1", "ACCT-2"] {
+        for (current, message) in [
+            (PaymentState::Settled, &reject),
+            (PaymentState::Settled, &settle),
+            (PaymentState::Rejected, &settle),
+        ] {
+            let anywhere = decide_simple(Some(current), message);
+            let scoped = decide_simple_in(&scope(side), Some(current), message);
+            assert_eq!(anywhere.outcome, scoped.outcome, "{side} {current:?}");
+            assert!(scoped.change.is_none());
+        }
+    }
+}
+
+#[test]
+fn a_follow_up_about_a_payment_outside_the_scope_is_refused_whatever_it_would_answer() {
+    // Otherwise ALREADY_APPLIED, STATE_CONFLICT or DUPLICATE would tell any
+    // client the state of a payment that is none of its business.
+    let elsewhere = scope("ELSEWHERE");
+    for current in [
+        PaymentState::Pending,
+        PaymentState::Settled,
+        PaymentState::Rejected,
+        PaymentState::Returned,
+    ] {
+        for target in [
+            PaymentState::Settled,
+            PaymentState::Rejected,
+            PaymentState::Returned,
+        ] {
+            let follow_up = if target == PaymentState::Returned {
+                return_of(eur(1000))
+            } else {
+                message(target, None)
+            };
+            let decision = decide_simple_in(&elsewhere, Some(current), &follow_up);
+            assert_eq!(
+                decision.outcome,
+                out_of_scope(DEBIT),
+                "{current:?} -> {target:?}"
+            );
+            assert!(decision.change.is_none());
+        }
+    }
 }
