@@ -241,6 +241,40 @@ async fn submit_one(
         .map(|response| response.into_inner())
 }
 
+/// How a scoped client's transfer between two (reference, currency)
+/// accounts was answered.
+enum TransferAnswer {
+    OutOfScope,
+    CurrencyMismatch,
+    Applied,
+}
+
+/// Checks a transfer's answer: refused when its debtor is outside the
+/// client's scope (the scope is decided before the currencies are), else
+/// refused when the currencies differ, else applied.
+fn transfer_answer(
+    name: &str,
+    debtor_in_scope: bool,
+    debtor: (&str, &str),
+    creditor: (&str, &str),
+    result: &proto::TransactionResult,
+) -> TransferAnswer {
+    if !debtor_in_scope {
+        assert_eq!(result.outcome(), Outcome::Rejected, "{name} {result:?}");
+        assert_eq!(
+            result.reason_code, "DEBIT_ACCOUNT_OUT_OF_SCOPE",
+            "{result:?}"
+        );
+        TransferAnswer::OutOfScope
+    } else if debtor.1 != creditor.1 {
+        assert_eq!(result.outcome(), Outcome::Rejected, "{name} {result:?}");
+        TransferAnswer::CurrencyMismatch
+    } else {
+        assert_eq!(result.outcome(), Outcome::Applied, "{name} {result:?}");
+        TransferAnswer::Applied
+    }
+}
+
 fn only_result(response: &proto::SubmitPaymentResponse) -> &proto::TransactionResult {
     assert_eq!(response.results.len(), 1, "{response:?}");
     &response.results[0]
@@ -1144,21 +1178,13 @@ async fn random_payments_of_scoped_clients_never_debit_an_account_outside_their_
         .collect();
     for task in tasks {
         for (n, name, in_scope, debtor, creditor, amount, result) in task.await.unwrap() {
-            if !in_scope {
-                assert_eq!(result.outcome(), Outcome::Rejected, "{name} {result:?}");
-                if debtor.1 == creditor.1 {
-                    assert_eq!(
-                        result.reason_code, "DEBIT_ACCOUNT_OUT_OF_SCOPE",
-                        "{result:?}"
-                    );
+            match transfer_answer(name, in_scope, debtor, creditor, &result) {
+                TransferAnswer::OutOfScope => rejected_out_of_scope += 1,
+                TransferAnswer::CurrencyMismatch => {}
+                TransferAnswer::Applied => {
+                    applied.insert(n, (debtor.0, creditor.0, debtor.1, amount));
+                    applied_count += 1;
                 }
-                rejected_out_of_scope += 1;
-            } else if debtor.1 != creditor.1 {
-                assert_eq!(result.outcome(), Outcome::Rejected, "{name} {result:?}");
-            } else {
-                assert_eq!(result.outcome(), Outcome::Applied, "{name} {result:?}");
-                applied.insert(n, (debtor.0, creditor.0, debtor.1, amount));
-                applied_count += 1;
             }
         }
     }
@@ -1207,21 +1233,13 @@ async fn random_payments_of_scoped_clients_never_debit_an_account_outside_their_
         .await
         .unwrap();
         let result = only_result(&response);
-        if !in_scope(debtor.0) {
-            assert_eq!(result.outcome(), Outcome::Rejected, "{name} {response:?}");
-            if debtor.1 == creditor.1 {
-                assert_eq!(
-                    result.reason_code, "DEBIT_ACCOUNT_OUT_OF_SCOPE",
-                    "{response:?}"
-                );
+        match transfer_answer(name, in_scope(debtor.0), debtor, creditor, result) {
+            TransferAnswer::OutOfScope => rejected_out_of_scope += 1,
+            TransferAnswer::CurrencyMismatch => {}
+            TransferAnswer::Applied => {
+                applied.insert(n, (debtor.0, creditor.0, debtor.1, amount));
+                applied_count += 1;
             }
-            rejected_out_of_scope += 1;
-        } else if debtor.1 != creditor.1 {
-            assert_eq!(result.outcome(), Outcome::Rejected, "{name} {response:?}");
-        } else {
-            assert_eq!(result.outcome(), Outcome::Applied, "{name} {response:?}");
-            applied.insert(n, (debtor.0, creditor.0, debtor.1, amount));
-            applied_count += 1;
         }
     }
     assert!(rejected_out_of_scope > 10 && applied_count > 10 && !returned_by.is_empty());

@@ -598,9 +598,9 @@ impl Ledger {
             let Some(account) = store::select_account_by_reference(&tx, reference).await? else {
                 return Ok(false);
             };
-            let before = store::admin_changes::select_settlement_reference_for_update(
+            let before = store::admin_changes::select_mapped_reference_for_update(
                 &tx,
-                agent.as_str(),
+                Some(agent.as_str()),
                 account.currency.code(),
             )
             .await?;
@@ -636,8 +636,9 @@ impl Ledger {
             let Some(account) = store::select_account_by_reference(&tx, reference).await? else {
                 return Ok(false);
             };
-            let before = store::admin_changes::select_clearing_reference_for_update(
+            let before = store::admin_changes::select_mapped_reference_for_update(
                 &tx,
+                None,
                 account.currency.code(),
             )
             .await?;

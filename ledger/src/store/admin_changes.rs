@@ -87,37 +87,36 @@ pub async fn select_latest_admin_changes(
     select_admin_changes(tx, Some(oldest - 1), limit).await
 }
 
-/// The account reference a settlement mapping names now, if any, locked
-/// until the transaction ends (so the change recorded is the one made).
-pub async fn select_settlement_reference_for_update(
+/// The account reference a mapping names now, if any: the settlement
+/// account of `agent_bic` in `currency`, or without an agent the clearing
+/// account of `currency`. Locked until the transaction ends, so the change
+/// recorded is the one made.
+pub async fn select_mapped_reference_for_update(
     tx: &Transaction<'_>,
-    agent_bic: &str,
+    agent_bic: Option<&str>,
     currency: &str,
 ) -> Result<Option<String>, StoreError> {
-    let rows = query(
-        tx,
-        "SELECT a.external_reference FROM settlement_accounts s \
-         JOIN accounts a ON a.account_id = s.account_id \
-         WHERE s.agent_bic = $1 AND s.currency = $2 FOR UPDATE OF s",
-        &[&agent_bic, &currency],
-    )
-    .await?;
-    Ok(rows.first().map(|row| row.get(0)))
-}
-
-/// The account reference the clearing mapping of `currency` names now, if
-/// any, locked until the transaction ends.
-pub async fn select_clearing_reference_for_update(
-    tx: &Transaction<'_>,
-    currency: &str,
-) -> Result<Option<String>, StoreError> {
-    let rows = query(
-        tx,
-        "SELECT a.external_reference FROM clearing_accounts c \
-         JOIN accounts a ON a.account_id = c.account_id \
-         WHERE c.currency = $1 FOR UPDATE OF c",
-        &[&currency],
-    )
-    .await?;
+    let rows = match agent_bic {
+        Some(agent_bic) => {
+            query(
+                tx,
+                "SELECT a.external_reference FROM settlement_accounts s \
+                 JOIN accounts a ON a.account_id = s.account_id \
+                 WHERE s.agent_bic = $1 AND s.currency = $2 FOR UPDATE OF s",
+                &[&agent_bic, &currency],
+            )
+            .await?
+        }
+        None => {
+            query(
+                tx,
+                "SELECT a.external_reference FROM clearing_accounts c \
+                 JOIN accounts a ON a.account_id = c.account_id \
+                 WHERE c.currency = $1 FOR UPDATE OF c",
+                &[&currency],
+            )
+            .await?
+        }
+    };
     Ok(rows.first().map(|row| row.get(0)))
 }
