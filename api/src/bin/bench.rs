@@ -66,6 +66,10 @@ struct Options {
     replay_share: f64,
     scenarios: Vec<Scenario>,
     peers: bool,
+    per_request: bool,
+    /// The earlier setup: every table analyzed while empty, and no
+    /// statistics during the run (the first seconds of a new database).
+    cold_statistics: bool,
 }
 
 fn options() -> Options {
@@ -76,6 +80,8 @@ fn options() -> Options {
         replay_share: 0.1,
         scenarios: vec![Scenario::Uniform, Scenario::Hot],
         peers: true,
+        per_request: true,
+        cold_statistics: false,
     };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
@@ -104,9 +110,12 @@ fn options() -> Options {
                 }
             }
             "--no-peers" => options.peers = false,
+            "--no-per-request" => options.per_request = false,
+            "--cold-statistics" => options.cold_statistics = true,
             other => panic!(
                 "unknown argument {other}; use --clients LIST, --seconds N, --warmup-seconds N, \
-                 --replay-share X, --scenario uniform|hot, --no-peers"
+                 --replay-share X, --scenario uniform|hot, --no-peers, --no-per-request, \
+                 --cold-statistics"
             ),
         }
     }
@@ -319,7 +328,26 @@ async fn run_service_point(
         )
         .await
         .expect("open the accounts");
-    setup.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
+    // Statistics for the accounts just opened. The empty tables are left
+    // unanalyzed, as on a new server: told they are empty, the planner
+    // would cache sequential scans for the foreign-key checks and the
+    // lookups, and keep them while the tables grow (until autovacuum).
+    let vacuum = if options.cold_statistics {
+        "VACUUM ANALYZE"
+    } else {
+        "VACUUM ANALYZE accounts"
+    };
+    setup.batch_execute(vacuum).await.expect("vacuum");
+    if pg_stats() {
+        setup
+            .batch_execute(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; \
+                 SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal'); \
+                 SELECT pg_stat_reset_shared('bgwriter'); SELECT pg_stat_reset();",
+            )
+            .await
+            .expect("reset the statistics");
+    }
 
     let (listener, address) = server::bind("127.0.0.1:0".parse().unwrap())
         .await
@@ -370,10 +398,24 @@ async fn run_service_point(
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(
-        options.warmup_seconds + options.seconds,
-    ))
-    .await;
+    let run = Duration::from_secs(options.warmup_seconds + options.seconds);
+    if options.cold_statistics || options.warmup_seconds == 0 {
+        // Without a warm-up there is nothing yet to analyze.
+        tokio::time::sleep(run).await;
+    } else {
+        // What autovacuum does within a running server's first minute: the
+        // tables the run fills get statistics, and every plan cached while
+        // they were nearly empty (the foreign-key checks' and the pool's
+        // prepared statements') is planned again. Half-way through the
+        // warm-up, so the measured window is the steady state.
+        let analyze_at = Duration::from_millis(options.warmup_seconds * 500);
+        tokio::time::sleep(analyze_at).await;
+        setup
+            .batch_execute("ANALYZE payments, transfers, outbox, idempotency_records")
+            .await
+            .expect("analyze");
+        tokio::time::sleep(run.saturating_sub(analyze_at)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let measured_seconds = measure_from.elapsed().as_secs_f64();
     let mut latencies_us = Vec::new();
@@ -391,6 +433,9 @@ async fn run_service_point(
     }
     let _ = stop_server.send(());
     let _ = serving.await;
+    if pg_stats() {
+        print_pg_stats(&setup).await;
+    }
 
     // A fast wrong answer is a failed benchmark.
     let report = ledger.audit(None).await.expect("the audit runs");
@@ -421,6 +466,90 @@ async fn run_service_point(
         payments_per_second: latencies_us.len() as f64 / measured_seconds,
         latencies_us,
         errors,
+    }
+}
+
+fn pg_stats() -> bool {
+    std::env::var_os("BENCH_PG_STATS").is_some()
+}
+
+async fn print_pg_stats(client: &tokio_postgres::Client) {
+    let rows = client
+        .query(
+            "SELECT calls, total_exec_time, rows, shared_blks_hit, shared_blks_read, \
+               shared_blks_dirtied, wal_records, wal_fpi, wal_bytes::BIGINT, \
+               left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14",
+            &[],
+        )
+        .await
+        .expect("pg_stat_statements");
+    println!("  calls  total_ms  ms/call rows/call hit/call read/call dirt/call walrec/call fpi/call walKB/call query");
+    for row in rows {
+        let calls: i64 = row.get(0);
+        let total: f64 = row.get(1);
+        let per = |v: i64| v as f64 / calls.max(1) as f64;
+        println!(
+            "{calls:>7} {total:>9.0} {:>8.3} {:>9.1} {:>8.1} {:>9.1} {:>9.1} {:>11.1} {:>8.1} {:>10.1} {}",
+            total / calls.max(1) as f64,
+            per(row.get(2)),
+            per(row.get(3)),
+            per(row.get(4)),
+            per(row.get(5)),
+            per(row.get(6)),
+            per(row.get(7)),
+            per(row.get::<_, i64>(8)) / 1024.0,
+            row.get::<_, String>(9)
+        );
+    }
+    let wal = client
+        .query_one(
+            "SELECT wal_records, wal_fpi, wal_bytes::BIGINT, wal_sync, wal_write FROM pg_stat_wal",
+            &[],
+        )
+        .await
+        .expect("pg_stat_wal");
+    let bg = client
+        .query_one(
+            "SELECT checkpoints_timed, checkpoints_req, buffers_checkpoint, buffers_backend \
+             FROM pg_stat_bgwriter",
+            &[],
+        )
+        .await
+        .expect("pg_stat_bgwriter");
+    println!(
+        "  WAL: records {} fpi {} bytes {} MiB syncs {} writes {}; checkpoints timed {} requested {}, buffers {} backend {}",
+        wal.get::<_, i64>(0),
+        wal.get::<_, i64>(1),
+        wal.get::<_, i64>(2) / 1024 / 1024,
+        wal.get::<_, i64>(3),
+        wal.get::<_, i64>(4),
+        bg.get::<_, i64>(0),
+        bg.get::<_, i64>(1),
+        bg.get::<_, i64>(2),
+        bg.get::<_, i64>(3),
+    );
+    for row in client
+        .query(
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, pg_relation_size(relid) / 8192, \
+               seq_scan, seq_tup_read, coalesce(idx_scan, 0) \
+             FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname",
+            &[],
+        )
+        .await
+        .expect("pg_stat_user_tables")
+    {
+        println!(
+            "  table {:<22} ins {:>7} upd {:>7} hot {:>7} pages {:>6} seq_scan {:>7} seq_tup_read {:>10} idx_scan {:>8}",
+            row.get::<_, String>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2),
+            row.get::<_, i64>(3),
+            row.get::<_, i64>(4),
+            row.get::<_, i64>(5),
+            row.get::<_, i64>(6),
+            row.get::<_, i64>(7)
+        );
     }
 }
 
@@ -573,7 +702,20 @@ async fn main() {
     let mut cluster =
         pg_embedded::Cluster::start(pg_embedded::ClusterOptions::new(data.join("postgres")))
             .expect("a durable PostgreSQL cluster");
-    let admin = connect(&config_for(&cluster, "postgres")).await;
+    let mut admin = connect(&config_for(&cluster, "postgres")).await;
+    if pg_stats() {
+        admin
+            .batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            .await
+            .expect("preload pg_stat_statements");
+        drop(admin);
+        cluster.stop().expect("stop the cluster");
+        drop(cluster);
+        cluster =
+            pg_embedded::Cluster::start(pg_embedded::ClusterOptions::new(data.join("postgres")))
+                .expect("a durable PostgreSQL cluster");
+        admin = connect(&config_for(&cluster, "postgres")).await;
+    }
     println!(
         "SubmitPayment over gRPC, durable PostgreSQL (fsync on), {} s per point after {} s warm-up, {}% replays",
         options.seconds,
@@ -586,14 +728,16 @@ async fn main() {
             let grouped =
                 run_service_point(&cluster, &admin, scenario, clients, true, &options).await;
             row("service, group commit", &grouped);
-            let single =
-                run_service_point(&cluster, &admin, scenario, clients, false, &options).await;
-            row("service, tx per request", &single);
-            println!(
-                "{:<28} {:>9.2}x",
-                "group commit / per request",
-                grouped.payments_per_second / single.payments_per_second
-            );
+            if options.per_request {
+                let single =
+                    run_service_point(&cluster, &admin, scenario, clients, false, &options).await;
+                row("service, tx per request", &single);
+                println!(
+                    "{:<28} {:>9.2}x",
+                    "group commit / per request",
+                    grouped.payments_per_second / single.payments_per_second
+                );
+            }
             if options.peers {
                 for (peer, label) in [(Peer::PlainSql, "plain SQL"), (Peer::Pgledger, "pgledger")] {
                     match run_peer(&cluster, &admin, peer, scenario, clients, &options).await {

@@ -1038,11 +1038,13 @@ pub async fn try_lock_session_each(
     if lock_ids.is_empty() {
         return Ok(Vec::new());
     }
+    // One round trip: parsed, bound and run in one message sequence (an
+    // unprepared `query` would first prepare it, in a round trip of its own).
     let rows = client
-        .query(
+        .query_typed(
             "SELECT pg_try_advisory_lock(id) FROM unnest($1::BIGINT[]) WITH ORDINALITY AS l (id, n) \
              ORDER BY n",
-            &[&lock_ids],
+            &[(&lock_ids, tokio_postgres::types::Type::INT8_ARRAY)],
         )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
@@ -1050,8 +1052,9 @@ pub async fn try_lock_session_each(
 
 /// Releases every session-level advisory lock of the connection.
 pub async fn unlock_session_locks(client: &tokio_postgres::Client) -> Result<(), StoreError> {
+    // The simple query protocol: one round trip, nothing to prepare.
     client
-        .execute("SELECT pg_advisory_unlock_all()", &[])
+        .batch_execute("SELECT pg_advisory_unlock_all()")
         .await?;
     Ok(())
 }
