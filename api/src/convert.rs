@@ -43,8 +43,65 @@ pub fn is_payment_message(kind: &MessageKind) -> bool {
     )
 }
 
+/// When a credit transfer settles: at once, or when a status report for it
+/// says so (a hold: the funds are reserved until then; semantics §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    Immediate,
+    OnConfirmation,
+}
+
+impl Settlement {
+    /// A pain.001 is a customer's instruction, held until the clearing
+    /// outcome is known; a pacs.008 is an interbank settlement.
+    pub fn default_of(family: MessageFamily) -> Settlement {
+        match family {
+            MessageFamily::Pain001 => Settlement::OnConfirmation,
+            _ => Settlement::Immediate,
+        }
+    }
+
+    pub fn target_state(self) -> PaymentState {
+        match self {
+            Settlement::Immediate => PaymentState::Settled,
+            Settlement::OnConfirmation => PaymentState::Pending,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Settlement> {
+        match text {
+            "immediate" => Some(Settlement::Immediate),
+            "on-confirmation" => Some(Settlement::OnConfirmation),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Settlement::Immediate => "immediate",
+            Settlement::OnConfirmation => "on-confirmation",
+        }
+    }
+}
+
+/// The message with the settlement chosen for it: a credit transfer (a
+/// message with an instruction asserting PENDING or SETTLED) asserts the
+/// state of `settlement`; any other message is returned as it is.
+pub fn with_settlement(mut message: PaymentMessage, settlement: Settlement) -> PaymentMessage {
+    let is_credit_transfer = message.instruction.is_some()
+        && matches!(
+            message.target_state,
+            PaymentState::Pending | PaymentState::Settled
+        );
+    if is_credit_transfer {
+        message.target_state = settlement.target_state();
+    }
+    message
+}
+
 /// Converts one transaction. `Ok(None)` for items that assert no payment
-/// state (a pacs.002 group status).
+/// state (a pacs.002 group status). A credit transfer asserts the state of
+/// its family's default settlement ([`Settlement::default_of`]).
 pub fn payment_message(
     kind: &MessageKind,
     group: &GroupHeader,
@@ -234,7 +291,8 @@ fn business_key(errors: &mut Errors, parts: KeyParts<'_>) -> Option<BusinessKey>
     }
 }
 
-/// pacs.008 and pain.001: a payment to settle (semantics §2).
+/// pacs.008 and pain.001: a payment to settle, at once or on confirmation
+/// (semantics §2).
 fn credit_transfer(
     kind: &MessageKind,
     group: &GroupHeader,
@@ -317,7 +375,7 @@ fn credit_transfer(
     let message = match (key, amount) {
         (Some(business_key), Some(amount)) => Some(PaymentMessage {
             business_key,
-            target_state: PaymentState::Settled,
+            target_state: Settlement::default_of(kind.family).target_state(),
             instruction: Some(PaymentInstruction {
                 amount,
                 debtor,

@@ -46,7 +46,7 @@ use ledger::model::{ClientId, DocumentOrigin, IdempotencyKey, Outcome, PaymentSt
 use ledger::{ApplyCommand, ApplyResponse, Ledger, LedgerError, LedgerOptions};
 use sha2::{Digest, Sha256};
 
-use crate::convert;
+use crate::convert::{self, Settlement};
 use crate::database::Database;
 
 mod additional_info;
@@ -97,6 +97,22 @@ pub enum OnError {
 }
 
 /// The options of `ledger ingest`.
+/// `--settlement`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SettlementArg {
+    Immediate,
+    OnConfirmation,
+}
+
+impl From<SettlementArg> for Settlement {
+    fn from(settlement: SettlementArg) -> Settlement {
+        match settlement {
+            SettlementArg::Immediate => Settlement::Immediate,
+            SettlementArg::OnConfirmation => Settlement::OnConfirmation,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
     /// ISO 20022 files: pain.001, pacs.008, pacs.002 or pacs.004, bare or with
@@ -132,6 +148,13 @@ pub struct IngestArgs {
     /// all accepted, PART some, RJCT none). Takes exactly one FILE.
     #[arg(long, value_name = "FILE")]
     pub status_report: Option<PathBuf>,
+    /// When the credit transfers settle: `immediate` (SETTLED when applied)
+    /// or `on-confirmation` (PENDING, a hold, until a pacs.002 settles or
+    /// voids it). Default: the message's, a pain.001 held, a pacs.008 at
+    /// once. Part of each transaction's fingerprint: ingesting a file again
+    /// with another choice is refused as a reused key.
+    #[arg(long, value_enum)]
+    pub settlement: Option<SettlementArg>,
     /// Without a terminal, log progress to standard error every this many
     /// transactions...
     #[arg(long, default_value_t = 50_000)]
@@ -412,7 +435,7 @@ impl<'a> Run<'a> {
             }
         };
         let header = match open_reader(path) {
-            Ok(Ok(reader)) => FileHeader::of(&reader),
+            Ok(Ok(reader)) => FileHeader::of(&reader, self.args.settlement.map(Settlement::from)),
             Ok(Err(errors)) => {
                 self.refuse_file(&name, &errors.to_string())?;
                 return Ok(());
@@ -1014,10 +1037,12 @@ struct FileHeader {
     kind: MessageKind,
     group: GroupHeader,
     origin: DocumentOrigin,
+    /// When the file's credit transfers settle, if `--settlement` says.
+    settlement: Option<Settlement>,
 }
 
 impl FileHeader {
-    fn of<R: BufRead>(reader: &MessageReader<R>) -> FileHeader {
+    fn of<R: BufRead>(reader: &MessageReader<R>, settlement: Option<Settlement>) -> FileHeader {
         let kind = reader.kind();
         let group = reader.group_header().clone();
         FileHeader {
@@ -1027,6 +1052,7 @@ impl FileHeader {
             },
             kind,
             group,
+            settlement,
         }
     }
 
@@ -1292,7 +1318,10 @@ impl<'h> Cursor<'h> {
             Ok(Some(message)) => EntryBody::Valid {
                 key: idempotency_key(header.kind.id, &header.group.message_id, position, &ids),
                 business_key: message.business_key.canonical(),
-                message: Some(Box::new(message)),
+                message: Some(Box::new(match header.settlement {
+                    Some(settlement) => convert::with_settlement(message, settlement),
+                    None => message,
+                })),
                 command_index: 0,
             },
             Ok(None) => return Item::Skip,

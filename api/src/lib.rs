@@ -7,9 +7,13 @@
 
 pub mod admin;
 pub mod confirmation;
+pub mod consume;
 pub mod convert;
 pub mod database;
 pub mod grpc;
+pub mod holds;
 pub mod ingest;
+pub mod metrics;
 pub mod reconcile;
+pub mod relay;
 pub mod server;

@@ -109,6 +109,12 @@ enum Command {
     ///
     /// Examples: `ledger audit-log`, `ledger audit-log --after 120 --limit 50`
     AuditLog(ledger_api::admin::AuditLogArgs),
+    /// Expire the holds (PENDING payments) that no status report settled or
+    /// voided in time: each becomes REJECTED with reason AB03 and its
+    /// confirmation, exactly once even with serve doing the same.
+    ///
+    /// Example: `ledger expire-holds --older-than 3d`
+    ExpireHolds(ledger_api::holds::ExpireHoldsArgs),
     /// Remove idempotency records older than a retention (default 7d, at
     /// least 24h: docs/semantics.md section 1) and print how many.
     ///
@@ -122,6 +128,22 @@ enum Command {
     ///
     /// Examples: `ledger db status`, `ledger db stop`, `ledger db stop --force`
     Db(ledger_api::database::DbArgs),
+    /// Deliver the outbox's confirmations to NATS JetStream, each once in
+    /// the stream, until SIGTERM or SIGINT; several relays share the work
+    /// (docs/confirmations.md).
+    ///
+    /// Example: `ledger relay --nats-url nats://127.0.0.1:4222`
+    Relay(ledger_api::relay::RelayArgs),
+    /// Show the outbox's delivery lag, or prune delivered rows.
+    ///
+    /// Examples: `ledger outbox status`, `ledger outbox prune --older-than 30d`
+    Outbox(ledger_api::relay::OutboxArgs),
+    /// Apply the confirmations stream to a table of your own PostgreSQL
+    /// database at most once, at least once or exactly once (an example
+    /// subscriber; docs/confirmations.md).
+    ///
+    /// Example: `ledger consume --consumer-database-url postgres://app@host/app`
+    Consume(ledger_api::consume::ConsumeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +191,24 @@ struct ServeArgs {
     /// commit with the next one's work, and conflicting batches are retried.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
     group_commit_appliers_max: u64,
+    /// Also run the confirmations relay in this process, publishing to this
+    /// NATS server (docs/confirmations.md); its other settings are `ledger
+    /// relay`'s defaults. Without it nothing is published.
+    #[arg(long, env = "LEDGER_RELAY_NATS_URL")]
+    relay_nats_url: Option<String>,
+    /// Holds (PENDING payments: a pain.001 by default) that no status
+    /// report settled or voided within this time are REJECTED (reason AB03);
+    /// `0s` never expires them.
+    #[arg(long, value_parser = ledger_api::admin::parse_duration,
+          default_value = ledger_api::holds::HOLD_EXPIRY_DEFAULT)]
+    hold_expiry: std::time::Duration,
+    /// How often serve looks for expired holds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    hold_expiry_check_interval_seconds: u64,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (docs/metrics.md);
+    /// off unless set. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "LEDGER_METRICS_LISTEN", value_name = "ADDRESS")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Shown after `ledger --help`.
@@ -330,6 +370,9 @@ async fn main() -> ExitCode {
         let database_url = cli.database_url.as_deref();
         let code = ledger_api::database::db_main(database_url, &cli.data_dir, args);
         std::process::exit(code);
+    }
+    if let Command::Consume(args) = &cli.command {
+        std::process::exit(ledger_api::consume::main(args).await);
     }
     if let Command::Ingest(args) = &cli.command {
         let database_url = cli.database_url.as_deref();
@@ -520,13 +563,19 @@ async fn run(command: &Command, ledger: &Ledger, serving: Option<Serving>) -> Re
         Command::Payments(args) => ledger_api::admin::payments(ledger, args).await,
         Command::PruneIdempotency(args) => ledger_api::admin::prune_idempotency(ledger, args).await,
         Command::AuditLog(args) => ledger_api::admin::audit_log(ledger, args).await,
-        Command::Serve(_) => {
+        Command::ExpireHolds(args) => ledger_api::holds::expire_holds(ledger, args).await,
+        Command::Relay(args) => ledger_api::relay::relay(ledger, args).await,
+        Command::Outbox(args) => ledger_api::relay::outbox(ledger, args).await,
+        Command::Serve(args) => {
             let serving = serving.expect("serve's configuration is prepared before the database");
+            let _relay =
+                ledger_api::relay::relay_beside_server(ledger, args.relay_nats_url.as_deref());
             return serve(serving, ledger).await.map_err(Failure::could_not_run);
         }
         Command::Reconcile(_) => unreachable!("reconcile runs from main, without migrating"),
         Command::Ingest(_) => unreachable!("ingest runs from main"),
         Command::Db(_) => unreachable!("db runs from main, without the database"),
+        Command::Consume(_) => unreachable!("consume runs from main, with its own database"),
     };
     result.map_err(Failure::from)
 }
@@ -536,6 +585,10 @@ struct Serving {
     config: ServerConfig,
     listener: tokio::net::TcpListener,
     address: std::net::SocketAddr,
+    /// `--metrics-listen`, bound.
+    metrics_listener: Option<tokio::net::TcpListener>,
+    /// `--hold-expiry` (`None` for `0s`) and how often to look.
+    hold_expiry: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 /// Checks serve's whole configuration (tokens, TLS), then binds its address.
@@ -562,15 +615,48 @@ async fn prepare_serving(args: &ServeArgs) -> anyhow::Result<Serving> {
     };
     config.check()?;
     let (listener, address) = server::bind(args.listen).await?;
+    let metrics_listener = match args.metrics_listen {
+        Some(metrics_address) => Some(server::bind(metrics_address).await?.0),
+        None => None,
+    };
     Ok(Serving {
         config,
         listener,
         address,
+        metrics_listener,
+        hold_expiry: (!args.hold_expiry.is_zero()).then(|| {
+            (
+                args.hold_expiry,
+                std::time::Duration::from_secs(args.hold_expiry_check_interval_seconds),
+            )
+        }),
     })
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn serve(serving: Serving, ledger: &Ledger) -> anyhow::Result<()> {
     println!("serving ledger.v1.LedgerService on {}", serving.address);
+    // Stops with `serve`, when dropped.
+    let _metrics_endpoint = match serving.metrics_listener {
+        Some(listener) => {
+            let endpoint = ledger_api::metrics::MetricsEndpoint::start(
+                listener,
+                ledger.clone(),
+                std::time::Duration::from_millis(ledger_api::metrics::COLLECTION_INTERVAL_MS),
+            )?;
+            println!("serving metrics on http://{}/metrics", endpoint.address());
+            Some(endpoint)
+        }
+        None => None,
+    };
     for access in serving.config.tokens.accesses() {
         let roles: Vec<&str> = access.roles().iter().map(|role| role.as_str()).collect();
         println!(
@@ -580,6 +666,18 @@ async fn serve(serving: Serving, ledger: &Ledger) -> anyhow::Result<()> {
             access.scope
         );
     }
+    // Aborted when serve returns.
+    let _hold_expiry = serving.hold_expiry.map(|(expiry, check_interval)| {
+        println!(
+            "holds expire after {}",
+            ledger_api::admin::duration_text(expiry)
+        );
+        AbortOnDrop(tokio::spawn(ledger_api::holds::expire_holds_every(
+            ledger.clone(),
+            expiry,
+            check_interval,
+        )))
+    });
     let grace = duration_in_words(serving.config.shutdown_grace_ms);
     let shutdown = async move {
         server::shutdown_signal().await;

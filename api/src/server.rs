@@ -169,6 +169,8 @@ pub async fn serve_until_stopped(
         move |request| tokens.authenticate(request),
     );
     let mut builder = Server::builder()
+        // Outermost: requests the size limit refuses are counted too (docs/metrics.md).
+        .layer(crate::metrics::request_layer::RequestMetricsLayer)
         .layer(RequestSizeLimitLayer::new(config.request_size_max_bytes))
         .concurrency_limit_per_connection(config.concurrent_requests_per_connection_max)
         .load_shed(true)
@@ -242,6 +244,11 @@ async fn watch_database(
                 ServingStatus::NotServing
             }
         };
+        ::metrics::gauge!(crate::metrics::DATABASE_UP).set(if status == ServingStatus::Serving {
+            1.0
+        } else {
+            0.0
+        });
         if status != last {
             reporter
                 .set_service_status(

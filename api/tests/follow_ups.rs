@@ -292,16 +292,48 @@ async fn a_follow_up_for_a_pain001_the_ledger_has_not_seen_waits_for_it() {
         &pain001("PAIN-9", Some("INSTR-9"), &["E2E-9"]),
     )
     .await;
-    // The same key again, once the original is there: found, and a
-    // rejection contradicts its settled state.
+    // The same key again, once the original is there: found, and the
+    // rejection voids the hold the pain.001 made.
     let later = apply(&db, "status", &pacs002(&original, "RJCT")).await;
-    assert!(
-        matches!(
-            later[0].outcome,
-            Outcome::Rejected(RejectionReason::StateConflict { .. })
-        ),
-        "{later:?}"
-    );
+    assert_eq!(later[0].outcome, Outcome::Applied, "{later:?}");
+    assert_eq!(later[0].state, Some(PaymentState::Rejected));
+}
+
+#[tokio::test]
+async fn a_pain001_holds_the_funds_until_a_status_report_settles_or_voids_it() {
+    let db = ledger_with_accounts().await;
+    let held = apply(
+        &db,
+        "original",
+        &pain001("PAIN-H", Some("INSTR-H"), &["E2E-SETTLE", "E2E-VOID"]),
+    )
+    .await;
+    assert!(held
+        .iter()
+        .all(|receipt| receipt.outcome == Outcome::Applied
+            && receipt.state == Some(PaymentState::Pending)));
+    let original = |end_to_end_id| Original {
+        message_id: "PAIN-H",
+        message_name_id: "pain.001.001.03",
+        instruction_id: Some("INSTR-H"),
+        end_to_end_id: Some(end_to_end_id),
+        uetr: None,
+    };
+    let settled = apply(&db, "acsc", &pacs002(&original("E2E-SETTLE"), "ACSC")).await;
+    assert_eq!(settled[0].state, Some(PaymentState::Settled), "{settled:?}");
+    let voided = apply(&db, "rjct", &pacs002(&original("E2E-VOID"), "RJCT")).await;
+    assert_eq!(voided[0].state, Some(PaymentState::Rejected), "{voided:?}");
+    // What is left: the settled one posted, nothing pending.
+    let client = db.client().await;
+    let pending: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(debits_pending + credits_pending), 0)::BIGINT FROM accounts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 0, "no reservation is left");
 }
 
 #[tokio::test]

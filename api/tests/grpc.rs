@@ -249,6 +249,7 @@ async fn calls_without_a_known_token_or_key_are_refused_with_their_code() {
         .submit_payment(Request::new(proto::SubmitPaymentRequest {
             document: document.clone(),
             idempotency_key: "k".to_owned(),
+            ..Default::default()
         }))
         .await
         .unwrap_err();

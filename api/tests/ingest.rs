@@ -179,7 +179,7 @@ async fn ingest_applies_every_transaction_and_a_second_ingest_applies_nothing() 
         .as_str()
         .unwrap()
         .contains("E2E-TWICE-1-1"));
-    assert_eq!(first_line["state"], "SETTLED");
+    assert_eq!(first_line["state"], "PENDING", "a pain.001 is held");
     assert_eq!(first_line["replay"], false);
     assert!(first_line["payment_id"].as_i64().unwrap() > 0);
     assert_applied_once(&db, 250).await;
@@ -290,6 +290,32 @@ async fn two_ingests_of_the_same_file_at_once_apply_each_transaction_once() {
         assert_eq!(report_lines(report).len(), TRANSACTIONS as usize);
     }
     assert_applied_once(&db, TRANSACTIONS as i64).await;
+}
+
+#[tokio::test]
+async fn ingest_settles_a_pain001_at_once_when_told_and_a_second_choice_is_a_reused_key() {
+    let db = ledger_for_files(4).await;
+    let directory = tempfile::tempdir().unwrap();
+    let file = write_file(
+        directory.path(),
+        "pain001.xml",
+        &Pain001::new("AT-ONCE-1", 10).to_bytes(),
+    );
+    let report = directory.path().join("report.jsonl");
+    let report_argument = report.display().to_string();
+    let arguments = ["--settlement", "immediate", "--report", &report_argument];
+    let settled = ingest(&db, &arguments, &[&file]).await;
+    assert_eq!(settled.code, 0, "{settled:?}");
+    let lines = report_lines(&report);
+    assert!(
+        lines.iter().all(|line| line["state"] == "SETTLED"),
+        "{lines:?}"
+    );
+    // The settlement is part of what each transaction asked for.
+    let held = ingest(&db, &["--settlement", "on-confirmation"], &[&file]).await;
+    assert_eq!(held.code, 1, "{held:?}");
+    assert_eq!(held.summary("applied"), 0);
+    assert_applied_once(&db, 10).await;
 }
 
 /// 60 transactions in blocks of 20; the 27th (PmtInf[2]/CdtTrfTxInf[7]) has a
@@ -460,7 +486,11 @@ async fn a_pain002_status_report_goes_back_to_the_sender_and_validates_against_t
     xmllint("pain.002.001.10.xsd", &status_report);
     let text = std::fs::read_to_string(&status_report).unwrap();
     assert!(text.contains("<GrpSts>PART</GrpSts>"), "{text}");
-    assert_eq!(text.matches("<TxSts>ACSC</TxSts>").count(), 59);
+    assert_eq!(
+        text.matches("<TxSts>PDNG</TxSts>").count(),
+        59,
+        "a pain.001's transactions are held until the clearing outcome"
+    );
     assert_eq!(text.matches("<TxSts>RJCT</TxSts>").count(), 1);
     assert!(text.contains("<Cd>FF01</Cd>"), "{text}");
     assert!(text.contains("<OrgnlPmtInfId>PMT-ONE-BAD-1-2</OrgnlPmtInfId>"));

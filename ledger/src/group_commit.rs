@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::error::LedgerError;
+use crate::metrics::{self, NotApplied};
 use crate::service::{ApplyCommand, ApplyResponse, Ledger};
 use crate::store::StoreError;
 
@@ -57,6 +58,8 @@ struct Job {
     command: ApplyCommand,
     deadline: Option<Instant>,
     reply: oneshot::Sender<Answer>,
+    /// When it queued: its queue wait is measured from here.
+    queued_at: Instant,
 }
 
 /// The queue in front of one ledger. Cloning shares the queue; the applier
@@ -112,11 +115,15 @@ impl GroupCommit {
             command,
             deadline: time_left.map(|left| Instant::now() + left),
             reply,
+            queued_at: Instant::now(),
         };
         self.sender.try_send(job).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => LedgerError::Overloaded {
-                queue_capacity_max: self.queue_capacity_max,
-            },
+            mpsc::error::TrySendError::Full(_) => {
+                metrics::record_group_commit_not_applied(NotApplied::QueueFull);
+                LedgerError::Overloaded {
+                    queue_capacity_max: self.queue_capacity_max,
+                }
+            }
             mpsc::error::TrySendError::Closed(_) => {
                 LedgerError::Unavailable(StoreError::Unreachable {
                     detail: "the ledger's applier has stopped".to_owned(),
@@ -162,21 +169,27 @@ async fn applier(
     let mut jobs: Vec<Job> = Vec::with_capacity(batch_size_max);
     // One applier at a time takes a batch; it applies it without the lock,
     // so the next applier forms the next batch meanwhile.
-    while receiver
-        .lock()
-        .await
-        .recv_many(&mut jobs, batch_size_max)
-        .await
-        > 0
-    {
+    loop {
+        let (taken, queue_depth) = {
+            let mut receiver = receiver.lock().await;
+            let taken = receiver.recv_many(&mut jobs, batch_size_max).await;
+            (taken, receiver.len())
+        };
+        if taken == 0 {
+            break;
+        }
+        metrics::record_group_commit_batch_taken(taken, queue_depth);
         let now = Instant::now();
         let mut batch = Batch::default();
         for job in jobs.drain(..) {
+            metrics::record_group_commit_queue_wait(now.saturating_duration_since(job.queued_at));
             if job.reply.is_closed() {
                 // The caller is gone: nobody would learn the answer.
+                metrics::record_group_commit_not_applied(NotApplied::CallerGone);
                 continue;
             }
             if job.deadline.is_some_and(|deadline| deadline <= now) {
+                metrics::record_group_commit_not_applied(NotApplied::DeadlineExpired);
                 let _ = job.reply.send(Err(LedgerError::DeadlineExpired));
                 continue;
             }
@@ -236,6 +249,7 @@ async fn apply_splitting(ledger: &Ledger, batch: Batch) {
         if batch.commands.is_empty() {
             continue;
         }
+        metrics::record_group_commit_batch_applied();
         match ledger
             .apply_batch_within(&batch.commands, batch.time_left())
             .await
@@ -266,6 +280,7 @@ async fn apply_splitting(ledger: &Ledger, batch: Batch) {
             }
             Err(error) => {
                 tracing::debug!(%error, requests = batch.commands.len(), "batch failed, splitting it");
+                metrics::record_group_commit_batch_split();
                 let right = batch.split_off(batch.commands.len() / 2);
                 // Left first: requests keep their order.
                 batches.push(right);

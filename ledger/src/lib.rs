@@ -12,14 +12,20 @@ mod apply;
 pub mod audit;
 mod error;
 pub mod group_commit;
+mod holds;
+pub mod metrics;
 mod migrations;
 pub mod model;
+mod relay;
 mod service;
 pub mod store;
 
 pub use error::LedgerError;
 pub use group_commit::{GroupCommit, GroupCommitOptions, PendingAnswer};
+pub use holds::{ExpiredHolds, HOLDS_PER_ROUND_MAX, HOLD_EXPIRY_CLIENT_ID, HOLD_EXPIRY_REASON};
+pub use relay::{OutboxDelivery, OUTBOX_CLAIM_ROWS_MAX, OUTBOX_RETENTION_MIN};
 pub use service::{
     ApplyCommand, ApplyResponse, FaultInjection, Ledger, LedgerOptions, OpenAccount, Receipt,
 };
+pub use store::outbox_delivery::OutboxLag;
 pub use store::{AccountMapping, FeedPosition, OutboxRow, StoreError, TimeRange, Transfer};

@@ -313,7 +313,10 @@ macro_rules! in_transaction {
                         session.release_locks(session_locks).await;
                         Err(error)
                     }
-                    Commit::Unknown(error) => Ok(Attempt::CommitOutcomeUnknown(error)),
+                    Commit::Unknown(error) => {
+                        crate::metrics::record_commit_outcome_unknown();
+                        Ok(Attempt::CommitOutcomeUnknown(error))
+                    }
                 }
             }
             .await;
@@ -402,6 +405,12 @@ impl Ledger {
         })
     }
 
+    /// The pool, for transactions that hold a connection across other IO
+    /// (the outbox relay, `relay.rs`).
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     pub fn options(&self) -> &LedgerOptions {
         &self.options
     }
@@ -429,7 +438,10 @@ impl Ledger {
     }
 
     async fn checkout(&self) -> Result<Session, LedgerError> {
-        let client = self.pool.get().await.map_err(|error| {
+        let checkout_started = std::time::Instant::now();
+        let client = self.pool.get().await;
+        crate::metrics::record_pool_checkout(checkout_started.elapsed(), client.is_ok());
+        let client = client.map_err(|error| {
             tracing::warn!(%error, "no database connection");
             match error {
                 // Whatever stops us from getting a connection (the server
@@ -454,6 +466,7 @@ impl Ledger {
         attempt: Result<Attempt<T>, StoreError>,
         attempt_number: u32,
     ) -> ControlFlow<Result<Attempt<T>, LedgerError>> {
+        crate::metrics::record_transaction_attempt();
         let reason = match attempt {
             Ok(done) => return ControlFlow::Break(Ok(done)),
             Err(StoreError::Conflict(reason)) => reason,
@@ -462,6 +475,7 @@ impl Ledger {
         let attempts_max = self.options.transaction_attempts_max;
         tracing::debug!(attempt_number, reason, "transaction conflict");
         if attempt_number >= attempts_max {
+            crate::metrics::record_transaction_give_up(reason);
             return ControlFlow::Break(Err(if reason == store::REQUEST_IN_PROGRESS {
                 LedgerError::RequestInProgress
             } else {
@@ -470,6 +484,7 @@ impl Ledger {
                 }
             }));
         }
+        crate::metrics::record_transaction_retry(reason);
         tokio::time::sleep(self.backoff(attempt_number)).await;
         ControlFlow::Continue(())
     }
@@ -661,6 +676,18 @@ impl Ledger {
             .ok_or_else(|| LedgerError::AccountNotFound {
                 reference: reference.clone(),
             })
+    }
+
+    /// PENDING payments created before `created_before`, oldest first, at
+    /// most `limit`: the holds [`Ledger::expire_holds`] expires.
+    pub(crate) async fn holds_created_before(
+        &self,
+        created_before: std::time::SystemTime,
+        limit: usize,
+    ) -> Result<Vec<(PaymentId, BusinessKey)>, LedgerError> {
+        read_transaction!(self, |tx| async {
+            store::holds::select_holds_created_before(&tx, created_before, limit).await
+        })
     }
 
     /// Recorded administrative changes after `after` (a change id), oldest

@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod nats;
+
 use ledger::{Ledger, LedgerOptions};
 
 /// A database made for one test (or one property-test run), and a ledger on it.

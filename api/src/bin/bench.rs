@@ -151,6 +151,7 @@ fn submit(key: &str, document: Vec<u8>) -> tonic::Request<proto::SubmitPaymentRe
     let mut request = tonic::Request::new(proto::SubmitPaymentRequest {
         document,
         idempotency_key: key.to_owned(),
+        ..Default::default()
     });
     request.metadata_mut().insert(
         "authorization",

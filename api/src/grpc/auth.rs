@@ -5,9 +5,10 @@
 //! The configuration, one client per line (or per `;`):
 //!
 //! ```text
-//! # client_id=token [roles=ROLE,ROLE...] [scope=PATTERN,PATTERN...]
+//! # client_id=token [roles=ROLE,...] [scope=PATTERN,...] [settlement=immediate|on-confirmation]
 //! bank-a=bank-a-secret-token-0001 roles=submit,read scope=DE89370400*,ACCT-A-*
 //! ops=ops-secret-token-000000001  roles=admin,read
+//! psp=psp-secret-token-0000000001 settlement=immediate
 //! ```
 //!
 //! Roles: `submit` (SubmitPayment; read back the payments it created),
@@ -15,6 +16,9 @@
 //! scope), `admin` (OpenAccount, SetSettlementAccount, SetClearingAccount,
 //! ListAdminChanges, every mapping). Without `roles=` a client has `submit`
 //! and `read`, never `admin`. Without `scope=` it may touch every account.
+//! `settlement=` sets when its credit transfers settle when a request does
+//! not say (without it: a pain.001 is held until confirmed, a pacs.008
+//! settles at once).
 //! The older form, `client_id=token` entries separated by commas, still
 //! works, with those defaults.
 
@@ -26,6 +30,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
 use super::errors::ApiError;
+use crate::convert::Settlement;
 
 /// What a client may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +66,9 @@ pub struct ClientAccess {
     roles: Vec<Role>,
     /// The accounts it may debit and read.
     pub scope: AccountScope,
+    /// When its credit transfers settle when a request does not say; `None`:
+    /// the message's default.
+    pub settlement: Option<Settlement>,
 }
 
 impl ClientAccess {
@@ -72,7 +80,14 @@ impl ClientAccess {
             client_id,
             roles,
             scope,
+            settlement: None,
         }
+    }
+
+    /// With a default settlement for its credit transfers.
+    pub fn with_settlement(mut self, settlement: Option<Settlement>) -> ClientAccess {
+        self.settlement = settlement;
+        self
     }
 
     pub fn has(&self, role: Role) -> bool {
@@ -183,6 +198,7 @@ fn entry_with_attributes(
     let (client, token) = client_and_token(pair, number)?;
     let mut roles: Option<Vec<Role>> = None;
     let mut scope: Option<AccountScope> = None;
+    let mut settlement: Option<Settlement> = None;
     for word in words {
         let at = |detail: String| format!("token entry {number} ({client}): {detail}");
         if let Some(list) = word.strip_prefix("roles=") {
@@ -205,9 +221,18 @@ fn entry_with_attributes(
                 return Err(at("scope= given twice".to_owned()));
             }
             scope = Some(AccountScope::parse(list).map_err(|error| at(error.to_string()))?);
+        } else if let Some(value) = word.strip_prefix("settlement=") {
+            if settlement.is_some() {
+                return Err(at("settlement= given twice".to_owned()));
+            }
+            settlement = Some(Settlement::parse(value).ok_or_else(|| {
+                at(format!(
+                    "settlement {value:?}: choose immediate or on-confirmation"
+                ))
+            })?);
         } else {
             return Err(at(format!(
-                "{word:?} is neither roles=ROLE,... nor scope=PATTERN,..."
+                "{word:?} is neither roles=ROLE,..., scope=PATTERN,... nor settlement=..."
             )));
         }
     }
@@ -217,6 +242,7 @@ fn entry_with_attributes(
         ClientAccessTerms {
             roles: roles.unwrap_or_else(|| ROLES_DEFAULT.to_vec()),
             scope: scope.unwrap_or_default(),
+            settlement,
         },
     ))
 }
@@ -224,12 +250,15 @@ fn entry_with_attributes(
 struct ClientAccessTerms {
     roles: Vec<Role>,
     scope: AccountScope,
+    settlement: Option<Settlement>,
 }
 
 fn has_attributes(line: &str) -> bool {
-    line.split_whitespace()
-        .skip(1)
-        .any(|word| word.starts_with("roles=") || word.starts_with("scope="))
+    line.split_whitespace().skip(1).any(|word| {
+        ["roles=", "scope=", "settlement="]
+            .iter()
+            .any(|attribute| word.starts_with(attribute))
+    })
 }
 
 impl Tokens {
@@ -259,6 +288,7 @@ impl Tokens {
                             ClientAccessTerms {
                                 roles: ROLES_DEFAULT.to_vec(),
                                 scope: AccountScope::Unrestricted,
+                                settlement: None,
                             },
                         ))
                     })
@@ -268,7 +298,8 @@ impl Tokens {
                 if terms.roles.is_empty() {
                     return Err(format!("token entry {number} ({client}): no role"));
                 }
-                let access = ClientAccess::new(client, &terms.roles, terms.scope);
+                let access = ClientAccess::new(client, &terms.roles, terms.scope)
+                    .with_settlement(terms.settlement);
                 if clients_by_digest
                     .insert(digest(token), Arc::new(access))
                     .is_some()
@@ -374,6 +405,11 @@ mod tests {
         assert!(ops.scope.is_unrestricted());
         let auditor = access(&tokens, "rrrrrrrrrrrrrrrr0001").unwrap();
         assert_eq!(auditor.roles(), [Role::Read]);
+        assert_eq!(a.settlement, None);
+        let psp = Tokens::parse("psp=pppppppppppppppp0001 settlement=immediate").unwrap();
+        let psp = access(&psp, "pppppppppppppppp0001").unwrap();
+        assert_eq!(psp.settlement, Some(Settlement::Immediate));
+        assert_eq!(psp.roles(), ROLES_DEFAULT);
         let scoped_only = Tokens::parse("c=cccccccccccccccc0001 scope=X*").unwrap();
         assert_eq!(
             access(&scoped_only, "cccccccccccccccc0001")
@@ -392,6 +428,10 @@ mod tests {
             ("a=aaaaaaaaaaaaaaaa0001 scope=*", "bare '*'"),
             ("a=aaaaaaaaaaaaaaaa0001 scope=A*B", "'*' may only end"),
             ("a=aaaaaaaaaaaaaaaa0001 scope=A* admin", "neither roles="),
+            (
+                "a=aaaaaaaaaaaaaaaa0001 settlement=later",
+                "choose immediate or",
+            ),
             ("a=short roles=read", "16 to 1024 bytes"),
             ("just-a-name", "not client_id=token"),
             (

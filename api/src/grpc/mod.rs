@@ -18,7 +18,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::convert;
+use crate::convert::{self, Settlement};
 use auth::Role;
 use errors::ApiError;
 
@@ -168,6 +168,13 @@ fn account_to_proto(account: ledger::model::Account) -> proto::Account {
         debits_posted: units(currency, account.balances.debits_posted),
         credits_pending: units(currency, account.balances.credits_pending),
         credits_posted: units(currency, account.balances.credits_posted),
+        available: currency
+            .decimal_of_minor_units(
+                i128::from(account.balances.credits_posted)
+                    - i128::from(account.balances.debits_posted)
+                    - i128::from(account.balances.debits_pending),
+            )
+            .to_string(),
     }
 }
 
@@ -379,7 +386,20 @@ impl LedgerService for Service {
             &request.get_ref().document,
             self.limits.transactions_per_request_max,
         )?;
-        let (positions, messages): (Vec<u32>, Vec<_>) = read.messages.into_iter().unzip();
+        let settlement = match proto::Settlement::try_from(request.get_ref().settlement) {
+            Ok(proto::Settlement::Unspecified) => access.settlement,
+            Ok(proto::Settlement::Immediate) => Some(Settlement::Immediate),
+            Ok(proto::Settlement::OnConfirmation) => Some(Settlement::OnConfirmation),
+            Err(_) => return Err(ApiError::invalid("settlement", "unknown settlement").into()),
+        };
+        let (positions, messages): (Vec<u32>, Vec<_>) = read
+            .messages
+            .into_iter()
+            .map(|(position, message)| match settlement {
+                Some(settlement) => (position, convert::with_settlement(message, settlement)),
+                None => (position, message),
+            })
+            .unzip();
         // A child of the request's `grpc` span (path, request id, client id):
         // everything logged while the payment is applied carries the keys.
         let span = tracing::info_span!(
@@ -402,7 +422,9 @@ impl LedgerService for Service {
                 Some(group_commit) => group_commit.apply(command, time_left).await,
                 None => self.ledger.apply_within(&command, time_left).await,
             }
+            .inspect_err(crate::metrics::record_payment_error)
             .map_err(errors::status)?;
+            crate::metrics::record_payment_response(&response);
             tracing::info!(replay = response.replay, "payment request answered");
             Ok::<_, Status>(response)
         }

@@ -150,6 +150,7 @@ pub fn submit(token: &str, key: &str, document: Vec<u8>) -> Request<proto::Submi
         proto::SubmitPaymentRequest {
             document,
             idempotency_key: key.to_owned(),
+            ..Default::default()
         },
     )
 }

@@ -18,7 +18,7 @@ use crate::model::AccountId;
 
 /// The kinds of transfer that move posted (booked) balances: what a bank
 /// statement lists. `PENDING` and `VOID_PENDING` only move pending balances.
-const BOOKED_KINDS: &str = "('POSTED', 'POST_PENDING', 'REVERSAL')";
+pub(super) const BOOKED_KINDS: &str = "('POSTED', 'POST_PENDING', 'REVERSAL')";
 
 fn big(row: &Row, column: &str) -> Result<i128, StoreError> {
     let text: String = row.get(column);

@@ -7,6 +7,8 @@
 
 pub mod admin_changes;
 pub mod audit;
+pub mod holds;
+pub mod outbox_delivery;
 
 use std::time::SystemTime;
 
