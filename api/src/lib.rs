@@ -17,3 +17,4 @@ pub mod metrics;
 pub mod reconcile;
 pub mod relay;
 pub mod server;
+pub mod statement;

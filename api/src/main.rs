@@ -76,6 +76,13 @@ enum Command {
     /// `ledger reconcile --statement statement.xml --format json`,
     /// `DATABASE_URL=postgres://user@host/db ledger reconcile --format csv > audit.csv`
     Reconcile(ledger_api::reconcile::ReconcileArgs),
+    /// Write an account's camt.053.001.08 statement over whole UTC days:
+    /// opening and closing booked balances and one entry per booked transfer
+    /// with its references, read in one consistent snapshot.
+    /// `ledger reconcile --statement` of it reports it clean.
+    ///
+    /// Example: `ledger statement --account DE89370400440532013000 --from 2026-11-01 --to 2026-11-30 --out november.xml`
+    Statement(ledger_api::statement::StatementArgs),
     /// Apply the transactions of ISO 20022 files (pain.001, pacs.008,
     /// pacs.002, pacs.004; bare or with an AppHdr) exactly once, streaming, in
     /// batches. Each transaction's idempotency key comes from the file's
@@ -563,6 +570,7 @@ async fn run(command: &Command, ledger: &Ledger, serving: Option<Serving>) -> Re
         Command::Payments(args) => ledger_api::admin::payments(ledger, args).await,
         Command::PruneIdempotency(args) => ledger_api::admin::prune_idempotency(ledger, args).await,
         Command::AuditLog(args) => ledger_api::admin::audit_log(ledger, args).await,
+        Command::Statement(args) => ledger_api::statement::statement(ledger, args).await,
         Command::ExpireHolds(args) => ledger_api::holds::expire_holds(ledger, args).await,
         Command::Relay(args) => ledger_api::relay::relay(ledger, args).await,
         Command::Outbox(args) => ledger_api::relay::outbox(ledger, args).await,

@@ -312,9 +312,10 @@ enum Rpc {
     SetClearingAccount,
     ListAccountMappings,
     ListAdminChanges,
+    GetStatement,
 }
 
-const RPCS: [Rpc; 13] = [
+const RPCS: [Rpc; 14] = [
     Rpc::SubmitPayment,
     Rpc::GetPaymentById,
     Rpc::GetPaymentByBusinessKey,
@@ -328,6 +329,7 @@ const RPCS: [Rpc; 13] = [
     Rpc::SetClearingAccount,
     Rpc::ListAccountMappings,
     Rpc::ListAdminChanges,
+    Rpc::GetStatement,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,13 +390,26 @@ fn expected(rpc: Rpc, client: (&str, &str), scope: Scope) -> Expect {
         | Rpc::SetSettlementAccount
         | Rpc::SetClearingAccount
         | Rpc::ListAdminChanges => Ok,
-        Rpc::GetAccountByReference | Rpc::GetAccountById | Rpc::ListTransfers if !read => {
+        Rpc::GetAccountByReference
+        | Rpc::GetAccountById
+        | Rpc::ListTransfers
+        | Rpc::GetStatement
+            if !read =>
+        {
             RoleRequired("read")
         }
-        Rpc::GetAccountByReference | Rpc::GetAccountById | Rpc::ListTransfers if out => {
+        Rpc::GetAccountByReference
+        | Rpc::GetAccountById
+        | Rpc::ListTransfers
+        | Rpc::GetStatement
+            if out =>
+        {
             OutOfScope("ACCOUNT_OUT_OF_SCOPE")
         }
-        Rpc::GetAccountByReference | Rpc::GetAccountById | Rpc::ListTransfers => Ok,
+        Rpc::GetAccountByReference
+        | Rpc::GetAccountById
+        | Rpc::ListTransfers
+        | Rpc::GetStatement => Ok,
         Rpc::ListAccountMappings if !(read || admin) => RoleRequired("read|admin"),
         Rpc::ListAccountMappings => Ok,
     }
@@ -677,6 +692,22 @@ impl Table<'_> {
                     assert!(!response.get_ref().changes.is_empty(), "{what}");
                     Expect::Ok
                 }),
+            Rpc::GetStatement => self
+                .client
+                .get_statement(authed(
+                    token,
+                    proto::GetStatementRequest {
+                        external_reference: account.to_owned(),
+                        from_date: "2000-01-01".to_owned(),
+                        to_date: "2999-12-31".to_owned(),
+                    },
+                ))
+                .await
+                .map(|response| {
+                    let statement = response.into_inner();
+                    assert!(statement.entry_count > 0, "{what}");
+                    Expect::Ok
+                }),
         };
         let after = written(self.server).await;
         match (&expect, answer) {
@@ -706,6 +737,7 @@ impl Table<'_> {
                         | Rpc::ListTransfers
                         | Rpc::ListAccountMappings
                         | Rpc::ListAdminChanges
+                        | Rpc::GetStatement
                 );
                 if is_read {
                     assert_eq!(before, after, "{what}: a read wrote something");

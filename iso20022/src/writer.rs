@@ -1,10 +1,14 @@
 //! Writers for our status reports: pacs.002.001.10 (to FIs) and pain.002.001.10 (to the
-//! initiating customer of a pain.001). Every value is a checked type, so the output is
+//! initiating customer of a pain.001), and the camt.053.001.08 account statement
+//! (`statement.rs`). Every value is a checked type, so the output is
 //! schema-valid by construction (tests check it with xmllint against the official XSD).
 
 use crate::error::ErrorKind;
 use crate::types::{IsoDateTime, Max35Text, Text, Uetr};
 use std::io::{self, Write};
+
+mod statement;
+pub use statement::*;
 
 /// Namespace of the pacs.002 we write.
 pub const PACS002_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10";

@@ -20,7 +20,9 @@
 //! the payment's end-to-end and instruction ids; its `EndToEndId` alone
 //! (unless `NOTPROVIDED`). Among several candidates it takes the one in the
 //! same direction with the same amount, then in the same direction, oldest
-//! first. Transfers up to a day outside the period are candidates too (so a
+//! first. An entry whose `AcctSvcrRef` names a transfer another entry
+//! matched already is a duplicate (missing in the ledger), never matched by a
+//! weaker key to another transfer of the same payment. Transfers up to a day outside the period are candidates too (so a
 //! date off by one is a value-date mismatch, not two missing entries), but
 //! only those inside it are reported missing from the statement.
 
@@ -927,29 +929,34 @@ pub fn match_entries(statement: &StatementInput, ledger: &[LedgerEntry]) -> Vec<
     let mut matched = vec![false; ledger.len()];
     let mut found = Vec::new();
     for entry in &statement.entries {
-        let candidate = statement_keys(&entry.references).iter().find_map(|key| {
-            let candidates: Vec<usize> = index
-                .get(key)?
+        let rank = |&position: &usize| {
+            let ledger_entry = &ledger[position];
+            match (
+                ledger_entry.direction == entry.direction,
+                ledger_entry.amount == entry.amount,
+            ) {
+                (true, true) => 0,
+                (true, false) => 1,
+                _ => 2,
+            }
+        };
+        let mut candidate = None;
+        for key in statement_keys(&entry.references) {
+            let Some(positions) = index.get(&key) else {
+                continue;
+            };
+            candidate = positions
                 .iter()
                 .copied()
                 .filter(|&position| !matched[position])
-                .collect();
-            let rank = |&position: &usize| {
-                let ledger_entry = &ledger[position];
-                match (
-                    ledger_entry.direction == entry.direction,
-                    ledger_entry.amount == entry.amount,
-                ) {
-                    (true, true) => 0,
-                    (true, false) => 1,
-                    _ => 2,
-                }
-            };
-            candidates
-                .iter()
-                .min_by_key(|position| rank(position))
-                .copied()
-        });
+                .min_by_key(rank);
+            // A ledger reference names one transfer: an entry naming one
+            // already matched is a duplicate, never another transfer of
+            // the same payment (its return, say).
+            if candidate.is_some() || matches!(key, MatchKey::LedgerReference(_)) {
+                break;
+            }
+        }
         let Some(position) = candidate else {
             found.push(Discrepancy::StatementEntryMissingInLedger {
                 statement_id: statement_id(),
@@ -1131,6 +1138,28 @@ mod tests {
         entry.references.account_servicer_reference = Some(ledger_transfer_reference(42));
         let found = match_entries(&statement(vec![entry]), &[ledger_entry(42, "OTHER", 100)]);
         assert_eq!(found, vec![]);
+    }
+
+    #[test]
+    fn a_second_entry_naming_a_matched_ledger_reference_is_missing_in_the_ledger() {
+        // Transfers 1 and 2 are one payment's (same end-to-end id): the
+        // copy of transfer 1's entry is not taken for transfer 2.
+        let named = |position: &str, transfer_id: i64| {
+            let mut entry = statement_entry(position, "E2E-1", 100);
+            entry.references.account_servicer_reference =
+                Some(ledger_transfer_reference(transfer_id));
+            entry
+        };
+        let mut returned = ledger_entry(2, "E2E-1", 100);
+        returned.direction = Direction::Credit;
+        let mut second = named("3", 2);
+        second.direction = Direction::Credit;
+        let found = match_entries(
+            &statement(vec![named("1", 1), named("2", 1), second]),
+            &[ledger_entry(1, "E2E-1", 100), returned],
+        );
+        assert_eq!(codes(&found), ["STATEMENT_ENTRY_MISSING_IN_LEDGER"]);
+        assert!(found[0].subject().ends_with("entry 2"), "{found:?}");
     }
 
     #[test]

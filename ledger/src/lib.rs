@@ -18,6 +18,7 @@ mod migrations;
 pub mod model;
 mod relay;
 mod service;
+mod statement;
 pub mod store;
 
 pub use error::LedgerError;
@@ -27,5 +28,6 @@ pub use relay::{OutboxDelivery, OUTBOX_CLAIM_ROWS_MAX, OUTBOX_RETENTION_MIN};
 pub use service::{
     ApplyCommand, ApplyResponse, FaultInjection, Ledger, LedgerOptions, OpenAccount, Receipt,
 };
+pub use statement::{AccountStatement, StatementLine, StatementPeriod, STATEMENT_ENTRIES_MAX};
 pub use store::outbox_delivery::OutboxLag;
 pub use store::{AccountMapping, FeedPosition, OutboxRow, StoreError, TimeRange, Transfer};

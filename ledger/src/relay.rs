@@ -38,38 +38,7 @@ pub struct OutboxDelivery {
     pub delivered_count: usize,
 }
 
-/// A pooled connection that goes back to the pool only after its
-/// transaction ended with an acknowledged COMMIT or ROLLBACK; otherwise it
-/// is detached and closed (the server rolls back what it held).
-struct RelayConnection {
-    client: Option<deadpool_postgres::Object>,
-    clean: bool,
-}
-
-impl Drop for RelayConnection {
-    fn drop(&mut self) {
-        if !self.clean {
-            if let Some(client) = self.client.take() {
-                drop(deadpool_postgres::Object::take(client));
-            }
-        }
-    }
-}
-
 impl Ledger {
-    async fn relay_connection(&self) -> Result<RelayConnection, LedgerError> {
-        let client = self.pool().get().await.map_err(|error| match error {
-            deadpool_postgres::PoolError::Backend(error) => {
-                LedgerError::Unavailable(StoreError::Unavailable(error))
-            }
-            _ => LedgerError::Unavailable(StoreError::Timeout),
-        })?;
-        Ok(RelayConnection {
-            client: Some(client),
-            clean: false,
-        })
-    }
-
     /// Claims at most `rows_max` undelivered outbox rows (each the earliest
     /// undelivered row of its payment; rows other relays hold are skipped),
     /// hands them to `publish`, and marks delivered the ids `publish`
@@ -91,7 +60,7 @@ impl Ledger {
         Published: Future<Output = Vec<i64>>,
     {
         let rows_max = rows_max.clamp(1, OUTBOX_CLAIM_ROWS_MAX) as i64;
-        let mut connection = self.relay_connection().await?;
+        let mut connection = self.checkout().await?;
         let client = connection
             .client
             .as_mut()
@@ -133,7 +102,7 @@ impl Ledger {
 
     /// Undelivered outbox rows and the age of the oldest.
     pub async fn outbox_lag(&self) -> Result<OutboxLag, LedgerError> {
-        let mut connection = self.relay_connection().await?;
+        let mut connection = self.checkout().await?;
         let client = connection
             .client
             .as_mut()
@@ -167,7 +136,7 @@ impl Ledger {
             });
         }
         let delivered_before = SystemTime::now() - older_than;
-        let mut connection = self.relay_connection().await?;
+        let mut connection = self.checkout().await?;
         let client = connection
             .client
             .as_mut()

@@ -200,9 +200,11 @@ impl std::fmt::Debug for Ledger {
 /// an error mid-transaction, a lost connection, a cancelled future — it is
 /// detached from the pool and closed, so no caller ever receives a
 /// connection still inside a transaction.
-struct Session {
-    client: Option<deadpool_postgres::Client>,
-    clean: bool,
+pub(crate) struct Session {
+    pub(crate) client: Option<deadpool_postgres::Client>,
+    /// Set once the last transaction ended with an acknowledged COMMIT or
+    /// ROLLBACK: only then does the connection go back to the pool.
+    pub(crate) clean: bool,
 }
 
 impl Drop for Session {
@@ -437,7 +439,7 @@ impl Ledger {
         Ok(report)
     }
 
-    async fn checkout(&self) -> Result<Session, LedgerError> {
+    pub(crate) async fn checkout(&self) -> Result<Session, LedgerError> {
         let checkout_started = std::time::Instant::now();
         let client = self.pool.get().await;
         crate::metrics::record_pool_checkout(checkout_started.elapsed(), client.is_ok());

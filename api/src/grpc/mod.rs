@@ -865,6 +865,35 @@ impl LedgerService for Service {
             next_page_token,
         }))
     }
+
+    async fn get_statement(
+        &self,
+        request: Request<proto::GetStatementRequest>,
+    ) -> Result<Response<proto::GetStatementResponse>, Status> {
+        let access = auth::access_of(&request)?;
+        access.require(Role::Read)?;
+        let body = request.get_ref();
+        let reference = AccountReference::parse(&body.external_reference)
+            .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
+        // Before the lookup: a scoped client learns nothing of whether an
+        // account outside its scope exists.
+        access.require_readable(&reference)?;
+        let period = crate::statement::period(&body.from_date, &body.to_date)
+            .map_err(|(field, detail)| ApiError::invalid(&format!("{field}_date"), detail))?;
+        let statement = self
+            .ledger
+            .statement(&reference, period)
+            .await
+            .map_err(errors::status)?
+            .ok_or_else(|| ApiError::NotFound("no such account".to_owned()))?;
+        let document = crate::statement::camt053(&statement)
+            .map_err(|error| ApiError::invalid("external_reference", error.to_string()))?;
+        Ok(Response::new(proto::GetStatementResponse {
+            document,
+            statement_id: crate::statement::statement_id(&statement),
+            entry_count: statement.entries.len() as u32,
+        }))
+    }
 }
 
 impl Service {

@@ -9,6 +9,7 @@ pub mod admin_changes;
 pub mod audit;
 pub mod holds;
 pub mod outbox_delivery;
+pub mod statement;
 
 use std::time::SystemTime;
 
