@@ -1,7 +1,10 @@
 //! What a run shows while it goes and says when it ends: the progress bar or
 //! lines, and the summary.
 
-use super::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use super::run::{Run, Totals};
 
 /// A progress bar on a terminal; plain lines on standard error otherwise,
 /// every `--progress-every-transactions` transactions or

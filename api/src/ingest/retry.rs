@@ -21,6 +21,8 @@ use ledger::model::{IdempotencyKey, Outcome};
 use ledger::{ApplyCommand, ApplyResponse, LedgerError};
 use sha2::{Digest, Sha256};
 
+use super::run::{Fatal, Run};
+
 /// The prefix of retry keys; the round follows it.
 pub const RETRY_KEY_PREFIX: &str = "ingest-v1-retry-";
 
@@ -69,6 +71,50 @@ pub fn is_retryable_stored_rejection(answer: &Result<ApplyResponse, LedgerError>
             matches!(&receipt.outcome, Outcome::Rejected(reason) if !reason.is_flagged_for_audit())
         }),
         _ => false,
+    }
+}
+
+impl Run<'_> {
+    /// `--retry-rejected`: sends each command whose answer is a stored
+    /// rejection again under the key of the next retry round, until its
+    /// answer is not a stored rejection (see [`retry`](self)). `rounds[i]` is the
+    /// round `answers[i]` came from (0: the command's own key).
+    pub(super) async fn retry_stored_rejections(
+        &self,
+        commands: &[ApplyCommand],
+        answers: &mut [Result<ApplyResponse, LedgerError>],
+        rounds: &mut [u32],
+    ) -> Result<(), Fatal> {
+        let mut waiting: Vec<usize> = (0..commands.len())
+            .filter(|&index| is_retryable_stored_rejection(&answers[index]))
+            .collect();
+        let mut round = 0;
+        while !waiting.is_empty() {
+            round += 1;
+            if round > RETRY_ROUNDS_MAX {
+                eprintln!(
+                    "ingest: {} transaction(s) were retried {} times already; their last stored rejection stands",
+                    waiting.len(),
+                    RETRY_ROUNDS_MAX
+                );
+                break;
+            }
+            let retries: Vec<ApplyCommand> = waiting
+                .iter()
+                .map(|&index| retry_command(&commands[index], round))
+                .collect();
+            let retried = self.apply(&retries).await?;
+            let mut still_waiting = Vec::new();
+            for (index, answer) in waiting.into_iter().zip(retried) {
+                answers[index] = answer;
+                rounds[index] = round;
+                if is_retryable_stored_rejection(&answers[index]) {
+                    still_waiting.push(index);
+                }
+            }
+            waiting = still_waiting;
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,56 @@
 //! The status report ingest writes (pain.002 or pacs.002): one transaction at a
 //! time, spooled until the group status is known.
 
-use super::*;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use iso20022::{
+    ConfirmationStatus, IsoDateTime, MessageFamily, ReasonCode, ReportGroupStatus,
+    StatusReportHead, StatusReportWriter, TransactionConfirmation, Uetr,
+};
+use ledger::model::{Outcome, PaymentState};
+use ledger::LedgerError;
+use sha2::{Digest, Sha256};
+
+use super::additional_info;
+use super::cursor::{index_after, Entry};
+use super::file::FileHeader;
+use super::key::TransactionIds;
+use super::run::{Fatal, Fate};
+
+/// Reason codes of the status report (ExternalStatusReason1Code).
+const REASON_FILE_FORMAT: &str = "FF01";
+const REASON_NARRATIVE: &str = "NARR";
+
+/// One file's counts, for its group status.
+#[derive(Debug, Default)]
+pub(super) struct FileOutcome {
+    pub(super) transactions: u64,
+    pub(super) accepted: u64,
+    pub(super) refused: u64,
+    pub(super) file_errors: u64,
+}
+
+impl FileOutcome {
+    pub(super) fn group_status(&self, file_refused: bool) -> ReportGroupStatus {
+        let code = |code: &str| ReasonCode::new(code).expect("a valid reason code");
+        if file_refused {
+            ReportGroupStatus::Rejected(code(REASON_FILE_FORMAT))
+        } else if self.accepted == 0 && (self.refused > 0 || self.file_errors > 0) {
+            ReportGroupStatus::Rejected(code(if self.file_errors > 0 {
+                REASON_FILE_FORMAT
+            } else {
+                REASON_NARRATIVE
+            }))
+        } else if self.refused > 0 || self.file_errors > 0 {
+            ReportGroupStatus::PartiallyAccepted
+        } else {
+            ReportGroupStatus::Settled
+        }
+    }
+}
 
 /// The ISO status reason for a ledger refusal.
 pub(super) fn iso_reason(code: &str) -> &'static str {
@@ -248,8 +297,6 @@ pub(super) fn confirmation_of(
     confirmation.additional_info_continued = elements.collect();
     confirmation
 }
-
-// ------------------------------------------------------------------ progress
 
 #[cfg(test)]
 mod tests {
