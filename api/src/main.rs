@@ -228,6 +228,9 @@ Examples:
   ledger ingest payments.xml                   # apply ISO 20022 files exactly once
   ledger accounts show DE89370400440532013000  # accounts, payments, prune-idempotency
   ledger reconcile --statement camt053.xml     # audit the ledger against a statement
+  ledger statement --account DE89370400440532013000 --from 2026-11-01 --to 2026-11-30
+                                               # write the account's camt.053
+  ledger relay --nats-url nats://127.0.0.1:4222 # confirmations to NATS JetStream
   DATABASE_URL=postgres://user@host/db ledger migrate   # use your own server
 
 Exit status: 0 done; 1 refused (bad input, unknown account or payment,
