@@ -532,6 +532,14 @@ async fn every_operator_command_has_help_with_an_example() {
         &["payments"],
         &["payments", "show"],
         &["prune-idempotency"],
+        &["audit-log"],
+        &["expire-holds"],
+        &["statement"],
+        &["relay"],
+        &["outbox"],
+        &["outbox", "status"],
+        &["outbox", "prune"],
+        &["consume"],
     ] {
         let mut arguments = command.to_vec();
         arguments.push("--help");
