@@ -910,8 +910,9 @@ async fn a_payment_debiting_an_account_outside_the_scope_is_rejected_and_its_rep
     server.shut_down().await;
 }
 
-#[tokio::test]
-async fn only_a_client_whose_scope_holds_the_creditor_account_may_return_a_payment() {
+/// A server with `ACCT-A-1` and `ACCT-B-1`, whose holders may each submit and
+/// read within their own: `BOTH` (`ACCT-A-*`) and `holder-b` (`ACCT-B-*`).
+async fn server_with_a_holder_of_each_account() -> TestServer {
     let tokens = Tokens::parse(&format!(
         "{}={} roles=submit,read scope=ACCT-A-*\n\
          holder-b=token-holder-b-000000001 roles=submit,read scope=ACCT-B-*",
@@ -920,6 +921,12 @@ async fn only_a_client_whose_scope_holds_the_creditor_account_may_return_a_payme
     .unwrap();
     let server = start_server(tokens).await;
     open_accounts(&server, &[("ACCT-A-1", "EUR"), ("ACCT-B-1", "EUR")]).await;
+    server
+}
+
+#[tokio::test]
+async fn only_a_client_whose_scope_holds_the_creditor_account_may_return_a_payment() {
+    let server = server_with_a_holder_of_each_account().await;
     let mut client = server.client().await;
     let paid = submit_one(
         &mut client,
@@ -1737,14 +1744,7 @@ async fn hold(server: &TestServer, client_id: &str, n: u64) -> ledger::Receipt {
 
 #[tokio::test]
 async fn only_a_client_whose_scope_holds_the_debtor_account_may_settle_or_void_a_hold() {
-    let tokens = Tokens::parse(&format!(
-        "{}={} roles=submit,read scope=ACCT-A-*\n\
-         holder-b=token-holder-b-000000001 roles=submit,read scope=ACCT-B-*",
-        BOTH.0, BOTH.1
-    ))
-    .unwrap();
-    let server = start_server(tokens).await;
-    open_accounts(&server, &[("ACCT-A-1", "EUR"), ("ACCT-B-1", "EUR")]).await;
+    let server = server_with_a_holder_of_each_account().await;
     let mut client = server.client().await;
     let holder_b = "token-holder-b-000000001";
     for (n, status, settled) in [(1, "ACSC", true), (2, "RJCT", false)] {

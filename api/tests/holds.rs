@@ -2,12 +2,15 @@
 //! (at once, or on confirmation), chosen by the message, the request or the
 //! client's configuration, and part of what the request asked for.
 
+#[path = "support/ledger_binary.rs"]
+mod ledger_binary;
 #[path = "support/server.rs"]
 mod test_server;
 
 use ledger_api::grpc::auth::Tokens;
 use ledger_api::grpc::proto;
 use ledger_api::server::ServerConfig;
+use ledger_binary::ledger_binary;
 use test_server::*;
 use tonic::Code;
 
@@ -205,24 +208,20 @@ async fn expire_holds_from_the_command_line_rejects_the_holds_older_than_asked()
     .await;
     assert_eq!(held, proto::PaymentState::Pending);
     let database_url = ledger_system_tests::database_url(&server.database.config);
-    let run = |older_than: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .args(["expire-holds", "--older-than", older_than])
-            .env("DATABASE_URL", &database_url)
-            .env_remove("LEDGER_DATA_DIR")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
+    let expire = |older_than: &str| {
+        ledger_binary(
+            database_url.clone(),
+            ["expire-holds", "--older-than", older_than]
+                .map(String::from)
+                .to_vec(),
+        )
     };
-    let young = run("1h");
-    assert!(young.status.success(), "{young:?}");
-    assert!(String::from_utf8_lossy(&young.stdout).contains("expired 0 holds"));
-    let old = run("0s");
-    assert!(old.status.success(), "{old:?}");
-    assert!(
-        String::from_utf8_lossy(&old.stdout).contains("expired 1 holds"),
-        "{old:?}"
-    );
+    let young = expire("1h").await;
+    assert_eq!(young.code, 0, "{}", young.stderr);
+    assert!(young.stdout.contains("expired 0 holds"), "{}", young.stdout);
+    let old = expire("0s").await;
+    assert_eq!(old.code, 0, "{}", old.stderr);
+    assert!(old.stdout.contains("expired 1 holds"), "{}", old.stdout);
     let payment = client
         .get_payment(authed(
             TOKEN_A,

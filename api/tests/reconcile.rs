@@ -3,7 +3,11 @@
 //! and the exit codes (0 clean, 1 discrepancies, 2 the audit could not run).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+#[path = "support/ledger_binary.rs"]
+mod ledger_binary;
+
+use ledger_binary::{ledger_binary, Run};
 
 use ledger::model::{OverdraftRule, PaymentState};
 use ledger_api::reconcile::{csv_field, statements_from_reader};
@@ -85,31 +89,6 @@ fn write_statement(directory: &Path, xml: &str) -> PathBuf {
     let path = directory.join("statement.xml");
     std::fs::write(&path, xml).unwrap();
     path
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the `ledger` binary with `arguments` against `database_url`.
-async fn ledger_binary(database_url: String, arguments: Vec<String>) -> Run {
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .args(&arguments)
-            .env("DATABASE_URL", database_url)
-            .env_remove("LEDGER_DATA_DIR")
-            .output()
-            .unwrap();
-        Run {
-            code: output.status.code().expect("exited, not killed"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    })
-    .await
-    .unwrap()
 }
 
 async fn reconcile(db: &TestDatabase, arguments: &[&str]) -> Run {

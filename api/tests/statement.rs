@@ -7,9 +7,12 @@
 //!
 //! A real PostgreSQL database per test; the binary runs as an operator would.
 
+#[path = "support/ledger_binary.rs"]
+mod ledger_binary;
 #[path = "support/server.rs"]
 mod test_server;
 
+use ledger_binary::ledger_binary;
 use test_server::*;
 
 use std::path::{Path, PathBuf};
@@ -129,37 +132,11 @@ fn signed(balance: &ledger::audit::StatementBalance) -> i128 {
     balance.signed_minor_units()
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the `ledger` binary with `arguments` against the test database.
-async fn ledger_binary(db: &TestDatabase, arguments: Vec<String>) -> Run {
-    let database_url = ledger_system_tests::database_url(&db.config);
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .args(&arguments)
-            .env("DATABASE_URL", database_url)
-            .env_remove("LEDGER_DATA_DIR")
-            .output()
-            .unwrap();
-        Run {
-            code: output.status.code().expect("exited, not killed"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    })
-    .await
-    .unwrap()
-}
-
 /// `ledger statement` of ALICE from `from` to `to` into a file in `directory`.
 async fn write_statement(db: &TestDatabase, directory: &Path, from: &str, to: &str) -> PathBuf {
     let path = directory.join("statement.xml");
     let run = ledger_binary(
-        db,
+        ledger_system_tests::database_url(&db.config),
         [
             "statement",
             "--account",
@@ -185,7 +162,7 @@ async fn write_statement(db: &TestDatabase, directory: &Path, from: &str, to: &s
 /// discrepancies as (code, subject).
 async fn reconcile(db: &TestDatabase, path: &Path) -> (i32, Vec<(String, String)>) {
     let run = ledger_binary(
-        db,
+        ledger_system_tests::database_url(&db.config),
         vec![
             "reconcile".to_owned(),
             "--statement".to_owned(),
@@ -284,7 +261,7 @@ async fn a_statement_the_ledger_writes_validates_against_the_xsd() {
 
     let other = tempfile::tempdir().unwrap();
     let run = ledger_binary(
-        &db,
+        ledger_system_tests::database_url(&db.config),
         [
             "statement",
             "--account",
@@ -470,7 +447,7 @@ async fn the_opening_balance_of_a_period_is_the_closing_balance_of_the_one_befor
 async fn a_period_that_ends_before_it_starts_or_an_unknown_account_is_refused() {
     let db = ledger_with_two_days_of_payments().await;
     let run = ledger_binary(
-        &db,
+        ledger_system_tests::database_url(&db.config),
         [
             "statement",
             "--account",
@@ -489,7 +466,7 @@ async fn a_period_that_ends_before_it_starts_or_an_unknown_account_is_refused() 
     assert!(run.stderr.contains("before it starts"), "{}", run.stderr);
 
     let run = ledger_binary(
-        &db,
+        ledger_system_tests::database_url(&db.config),
         [
             "statement",
             "--account",

@@ -446,6 +446,15 @@ fn check_camt(id: &str, m: &Message, shape: CamtShape) {
     );
 }
 
+/// The path of a camt.053 statement or a camt.054 notification.
+fn camt_unit(id: &str) -> &'static str {
+    if id.starts_with("camt.053") {
+        "BkToCstmrStmt/Stmt"
+    } else {
+        "BkToCstmrDbtCdtNtfctn/Ntfctn"
+    }
+}
+
 #[test]
 fn camt_versions_with_status_as_text_refuse_the_coded_form() {
     for id in [
@@ -456,11 +465,7 @@ fn camt_versions_with_status_as_text_refuse_the_coded_form() {
         "camt.054.001.06",
     ] {
         let shape = camt_shape(id);
-        let unit = if id.starts_with("camt.053") {
-            "BkToCstmrStmt/Stmt"
-        } else {
-            "BkToCstmrDbtCdtNtfctn/Ntfctn"
-        };
+        let unit = camt_unit(id);
         // `<Sts><Cd>` comes with .07
         let m = read_valid_and_refuse_near_miss(
             id,
@@ -512,11 +517,7 @@ fn camt_versions_before_12_read_the_uetr_and_refuse_care_of() {
         "camt.054.001.11",
     ] {
         let shape = camt_shape(id);
-        let unit = if id.starts_with("camt.053") {
-            "BkToCstmrStmt/Stmt"
-        } else {
-            "BkToCstmrDbtCdtNtfctn/Ntfctn"
-        };
+        let unit = camt_unit(id);
         // `PstlAdr/CareOf` comes with .12
         let m = read_valid_and_refuse_near_miss(
             id,

@@ -61,17 +61,9 @@ impl Ledger {
     {
         let rows_max = rows_max.clamp(1, OUTBOX_CLAIM_ROWS_MAX) as i64;
         let mut connection = self.checkout().await?;
-        let client = connection
-            .client
-            .as_mut()
-            .expect("a fresh connection holds a client");
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .read_only(false)
-            .start()
-            .await
-            .map_err(StoreError::from)?;
+        let tx = connection
+            .begin(IsolationLevel::ReadCommitted, false)
+            .await?;
         let rows = outbox_delivery::claim_undelivered_outbox_rows(&tx, rows_max).await?;
         if rows.is_empty() {
             tx.rollback().await.map_err(StoreError::from)?;
@@ -103,17 +95,9 @@ impl Ledger {
     /// Undelivered outbox rows and the age of the oldest.
     pub async fn outbox_lag(&self) -> Result<OutboxLag, LedgerError> {
         let mut connection = self.checkout().await?;
-        let client = connection
-            .client
-            .as_mut()
-            .expect("a fresh connection holds a client");
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(StoreError::from)?;
+        let tx = connection
+            .begin(IsolationLevel::RepeatableRead, true)
+            .await?;
         let lag = outbox_delivery::select_outbox_lag(&tx).await?;
         tx.commit().await.map_err(StoreError::from)?;
         connection.clean = true;
@@ -137,17 +121,9 @@ impl Ledger {
         }
         let delivered_before = SystemTime::now() - older_than;
         let mut connection = self.checkout().await?;
-        let client = connection
-            .client
-            .as_mut()
-            .expect("a fresh connection holds a client");
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::Serializable)
-            .read_only(false)
-            .start()
-            .await
-            .map_err(StoreError::from)?;
+        let tx = connection
+            .begin(IsolationLevel::Serializable, false)
+            .await?;
         let deleted_count =
             outbox_delivery::prune_payloads_delivered_before(&tx, delivered_before).await?;
         tx.commit().await.map_err(StoreError::from)?;

@@ -218,6 +218,25 @@ impl Drop for Session {
 }
 
 impl Session {
+    /// Begins a transaction on the session's connection, for a caller that
+    /// holds it by hand (a relay's claim, a statement's snapshot); set
+    /// `clean` once it ended with an acknowledged COMMIT or ROLLBACK.
+    pub(crate) async fn begin(
+        &mut self,
+        isolation: IsolationLevel,
+        read_only: bool,
+    ) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+        self.client
+            .as_mut()
+            .expect("a fresh session holds a client")
+            .build_transaction()
+            .isolation_level(isolation)
+            .read_only(read_only)
+            .start()
+            .await
+            .map_err(StoreError::from)
+    }
+
     /// Releases the session-level locks after the transaction ended cleanly;
     /// if the release is not acknowledged the connection is closed instead
     /// (which releases them).

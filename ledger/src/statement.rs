@@ -91,17 +91,9 @@ impl Ledger {
             });
         }
         let mut connection = self.checkout().await?;
-        let client = connection
-            .client
-            .as_mut()
-            .expect("a fresh connection holds a client");
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(StoreError::from)?;
+        let tx = connection
+            .begin(IsolationLevel::RepeatableRead, true)
+            .await?;
         let read = read_statement(&tx, reference, period).await;
         let ended = tx.rollback().await.map_err(StoreError::from);
         connection.clean = ended.is_ok();

@@ -1188,12 +1188,7 @@ pub async fn select_outbox_after(
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let parameters = VisibilityParameters::of(visible);
     let sql = format!(
-        "SELECT o.transaction_id::TEXT::BIGINT AS transaction_id, o.outbox_id, o.message_id, \
-                o.payment_id, p.business_key, o.from_state, o.to_state, o.status_code, \
-                o.reason_code, p.amount_minor, p.currency, o.created_at, \
-                o.payload->>'origin_message_id' AS origin_message_id, \
-                o.payload->>'origin_message_name_id' AS origin_message_name_id \
-         FROM outbox o JOIN payments p USING (payment_id) \
+        "SELECT {OUTBOX_ROW_COLUMNS} FROM {OUTBOX_ROW_TABLES} \
          WHERE (o.transaction_id, o.outbox_id) > ($1::BIGINT::TEXT::xid8, $2) \
            AND o.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
            AND {} \
@@ -1213,39 +1208,50 @@ pub async fn select_outbox_after(
         ],
     )
     .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let position = FeedPosition {
-                transaction_id: row.get("transaction_id"),
-                outbox_id: row.get("outbox_id"),
-            };
-            OutboxRow {
-                position,
-                outbox_id: position.outbox_id,
-                message_id: row.get("message_id"),
-                payment_id: PaymentId(row.get("payment_id")),
-                business_key: row.get("business_key"),
-                from_state: row.get("from_state"),
-                to_state: row.get("to_state"),
-                status_code: row.get("status_code"),
-                reason_code: row.get("reason_code"),
-                amount_minor: row.get("amount_minor"),
-                currency: row.get::<_, String>("currency"),
-                created_at: row.get("created_at"),
-                origin: match (
-                    row.get::<_, Option<String>>("origin_message_id"),
-                    row.get::<_, Option<String>>("origin_message_name_id"),
-                ) {
-                    (Some(message_id), Some(message_name_id)) => Some(DocumentOrigin {
-                        message_id,
-                        message_name_id,
-                    }),
-                    _ => None,
-                },
-            }
-        })
-        .collect())
+    Ok(rows.iter().map(outbox_row_from_row).collect())
+}
+
+/// The columns [`outbox_row_from_row`] reads, from [`OUTBOX_ROW_TABLES`].
+pub(crate) const OUTBOX_ROW_COLUMNS: &str =
+    "o.transaction_id::TEXT::BIGINT AS transaction_id, o.outbox_id, o.message_id, \
+     o.payment_id, p.business_key, o.from_state, o.to_state, o.status_code, \
+     o.reason_code, p.amount_minor, p.currency, o.created_at, \
+     o.payload->>'origin_message_id' AS origin_message_id, \
+     o.payload->>'origin_message_name_id' AS origin_message_name_id";
+
+/// An outbox row `o` with its payment `p`.
+pub(crate) const OUTBOX_ROW_TABLES: &str = "outbox o JOIN payments p USING (payment_id)";
+
+/// An outbox row read with [`OUTBOX_ROW_COLUMNS`].
+pub(crate) fn outbox_row_from_row(row: &Row) -> OutboxRow {
+    let position = FeedPosition {
+        transaction_id: row.get("transaction_id"),
+        outbox_id: row.get("outbox_id"),
+    };
+    OutboxRow {
+        position,
+        outbox_id: position.outbox_id,
+        message_id: row.get("message_id"),
+        payment_id: PaymentId(row.get("payment_id")),
+        business_key: row.get("business_key"),
+        from_state: row.get("from_state"),
+        to_state: row.get("to_state"),
+        status_code: row.get("status_code"),
+        reason_code: row.get("reason_code"),
+        amount_minor: row.get("amount_minor"),
+        currency: row.get::<_, String>("currency"),
+        created_at: row.get("created_at"),
+        origin: match (
+            row.get::<_, Option<String>>("origin_message_id"),
+            row.get::<_, Option<String>>("origin_message_name_id"),
+        ) {
+            (Some(message_id), Some(message_name_id)) => Some(DocumentOrigin {
+                message_id,
+                message_name_id,
+            }),
+            _ => None,
+        },
+    }
 }
 
 /// Limits every further statement of this transaction to `timeout_ms`.

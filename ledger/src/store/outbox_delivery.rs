@@ -13,11 +13,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::{
+    execute, outbox_row_from_row, query, query_one, OutboxRow, StoreError, OUTBOX_ROW_COLUMNS,
+    OUTBOX_ROW_TABLES,
+};
 use deadpool_postgres::Transaction;
-use tokio_postgres::Row;
-
-use super::{execute, query, query_one, FeedPosition, OutboxRow, StoreError};
-use crate::model::{DocumentOrigin, PaymentId};
 
 /// Claims (locks with `FOR UPDATE SKIP LOCKED`) at most `limit` undelivered
 /// rows, each the earliest undelivered row of its payment, oldest first.
@@ -28,14 +28,8 @@ pub async fn claim_undelivered_outbox_rows(
     limit: i64,
 ) -> Result<Vec<OutboxRow>, StoreError> {
     assert!(limit > 0, "a claim asks for at least one row");
-    let rows = query(
-        tx,
-        "SELECT o.transaction_id::TEXT::BIGINT AS transaction_id, o.outbox_id, o.message_id, \
-                o.payment_id, p.business_key, o.from_state, o.to_state, o.status_code, \
-                o.reason_code, p.amount_minor, p.currency, o.created_at, \
-                o.payload->>'origin_message_id' AS origin_message_id, \
-                o.payload->>'origin_message_name_id' AS origin_message_name_id \
-         FROM outbox o JOIN payments p USING (payment_id) \
+    let sql = format!(
+        "SELECT {OUTBOX_ROW_COLUMNS} FROM {OUTBOX_ROW_TABLES} \
          WHERE o.delivered_at IS NULL \
            AND NOT EXISTS (SELECT 1 FROM outbox earlier \
                            WHERE earlier.payment_id = o.payment_id \
@@ -43,11 +37,10 @@ pub async fn claim_undelivered_outbox_rows(
                              AND earlier.outbox_id < o.outbox_id) \
          ORDER BY o.outbox_id \
          LIMIT $1 \
-         FOR UPDATE OF o SKIP LOCKED",
-        &[&limit],
-    )
-    .await?;
-    let claimed: Vec<OutboxRow> = rows.iter().map(outbox_row).collect();
+         FOR UPDATE OF o SKIP LOCKED"
+    );
+    let rows = query(tx, &sql, &[&limit]).await?;
+    let claimed: Vec<OutboxRow> = rows.iter().map(outbox_row_from_row).collect();
     for pair in claimed.windows(2) {
         assert!(
             pair[0].outbox_id < pair[1].outbox_id,
@@ -55,37 +48,6 @@ pub async fn claim_undelivered_outbox_rows(
         );
     }
     Ok(claimed)
-}
-
-fn outbox_row(row: &Row) -> OutboxRow {
-    let position = FeedPosition {
-        transaction_id: row.get("transaction_id"),
-        outbox_id: row.get("outbox_id"),
-    };
-    OutboxRow {
-        position,
-        outbox_id: position.outbox_id,
-        message_id: row.get("message_id"),
-        payment_id: PaymentId(row.get("payment_id")),
-        business_key: row.get("business_key"),
-        from_state: row.get("from_state"),
-        to_state: row.get("to_state"),
-        status_code: row.get("status_code"),
-        reason_code: row.get("reason_code"),
-        amount_minor: row.get("amount_minor"),
-        currency: row.get("currency"),
-        created_at: row.get("created_at"),
-        origin: match (
-            row.get::<_, Option<String>>("origin_message_id"),
-            row.get::<_, Option<String>>("origin_message_name_id"),
-        ) {
-            (Some(message_id), Some(message_name_id)) => Some(DocumentOrigin {
-                message_id,
-                message_name_id,
-            }),
-            _ => None,
-        },
-    }
 }
 
 /// Marks rows delivered (rows this transaction claimed). Returns how many
