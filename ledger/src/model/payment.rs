@@ -507,6 +507,9 @@ pub struct DecisionInput<'a> {
 /// payment it names.
 pub fn decide(input: DecisionInput<'_>) -> Decision {
     let scope = input.debit_scope;
+    if scope.is_unrestricted() {
+        return decide_in_any_scope(&input);
+    }
     if let Some(Ok((debit, _))) = input.message_accounts {
         if !scope.allows(&debit.external_reference) {
             return Decision::rejected(RejectionReason::DebitAccountOutOfScope {
