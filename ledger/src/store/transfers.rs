@@ -1,0 +1,127 @@
+//! Transfers: written once, read per account and per payment.
+
+use std::time::SystemTime;
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+
+use super::{corrupt, execute, query, StoreError};
+use crate::model::{
+    AccountId, Amount, Currency, PaymentId, PlannedTransfer, TransferId, TransferKind,
+};
+
+/// Inserts transfers in the order given, one statement for all.
+pub async fn insert_transfers(
+    tx: &Transaction<'_>,
+    transfers: &[(PaymentId, &PlannedTransfer)],
+) -> Result<(), StoreError> {
+    if transfers.is_empty() {
+        return Ok(());
+    }
+    let payment_ids: Vec<i64> = transfers.iter().map(|(id, _)| id.0).collect();
+    let kinds: Vec<&str> = transfers.iter().map(|(_, t)| t.kind.as_str()).collect();
+    let debits: Vec<i64> = transfers
+        .iter()
+        .map(|(_, t)| t.debit_account_id.0)
+        .collect();
+    let credits: Vec<i64> = transfers
+        .iter()
+        .map(|(_, t)| t.credit_account_id.0)
+        .collect();
+    let currencies: Vec<&str> = transfers
+        .iter()
+        .map(|(_, t)| t.amount.currency().code())
+        .collect();
+    let amounts: Vec<i64> = transfers
+        .iter()
+        .map(|(_, t)| t.amount.minor_units())
+        .collect();
+    let inserted = execute(
+        tx,
+        "INSERT INTO transfers \
+         (payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor) \
+         SELECT payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor \
+         FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[]) \
+           WITH ORDINALITY AS n (payment_id, kind, debit_account_id, credit_account_id, \
+                                 currency, amount_minor, position) \
+         ORDER BY position",
+        &[&payment_ids, &kinds, &debits, &credits, &currencies, &amounts],
+    )
+    .await?;
+    assert_eq!(inserted, transfers.len() as u64, "every transfer inserted");
+    Ok(())
+}
+
+/// A posted transfer as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub transfer_id: TransferId,
+    pub payment_id: PaymentId,
+    pub kind: TransferKind,
+    pub debit_account_id: AccountId,
+    pub credit_account_id: AccountId,
+    pub amount: Amount,
+    pub created_at: SystemTime,
+}
+
+/// A half-open range of creation times, `[from, until)`; either end open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeRange {
+    pub from: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+}
+
+/// Transfers touching `account_id`, oldest first, after `after` (keyset pagination).
+pub async fn select_transfers_of_account(
+    tx: &Transaction<'_>,
+    account_id: AccountId,
+    after: Option<TransferId>,
+    created: &TimeRange,
+    limit: i64,
+) -> Result<Vec<Transfer>, StoreError> {
+    let after = after.map_or(0, |id| id.0);
+    let rows = query(
+        tx,
+        "SELECT transfer_id, payment_id, kind, debit_account_id, credit_account_id, currency, \
+         amount_minor, created_at FROM transfers \
+         WHERE (debit_account_id = $1 OR credit_account_id = $1) AND transfer_id > $2 \
+           AND ($4::TIMESTAMPTZ IS NULL OR created_at >= $4) \
+           AND ($5::TIMESTAMPTZ IS NULL OR created_at < $5) \
+         ORDER BY transfer_id LIMIT $3",
+        &[&account_id.0, &after, &limit, &created.from, &created.until],
+    )
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+/// Transfers of one payment, in the order they were posted.
+pub async fn select_transfers_of_payment(
+    tx: &Transaction<'_>,
+    payment_id: PaymentId,
+) -> Result<Vec<Transfer>, StoreError> {
+    let rows = query(
+        tx,
+        "SELECT transfer_id, payment_id, kind, debit_account_id, credit_account_id, currency, \
+         amount_minor, created_at FROM transfers WHERE payment_id = $1 ORDER BY transfer_id",
+        &[&payment_id.0],
+    )
+    .await?;
+    rows.iter().map(transfer_from_row).collect()
+}
+
+fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
+    let kind: String = row.get("kind");
+    let currency: String = row.get("currency");
+    let currency = Currency::parse(&currency).map_err(|error| corrupt("transfers", error))?;
+    Ok(Transfer {
+        transfer_id: TransferId(row.get("transfer_id")),
+        payment_id: PaymentId(row.get("payment_id")),
+        kind: TransferKind::parse(&kind)
+            .ok_or_else(|| corrupt("transfers", format!("kind {kind:?}")))?,
+        debit_account_id: AccountId(row.get("debit_account_id")),
+        credit_account_id: AccountId(row.get("credit_account_id")),
+        amount: Amount::from_minor_units(currency, row.get("amount_minor"))
+            .map_err(|error| corrupt("transfers", error))?,
+        created_at: row.get("created_at"),
+    })
+}
