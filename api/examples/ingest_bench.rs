@@ -6,7 +6,10 @@
 //! second and peak RSS (VmHWM polled from /proc). Then, on a second fresh
 //! database, it does the same writes as set-based SQL (payments, transfers,
 //! outbox rows, idempotency records, one balance update per account) in one
-//! SERIALIZABLE transaction and prints its time beside.
+//! SERIALIZABLE transaction and prints its time beside; and it runs the
+//! peer of `shared/bench`, the set-based script `sql/batch_unnest.sql` (100
+//! payments per SERIALIZABLE transaction, one client) under pgbench for the
+//! same number of payments, and prints the ratio.
 //!
 //! ```sh
 //! export CARGO_TARGET_DIR=/work/target-audit   # or leave it unset
@@ -15,8 +18,9 @@
 //! $CARGO_TARGET_DIR/release/examples/ingest_bench --transactions 1000000 --batch-size 1000
 //! ```
 //!
-//! Without `DATABASE_URL` the databases live on a throwaway embedded cluster
-//! (fsync off), as in the tests.
+//! Without `DATABASE_URL` the databases live on a durable embedded cluster
+//! (fsync on) the example starts in a temporary directory, as the gRPC
+//! benchmark's do; with it, on that server.
 
 #[path = "../tests/support/files.rs"]
 mod files;
@@ -31,6 +35,116 @@ use ledger_system_tests::{invariants, TestDatabase};
 
 const DEBTORS: u64 = 4;
 const TRANSACTIONS_PER_BLOCK: u64 = 100;
+
+/// A durable embedded cluster for the run, when no `DATABASE_URL` is set;
+/// it stops when dropped.
+struct DurableCluster {
+    cluster: pg_embedded::Cluster,
+    directory: tempfile::TempDir,
+}
+
+impl DurableCluster {
+    fn start_unless_configured() -> Option<DurableCluster> {
+        if std::env::var("DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+            return None;
+        }
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        // Run as root, the cluster runs as `postgres`, which must reach it.
+        std::fs::set_permissions(
+            directory.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("open the directory to the cluster's user");
+        let cluster = pg_embedded::Cluster::start(pg_embedded::ClusterOptions::new(
+            directory.path().join("postgres"),
+        ))
+        .expect("a durable PostgreSQL cluster");
+        // The test support opens its databases on DATABASE_URL's server.
+        std::env::set_var("DATABASE_URL", cluster.connection_string("postgres"));
+        Some(DurableCluster { cluster, directory })
+    }
+}
+
+impl Drop for DurableCluster {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop();
+        let _ = &self.directory;
+    }
+}
+
+/// The peer of `shared/bench`: `sql/batch_unnest.sql` (100 payments per
+/// SERIALIZABLE transaction) under pgbench, one client, `transactions / 100`
+/// times, on a fresh database of the same server. Payments per second.
+async fn batch_script_peer(transactions: u64) -> Option<f64> {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/sql");
+    let schema = std::fs::read_to_string(bench.join("schema.sql")).ok()?;
+    // A database of the peer's own, on the server the ledger's databases use.
+    let mut config: tokio_postgres::Config = std::env::var("DATABASE_URL").ok()?.parse().ok()?;
+    let name = format!("ingest_bench_batch_peer_{}", std::process::id());
+    {
+        config.dbname("postgres");
+        let (admin, connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
+        tokio::spawn(connection);
+        // One statement each: DROP and CREATE DATABASE refuse a transaction block.
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            if let Err(error) = admin.batch_execute(&statement).await {
+                eprintln!("batch script peer: {statement}: {error}");
+                return None;
+            }
+        }
+    }
+    config.dbname(&name);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
+    tokio::spawn(connection);
+    client.batch_execute(&schema).await.ok()?;
+    let pgbench = pg_embedded::find_binaries()
+        .map(|binaries| binaries.bindir().join("pgbench"))
+        .ok()
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from("pgbench"));
+    let mut command = Command::new(pgbench);
+    command.args([
+        "-n",
+        "-f",
+        &bench.join("batch_unnest.sql").to_string_lossy(),
+        "-c",
+        "1",
+        "-t",
+        &(transactions / 100).max(1).to_string(),
+    ]);
+    for host in config.get_hosts() {
+        match host {
+            tokio_postgres::config::Host::Tcp(name) => command.args(["-h", name]),
+            tokio_postgres::config::Host::Unix(path) => {
+                command.args(["-h", &path.to_string_lossy()])
+            }
+        };
+    }
+    if let Some(port) = config.get_ports().first() {
+        command.args(["-p", &port.to_string()]);
+    }
+    if let Some(user) = config.get_user() {
+        command.args(["-U", user]);
+    }
+    if let Some(password) = config.get_password() {
+        command.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
+    }
+    command.arg(&name);
+    let output = command.output().ok()?;
+    if !output.status.success() {
+        eprintln!("pgbench: {}", String::from_utf8_lossy(&output.stderr));
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse::<f64>().ok())
+        .map(|transactions_per_second| transactions_per_second * 100.0)
+}
 
 struct Options {
     transactions: u64,
@@ -242,6 +356,15 @@ async fn set_based(db: &TestDatabase, transactions: u64) -> Duration {
 #[tokio::main]
 async fn main() {
     let options = options();
+    let _cluster = DurableCluster::start_unless_configured();
+    println!(
+        "ingest of a pain.001 on a durable PostgreSQL (fsync on{})",
+        if _cluster.is_some() {
+            ", embedded"
+        } else {
+            ", DATABASE_URL's server"
+        }
+    );
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("pain001.xml");
     let started = Instant::now();
@@ -302,5 +425,13 @@ async fn main() {
             options.transactions as f64 / sql.as_secs_f64(),
             wall / sql.as_secs_f64()
         );
+    }
+    match batch_script_peer(options.transactions).await {
+        Some(peer) => println!(
+            "shared/bench sql/batch_unnest.sql (pgbench, 1 client, 100 payments a transaction): \
+             {peer:.0} payments/s; ingest / batch script {:.2}x",
+            options.transactions as f64 / wall / peer
+        ),
+        None => println!("batch script peer not run (shared/bench or pgbench missing)"),
     }
 }

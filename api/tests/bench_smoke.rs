@@ -1,5 +1,6 @@
-//! The gRPC benchmark's smoke run: a second per point, a few clients, both
-//! scenarios, with and without group commit. It checks what the benchmark
+//! The gRPC benchmark's smoke run: a second per point, a few clients, every
+//! scenario (two server processes on one database among them), with and
+//! without group commit. It checks what the benchmark
 //! checks (a clean audit, no replay applied twice, every payment stored under
 //! exactly one request) and asserts no timing.
 
@@ -18,6 +19,7 @@ fn the_benchmark_runs_every_scenario_and_finds_its_own_results_correct() {
             "--no-peers",
         ])
         .env_remove("DATABASE_URL")
+        .env("LEDGER_BIN", env!("CARGO_BIN_EXE_ledger"))
         .output()
         .expect("the benchmark runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -26,6 +28,8 @@ fn the_benchmark_runs_every_scenario_and_finds_its_own_results_correct() {
     for expected in [
         "uniform scenario, 4 clients",
         "hot scenario, 4 clients",
+        "two-servers scenario, 4 clients",
+        "server peak RSS",
         "service, group commit",
         "service, tx per request",
     ] {
