@@ -39,14 +39,21 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() {
+impl Error {
+    /// Where the error is: its element's path, or `/` for input refused
+    /// before any element (not XML at all, a DOCTYPE, an empty document).
+    pub fn location(&self) -> &str {
+        if self.path.is_empty() {
             "/"
         } else {
             &self.path
-        };
-        write!(f, "{path}: {}", self.kind)
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location(), self.kind)
     }
 }
 

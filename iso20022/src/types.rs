@@ -89,12 +89,13 @@ impl fmt::Display for Bic {
     }
 }
 
-/// An IBAN: pattern `[A-Z]{2}[0-9]{2}[a-zA-Z0-9]{1,30}` and ISO 13616 mod-97 check digits.
+/// An IBAN: pattern `[A-Z]{2}[0-9]{2}[a-zA-Z0-9]{1,30}`, a country of SWIFT's IBAN
+/// registry with its length, and ISO 13616 mod-97 check digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Iban(String);
 
 impl Iban {
-    /// Checks pattern and check digits.
+    /// Checks pattern, country, length and check digits.
     pub fn new(s: &str) -> Result<Self, ErrorKind> {
         Self::check(s)?;
         Ok(Iban(s.to_owned()))
@@ -103,7 +104,7 @@ impl Iban {
     pub(crate) fn checked(s: &str) -> Self {
         Iban(s.to_owned())
     }
-    /// Checks pattern and check digits without keeping the value.
+    /// Checks pattern, country, length and check digits without keeping the value.
     pub(crate) fn check(s: &str) -> Result<(), ErrorKind> {
         let b = s.as_bytes();
         let pattern = b.len() >= 5
@@ -113,6 +114,13 @@ impl Iban {
             && b[4..].iter().all(|&c| IBAN_VALUE[c as usize] != NOT_ALNUM);
         if !pattern {
             return Err(invalid("IBAN pattern", s));
+        }
+        // The pattern held: the first two bytes are ASCII letters.
+        let country = &s[..2];
+        match iban_length(country) {
+            Some(length) if length == s.len() => {}
+            Some(length) => return Err(iban_length_wrong(country, length, s)),
+            None => return Err(iban_country_unknown(country, s)),
         }
         // mod 97 of the rearranged number (a letter counts as two digits, 10 to 35),
         // reduced only when the accumulator grows large; no branch on the kind of
@@ -129,7 +137,7 @@ impl Iban {
         let rem = b[4..].iter().fold(0, step);
         let rem = b[..4].iter().fold(rem, step) % 97;
         if rem != 1 {
-            return Err(iban_check_failed(s));
+            return Err(invalid("IBAN mod-97 check digits", s));
         }
         Ok(())
     }
@@ -143,23 +151,28 @@ impl Iban {
     }
 }
 
-/// The error of an IBAN that matches the pattern but fails mod-97: its length when
-/// that is not its country's (a digit missing or one too many), else its check digits.
+/// The error of an IBAN whose length is not its country's (a character missing or one
+/// too many).
 #[cold]
 #[inline(never)]
-fn iban_check_failed(s: &str) -> ErrorKind {
-    // The pattern held: the first two bytes are ASCII letters.
-    let country = &s[..2];
-    match iban_length(country) {
-        Some(length) if length != s.len() => invalid(
-            &format!(
-                "IBAN length: {country} IBANs have {length} characters, this one has {}",
-                s.len()
-            ),
-            s,
+fn iban_length_wrong(country: &str, length: usize, s: &str) -> ErrorKind {
+    invalid(
+        &format!(
+            "IBAN length: {country} IBANs have {length} characters, this one has {}",
+            s.len()
         ),
-        _ => invalid("IBAN mod-97 check digits", s),
-    }
+        s,
+    )
+}
+
+/// The error of an IBAN whose country SWIFT's IBAN registry does not list.
+#[cold]
+#[inline(never)]
+fn iban_country_unknown(country: &str, s: &str) -> ErrorKind {
+    invalid(
+        &format!("IBAN country: {country} is not a country of the IBAN registry"),
+        s,
+    )
 }
 
 /// The length of an IBAN of `country` (SWIFT's IBAN registry), if the registry has it.
@@ -843,9 +856,24 @@ mod tests {
         );
         let error = Iban::new("DE88370400440532013000").unwrap_err().to_string();
         assert!(error.starts_with("IBAN mod-97 check digits"), "{error}");
-        // A country the registry does not list: only the check digits can be wrong.
+        // A country the registry does not list is refused whatever its digits.
         let error = Iban::new("ZZ12345").unwrap_err().to_string();
-        assert!(error.starts_with("IBAN mod-97 check digits"), "{error}");
+        assert!(error.starts_with("IBAN country: ZZ"), "{error}");
+        let error = Iban::new("XQ67370400440532013000").unwrap_err().to_string();
+        assert!(error.starts_with("IBAN country: XQ"), "{error}");
+        // Valid check digits do not save an IBAN of another length than its country's.
+        let error = Iban::new("DE5137040044053201300").unwrap_err().to_string();
+        assert!(
+            error.starts_with("IBAN length: DE IBANs have 22"),
+            "{error}"
+        );
+        let error = Iban::new("DE543704004405320130001")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("IBAN length: DE IBANs have 22"),
+            "{error}"
+        );
         assert!(IBAN_LENGTHS.windows(2).all(|pair| pair[0].0 < pair[1].0));
         for (country, length) in IBAN_LENGTHS {
             assert!((15..=34).contains(length), "{country}");
