@@ -4,7 +4,10 @@
 //! pain.001 by the reference it recorded (OrgnlMsgId, OrgnlInstrId,
 //! OrgnlEndToEndId). Each document goes through the codec and the same
 //! conversion the gRPC API and the ingest use, and is applied to a real
-//! ledger.
+//! ledger; partial returns also over the wire, through the gRPC API.
+
+#[path = "support/server.rs"]
+mod test_server;
 
 use ledger::model::{Outcome, OverdraftRule, PaymentState, RejectionReason};
 use ledger::{ApplyCommand, Receipt};
@@ -139,11 +142,16 @@ fn pacs002(original: &Original<'_>, status: &str) -> String {
 }
 
 fn pacs004(original: &Original<'_>, amount: &str) -> String {
+    pacs004_under(original, "RTR-1", amount)
+}
+
+/// A pacs.004 whose return is `RtrId` `return_id`.
+fn pacs004_under(original: &Original<'_>, return_id: &str, amount: &str) -> String {
     format!(
         r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"><PmtRtr>
 <GrpHdr><MsgId>P004-1</MsgId><CreDtTm>2026-11-30T12:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs>
 <SttlmInf><SttlmMtd>INDA</SttlmMtd></SttlmInf></GrpHdr>
-<TxInf><RtrId>RTR-1</RtrId>{original}<RtrdIntrBkSttlmAmt Ccy="EUR">{amount}</RtrdIntrBkSttlmAmt>
+<TxInf><RtrId>{return_id}</RtrId>{original}<RtrdIntrBkSttlmAmt Ccy="EUR">{amount}</RtrdIntrBkSttlmAmt>
 {instructing}{instructed}<RtrRsnInf><Rsn><Cd>AC04</Cd></Rsn></RtrRsnInf></TxInf></PmtRtr></Document>"#,
         original = original_elements(original),
         instructing = agent("InstgAgt", "BANKFRPPXXX"),
@@ -336,27 +344,165 @@ async fn a_pain001_holds_the_funds_until_a_status_report_settles_or_voids_it() {
     assert_eq!(pending, 0, "no reservation is left");
 }
 
+const BY_UETR: Original<'static> = Original {
+    message_id: "P008-1",
+    message_name_id: "pacs.008.001.08",
+    instruction_id: None,
+    end_to_end_id: None,
+    uetr: Some(UETR),
+};
+
 #[tokio::test]
-async fn a_return_of_part_of_a_payment_is_refused_and_the_payment_stays_settled() {
+async fn a_return_of_part_of_a_payment_is_applied_and_the_payment_stays_settled() {
     let db = ledger_with_accounts().await;
     apply(&db, "original", &pacs008(None, "E2E-1", Some(UETR))).await;
-    let original = Original {
-        message_id: "P008-1",
-        message_name_id: "pacs.008.001.08",
-        instruction_id: None,
-        end_to_end_id: None,
-        uetr: Some(UETR),
-    };
-    let partial = apply(&db, "return", &pacs004(&original, "10.00")).await;
-    assert_eq!(
-        partial[0].outcome,
-        Outcome::Rejected(RejectionReason::ReturnAmountMismatch)
-    );
+    let partial = apply(&db, "return", &pacs004(&BY_UETR, "10.00")).await;
+    assert_eq!(partial[0].outcome, Outcome::Applied);
+    assert_eq!(partial[0].state, Some(PaymentState::Settled));
     let payment = db
         .ledger
-        .get_payment(partial[0].payment_id.unwrap_or(ledger::model::PaymentId(1)))
+        .get_payment(partial[0].payment_id.unwrap())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(payment.state, PaymentState::Settled);
+    assert_eq!(payment.amount_returned.to_string(), "10.00 EUR");
+    // Beyond what is left: refused, stored, nothing posted.
+    let beyond = apply(&db, "return-2", &pacs004_under(&BY_UETR, "RTR-2", "90.01")).await;
+    assert_eq!(
+        beyond[0].outcome,
+        Outcome::Rejected(RejectionReason::ReturnExceedsRemaining)
+    );
+}
+
+#[tokio::test]
+async fn a_return_without_rtr_id_is_known_by_its_message_and_position() {
+    let db = ledger_with_accounts().await;
+    apply(&db, "original", &pacs008(None, "E2E-1", Some(UETR))).await;
+    let without_id = pacs004(&BY_UETR, "40.00").replace("<RtrId>RTR-1</RtrId>", "");
+    let first = apply(&db, "return", &without_id).await;
+    assert_eq!(first[0].outcome, Outcome::Applied);
+    // The same document again under another key is the same return.
+    let again = apply(&db, "return-again", &without_id).await;
+    assert_eq!(again[0].outcome, Outcome::AlreadyApplied);
+    // Another message is another return.
+    let other = apply(
+        &db,
+        "return-other",
+        &without_id.replace("<MsgId>P004-1</MsgId>", "<MsgId>P004-2</MsgId>"),
+    )
+    .await;
+    assert_eq!(other[0].outcome, Outcome::Applied);
+    let payment = db
+        .ledger
+        .get_payment(first[0].payment_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(payment.amount_returned.to_string(), "80.00 EUR");
+}
+
+/// Partial returns over the wire: each pacs.004 submitted to the gRPC API,
+/// the payment read back with `GetPayment`.
+#[tokio::test]
+async fn partial_returns_over_grpc_add_up_each_once_and_get_payment_shows_the_amount_returned() {
+    use ledger_api::grpc::proto;
+    use test_server::{authed, submit, TestServer, TOKEN_A};
+
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let send = |key: &'static str, document: String| {
+        let mut client = client.clone();
+        async move {
+            let response = client
+                .submit_payment(submit(TOKEN_A, key, document.into_bytes()))
+                .await
+                .unwrap()
+                .into_inner();
+            let result = response.results[0].clone();
+            (result.outcome(), result.reason_code.clone(), result.state())
+        }
+    };
+    let created = send("original", pacs008(None, "E2E-1", Some(UETR))).await;
+    assert_eq!(created.0, proto::Outcome::Applied);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let before_returns = std::time::SystemTime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let get_payment = || {
+        let mut client = client.clone();
+        let request = authed(
+            TOKEN_A,
+            proto::GetPaymentRequest {
+                key: Some(proto::get_payment_request::Key::BusinessKey(format!(
+                    "uetr:{UETR}"
+                ))),
+            },
+        );
+        async move { client.get_payment(request).await.unwrap().into_inner() }
+    };
+
+    let first = send("r1", pacs004_under(&BY_UETR, "RTR-1", "30.00")).await;
+    assert_eq!(
+        first,
+        (
+            proto::Outcome::Applied,
+            String::new(),
+            proto::PaymentState::Settled
+        )
+    );
+    let payment = get_payment().await;
+    assert_eq!(payment.state(), proto::PaymentState::Settled);
+    assert_eq!(payment.amount_returned.unwrap().units, "30.00");
+
+    let replayed = send("r1-again", pacs004_under(&BY_UETR, "RTR-1", "30.00")).await;
+    assert_eq!(replayed.0, proto::Outcome::AlreadyApplied);
+    let conflict = send("r1-other", pacs004_under(&BY_UETR, "RTR-1", "20.00")).await;
+    assert_eq!(
+        (conflict.0, conflict.1.as_str()),
+        (proto::Outcome::Rejected, "RETURN_ID_CONFLICT")
+    );
+    let beyond = send("r2-beyond", pacs004_under(&BY_UETR, "RTR-2", "70.01")).await;
+    assert_eq!(
+        (beyond.0, beyond.1.as_str()),
+        (proto::Outcome::Rejected, "RETURN_EXCEEDS_REMAINING")
+    );
+    let rest = send("r2", pacs004_under(&BY_UETR, "RTR-2", "70.00")).await;
+    assert_eq!(
+        rest,
+        (
+            proto::Outcome::Applied,
+            String::new(),
+            proto::PaymentState::Returned
+        )
+    );
+    let payment = get_payment().await;
+    assert_eq!(payment.state(), proto::PaymentState::Returned);
+    assert_eq!(payment.amount_returned.unwrap().units, "100.00");
+    assert_eq!(payment.amount.unwrap().units, "100.00");
+
+    // The debtor's balances now, and as they stood before the returns.
+    let debtor = |as_of: Option<std::time::SystemTime>| {
+        let mut client = client.clone();
+        let request = authed(
+            TOKEN_A,
+            proto::GetAccountRequest {
+                key: Some(proto::get_account_request::Key::ExternalReference(
+                    DEBTOR_IBAN.to_owned(),
+                )),
+                as_of: as_of.map(prost_types::Timestamp::from),
+            },
+        );
+        async move { client.get_account(request).await.unwrap().into_inner() }
+    };
+    let now = debtor(None).await;
+    assert_eq!(
+        (now.debits_posted.as_str(), now.credits_posted.as_str()),
+        ("100.00", "100.00")
+    );
+    let then = debtor(Some(before_returns)).await;
+    assert_eq!(
+        (then.debits_posted.as_str(), then.credits_posted.as_str()),
+        ("100.00", "0.00")
+    );
+    server.shut_down().await;
 }

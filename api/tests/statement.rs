@@ -83,6 +83,7 @@ async fn ledger_with_two_days_of_payments() -> TestDatabase {
             }),
             reason: None,
             returned_amount: None,
+            return_id: None,
         },
         transfer("P-3", PaymentState::Pending, eur(100), ALICE, CLEARING),
     ];

@@ -14,9 +14,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use deadpool_postgres::Transaction;
 
 use crate::model::{
-    decide, AccountId, AccountScope, AccountSnapshot, BusinessKey, ClientId, Currency,
-    DecisionInput, IdempotencyKey, InstructionReference, Outcome, PartySide, Payment, PaymentId,
-    PaymentMessage, PaymentState, PlannedTransfer, ReasonCode, RejectionReason, ResolvedSides,
+    decide, AccountId, AccountScope, AccountSnapshot, Amount, Balances, BusinessKey, ClientId,
+    Currency, DecisionInput, IdempotencyKey, InstructionReference, Outcome, PartySide, Payment,
+    PaymentId, PaymentMessage, PaymentState, PlannedTransfer, ReasonCode, RecordedReturn,
+    RejectionReason, ResolvedSides, ReturnId, TransferKind,
 };
 use crate::service::{ApplyCommand, ApplyResponse, Receipt};
 use crate::store::{
@@ -79,6 +80,9 @@ struct Loaded {
     by_instruction: HashMap<String, Vec<BusinessKey>>,
     mapping: Mapping,
     accounts: HashMap<AccountId, AccountSnapshot>,
+    /// The returns recorded for the loaded payments under the return ids
+    /// the batch's returns name.
+    returns: HashMap<BusinessKey, Vec<RecordedReturn>>,
 }
 
 /// The account mapping (semantics §5) for the references, agents and
@@ -237,7 +241,35 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
         }
     }
     let ids: Vec<AccountId> = account_ids.into_iter().collect();
-    let snapshots = store::select_accounts_for_update(tx, &ids).await?;
+    // The returns the batch's returns could repeat (semantics §2: each
+    // return id applies once per payment).
+    let return_ids: Vec<ReturnId> = fresh_messages()
+        .filter(|message| message.target_state == PaymentState::Returned)
+        .map(|message| message.return_id.clone().unwrap_or_else(ReturnId::unnamed))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let return_id_texts: Vec<&str> = return_ids.iter().map(ReturnId::canonical).collect();
+    let payment_ids: Vec<PaymentId> = payments
+        .values()
+        .map(|payment| payment.payment_id)
+        .collect();
+    pipelined!(
+        snapshots = store::select_accounts_for_update(tx, &ids),
+        recorded_returns = store::select_returns(tx, &payment_ids, &return_id_texts),
+    );
+    let key_of: HashMap<PaymentId, &BusinessKey> = payments
+        .values()
+        .map(|payment| (payment.payment_id, &payment.business_key))
+        .collect();
+    let mut returns: HashMap<BusinessKey, Vec<RecordedReturn>> = HashMap::new();
+    for (payment_id, recorded) in recorded_returns {
+        let key = key_of.get(&payment_id).ok_or_else(|| StoreError::Corrupt {
+            table: "payment_returns",
+            detail: format!("a return of payment {payment_id} that was not asked for"),
+        })?;
+        returns.entry((*key).clone()).or_default().push(recorded);
+    }
     if snapshots.len() != ids.len() {
         return Err(StoreError::Corrupt {
             table: "accounts",
@@ -253,6 +285,7 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
             .into_iter()
             .map(|snapshot| (snapshot.account_id, snapshot))
             .collect(),
+        returns,
     })
 }
 
@@ -281,7 +314,13 @@ struct Effects {
     by_instruction: HashMap<String, Vec<BusinessKey>>,
     accounts: HashMap<AccountId, AccountSnapshot>,
     touched_accounts: BTreeSet<AccountId>,
-    transfers: Vec<(PaymentId, PlannedTransfer)>,
+    /// Every return recorded for a payment, as far as the batch knows them:
+    /// those loaded and those it applies.
+    returns: HashMap<BusinessKey, Vec<RecordedReturn>>,
+    /// Transfers to insert, a reversal with the return it posts.
+    transfers: Vec<PlannedRow>,
+    /// Returns to record, with the reason their message carried.
+    new_returns: Vec<(PaymentId, RecordedReturn, Option<ReasonCode>)>,
     outbox: Vec<PlannedOutboxRow>,
     conflicts: Vec<PlannedConflict>,
 }
@@ -297,6 +336,18 @@ enum Planned {
         receipts: Vec<Receipt>,
         stored: bool,
     },
+}
+
+/// A transfer as it will be written: its payment, a reversal's return, and
+/// the balances of its debit and credit accounts right after it (in the
+/// order the batch applies its transfers).
+#[derive(Clone)]
+struct PlannedRow {
+    payment_id: PaymentId,
+    transfer: PlannedTransfer,
+    return_id: Option<ReturnId>,
+    debit_balances_after: Balances,
+    credit_balances_after: Balances,
 }
 
 #[derive(Clone)]
@@ -335,6 +386,7 @@ fn plan(commands: &[ApplyCommand], loaded: Loaded) -> Result<Plan, StoreError> {
             payments: loaded.payments,
             by_instruction: loaded.by_instruction,
             accounts: loaded.accounts,
+            returns: loaded.returns,
             ..Effects::default()
         },
     };
@@ -447,6 +499,7 @@ impl Effects {
             payment_accounts,
             message_accounts: message_accounts.as_ref(),
             debit_scope,
+            payment_returns: self.returns.get(business_key).map_or(&[], Vec::as_slice),
         });
         // A client refused for its scope is told nothing of the payment.
         let told = match &decision.outcome {
@@ -477,8 +530,17 @@ impl Effects {
                             .entry(business_key.clone())
                             .or_insert(payment.state);
                     }
+                    let amount_returned = match &change.recorded_return {
+                        Some(recorded) => Amount::from_minor_units(
+                            payment.amount.currency(),
+                            payment.amount_returned.minor_units() + recorded.amount.minor_units(),
+                        )
+                        .expect("a decision returns at most the payment's amount"),
+                        None => payment.amount_returned,
+                    };
                     Payment {
                         state: change.to,
+                        amount_returned,
                         ..payment
                     }
                 }
@@ -510,11 +572,56 @@ impl Effects {
                         amount: instruction.amount,
                         debit_account_id: debit,
                         credit_account_id: credit,
+                        amount_returned: Amount::from_minor_units(instruction.amount.currency(), 0)
+                            .expect("zero is an amount"),
                     }
                 }
             };
+            let moves_state = change.moves_state();
+            let return_id = change
+                .recorded_return
+                .as_ref()
+                .map(|recorded| recorded.return_id.clone());
+            // Each transfer's running balances, from the accounts' balances
+            // before the change, transfer after transfer.
+            let mut running: HashMap<AccountId, Balances> = change
+                .balances_after
+                .iter()
+                .map(|(account_id, _)| (*account_id, self.account(*account_id).balances))
+                .collect();
             for transfer in change.transfers {
-                self.transfers.push((written.payment_id, transfer));
+                let posts_return = (transfer.kind == TransferKind::Reversal)
+                    .then(|| return_id.clone().expect("a reversal posts a return"));
+                let delta = transfer.kind.delta(transfer.amount.minor_units());
+                let debit_after = running[&transfer.debit_account_id]
+                    .with_debit(delta)
+                    .expect("the decision checked every balance it moves");
+                let credit_after = running[&transfer.credit_account_id]
+                    .with_credit(delta)
+                    .expect("the decision checked every balance it moves");
+                running.insert(transfer.debit_account_id, debit_after);
+                running.insert(transfer.credit_account_id, credit_after);
+                self.transfers.push(PlannedRow {
+                    payment_id: written.payment_id,
+                    transfer,
+                    return_id: posts_return,
+                    debit_balances_after: debit_after,
+                    credit_balances_after: credit_after,
+                });
+            }
+            for (account_id, balances) in &change.balances_after {
+                assert_eq!(
+                    running[account_id], *balances,
+                    "running balances end where the decision does"
+                );
+            }
+            if let Some(recorded) = change.recorded_return {
+                self.returns
+                    .entry(business_key.clone())
+                    .or_default()
+                    .push(recorded.clone());
+                self.new_returns
+                    .push((written.payment_id, recorded, message.reason.clone()));
             }
             for (account_id, balances) in change.balances_after {
                 self.accounts
@@ -523,13 +630,17 @@ impl Effects {
                     .balances = balances;
                 self.touched_accounts.insert(account_id);
             }
-            self.outbox.push(PlannedOutboxRow {
-                business_key: business_key.clone(),
-                from: change.from,
-                to: change.to,
-                reason: message.reason.clone(),
-                command: command_index,
-            });
+            // One outbox row per state change (semantics §4): a partial
+            // return of a settled payment posts without one.
+            if moves_state {
+                self.outbox.push(PlannedOutboxRow {
+                    business_key: business_key.clone(),
+                    from: change.from,
+                    to: change.to,
+                    reason: message.reason.clone(),
+                    command: command_index,
+                });
+            }
             receipt.payment_id = Some(written.payment_id);
             receipt.state = Some(written.state);
             self.payments.insert(business_key.clone(), written);
@@ -579,6 +690,7 @@ async fn write(
                 amount: payment.amount,
                 debit_account_id: payment.debit_account_id,
                 credit_account_id: payment.credit_account_id,
+                amount_returned: payment.amount_returned,
                 instruction_reference: instruction_reference.as_ref(),
             }
         })
@@ -605,15 +717,31 @@ async fn write(
                 payment_id: payment.payment_id,
                 from: *from,
                 to: payment.state,
+                amount_returned_minor: payment.amount_returned.minor_units(),
             }
         })
         .collect();
-    let transfers: Vec<(PaymentId, &PlannedTransfer)> = plan
+    let transfers: Vec<store::NewTransfer<'_>> = plan
         .transfers
         .iter()
-        .map(|(id, transfer)| (real(*id), transfer))
+        .map(|row| store::NewTransfer {
+            payment_id: real(row.payment_id),
+            transfer: &row.transfer,
+            return_id: row.return_id.as_ref(),
+            debit_balances_after: row.debit_balances_after,
+            credit_balances_after: row.credit_balances_after,
+        })
         .collect();
-    let balances: Vec<(AccountId, crate::model::Balances)> = plan
+    let returns: Vec<store::NewReturn<'_>> = plan
+        .new_returns
+        .iter()
+        .map(|(id, recorded, reason)| store::NewReturn {
+            payment_id: real(*id),
+            recorded,
+            reason: reason.as_ref(),
+        })
+        .collect();
+    let balances: Vec<(AccountId, Balances)> = plan
         .touched_accounts
         .iter()
         .map(|id| (*id, plan.accounts[id].balances))
@@ -686,14 +814,16 @@ async fn write(
     pipelined!(
         updated = store::update_payment_states(tx, &updates),
         transfers_inserted = store::insert_transfers(tx, &transfers),
+        returns_inserted = store::insert_returns(tx, &returns),
         balances_updated = store::update_accounts_balances(tx, &balances),
         outbox_inserted = store::insert_outbox_rows(tx, &outbox),
         conflicts_inserted = store::insert_conflicts(tx, &conflicts),
         records_inserted = store::insert_idempotency_records(tx, &records),
     );
-    let ((), (), (), (), (), ()) = (
+    let ((), (), (), (), (), (), ()) = (
         updated,
         transfers_inserted,
+        returns_inserted,
         balances_updated,
         outbox_inserted,
         conflicts_inserted,
@@ -815,6 +945,8 @@ fn receipt_from_stored(stored: StoredReceipt) -> Result<Receipt, StoreError> {
                 "RETURN_CURRENCY_MISMATCH" => RejectionReason::ReturnCurrencyMismatch,
                 "ORIGINAL_AMBIGUOUS" => RejectionReason::OriginalAmbiguous,
                 "RETURN_AMOUNT_MISMATCH" => RejectionReason::ReturnAmountMismatch,
+                "RETURN_EXCEEDS_REMAINING" => RejectionReason::ReturnExceedsRemaining,
+                "RETURN_ID_CONFLICT" => RejectionReason::ReturnIdConflict,
                 "REQUEST_NOT_APPLIED" => RejectionReason::RequestNotApplied,
                 "BALANCE_LIMIT_EXCEEDED" => RejectionReason::BalanceLimitExceeded {
                     account_id: account_id()?,

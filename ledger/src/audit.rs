@@ -224,6 +224,17 @@ pub enum Discrepancy {
         stored: [i128; 4],
         from_transfers: [i128; 4],
     },
+    /// §6.2: a transfer's recorded running balances of one of its accounts
+    /// differ from the sums of the account's transfers up to it, or it was
+    /// stamped before the account's transfer before it.
+    RunningBalanceMismatch {
+        account_id: i64,
+        transfer_id: i64,
+        /// debits pending, debits posted, credits pending, credits posted.
+        recorded: [i128; 4],
+        from_transfers: [i128; 4],
+        out_of_order: bool,
+    },
     /// §6.3: a payment's transfers are not what its state implies.
     TransfersDoNotMatchState {
         payment_id: i64,
@@ -231,6 +242,20 @@ pub enum Discrepancy {
         state: String,
         kinds: String,
         legs_match: bool,
+    },
+    /// §6.3 for returns: a payment's returns are not each reversed once by
+    /// a transfer of their amount, add up to more than its amount or to
+    /// another amount than it records, or it is RETURNED other than exactly
+    /// when all of it was returned.
+    ReturnMismatch {
+        payment_id: i64,
+        business_key: String,
+        state: String,
+        amount_minor: i64,
+        amount_returned_minor: i64,
+        returns_minor: i128,
+        returns: String,
+        problem: String,
     },
     /// §6.4: a payment's outbox rows are not one per state change.
     OutboxMismatch {
@@ -347,7 +372,9 @@ impl Discrepancy {
         match self {
             Discrepancy::TrialBalance { .. } => "TRIAL_BALANCE",
             Discrepancy::BalanceMismatch { .. } => "BALANCE_MISMATCH",
+            Discrepancy::RunningBalanceMismatch { .. } => "RUNNING_BALANCE_MISMATCH",
             Discrepancy::TransfersDoNotMatchState { .. } => "TRANSFERS_DO_NOT_MATCH_STATE",
+            Discrepancy::ReturnMismatch { .. } => "RETURN_MISMATCH",
             Discrepancy::OutboxMismatch { .. } => "OUTBOX_MISMATCH",
             Discrepancy::BusinessKeyAppliedTwice { .. } => "BUSINESS_KEY_APPLIED_TWICE",
             Discrepancy::StatementAccountUnknown { .. } => "STATEMENT_ACCOUNT_UNKNOWN",
@@ -375,7 +402,17 @@ impl Discrepancy {
                 account,
                 ..
             } => format!("account {account} (id {account_id})"),
+            Discrepancy::RunningBalanceMismatch {
+                account_id,
+                transfer_id,
+                ..
+            } => format!("account id {account_id} transfer {transfer_id}"),
             Discrepancy::TransfersDoNotMatchState {
+                payment_id,
+                business_key,
+                ..
+            }
+            | Discrepancy::ReturnMismatch {
                 payment_id,
                 business_key,
                 ..
@@ -458,6 +495,25 @@ impl Discrepancy {
                 format_columns(stored),
                 format_columns(from_transfers)
             ),
+            Discrepancy::RunningBalanceMismatch {
+                recorded,
+                from_transfers,
+                out_of_order,
+                ..
+            } => {
+                if *out_of_order {
+                    "stamped earlier than the account's transfer before it: balances as of a \
+                     time would not be a prefix of its history"
+                        .to_owned()
+                } else {
+                    format!(
+                        "recorded running balances ({}) differ from the sums of the account's \
+                         transfers up to it ({}), minor units",
+                        format_columns(recorded),
+                        format_columns(from_transfers)
+                    )
+                }
+            }
             Discrepancy::TransfersDoNotMatchState {
                 state,
                 kinds,
@@ -473,6 +529,22 @@ impl Discrepancy {
                          accounts differ from the payment's"
                     )
                 }
+            }
+            Discrepancy::ReturnMismatch {
+                state,
+                amount_minor,
+                amount_returned_minor,
+                returns_minor,
+                returns,
+                problem,
+                ..
+            } => {
+                let returns = if returns.is_empty() { "none" } else { returns };
+                format!(
+                    "{problem} (state {state}, amount {amount_minor}, recorded as returned \
+                     {amount_returned_minor}, returns {returns_minor}: {returns}; minor units, \
+                     recorded/reversed)"
+                )
             }
             Discrepancy::OutboxMismatch {
                 state,
@@ -706,6 +778,19 @@ pub(crate) async fn collect(
             })
             .collect(),
     );
+    let rows = sql::select_running_balance_mismatches(tx, limit).await?;
+    add(
+        "RUNNING_BALANCE_MISMATCH",
+        rows.into_iter()
+            .map(|row| Discrepancy::RunningBalanceMismatch {
+                account_id: row.account_id,
+                transfer_id: row.transfer_id,
+                recorded: row.recorded,
+                from_transfers: row.from_transfers,
+                out_of_order: row.out_of_order,
+            })
+            .collect(),
+    );
     let rows = sql::select_transfers_not_matching_state(tx, limit).await?;
     add(
         "TRANSFERS_DO_NOT_MATCH_STATE",
@@ -716,6 +801,22 @@ pub(crate) async fn collect(
                 state: row.state,
                 kinds: row.kinds,
                 legs_match: row.legs_match,
+            })
+            .collect(),
+    );
+    let rows = sql::select_return_mismatches(tx, limit).await?;
+    add(
+        "RETURN_MISMATCH",
+        rows.into_iter()
+            .map(|row| Discrepancy::ReturnMismatch {
+                payment_id: row.payment_id,
+                business_key: row.business_key,
+                state: row.state,
+                amount_minor: row.amount_minor,
+                amount_returned_minor: row.amount_returned_minor,
+                returns_minor: row.returns_minor,
+                returns: row.returns,
+                problem: row.problem,
             })
             .collect(),
     );

@@ -62,6 +62,7 @@ impl Ledger {
                         instruction: None,
                         reason: Some(reason.clone()),
                         returned_amount: None,
+                        return_id: None,
                     }],
                 )
             })

@@ -123,8 +123,9 @@ impl TestDatabase {
         self.client()
             .await
             .batch_execute(
-                "TRUNCATE payment_conflicts, outbox, transfers, payments, idempotency_records, \
-                 settlement_accounts, clearing_accounts, accounts RESTART IDENTITY",
+                "TRUNCATE payment_conflicts, outbox, payment_returns, transfers, payments, \
+                 idempotency_records, settlement_accounts, clearing_accounts, accounts \
+                 RESTART IDENTITY",
             )
             .await
             .expect("truncate the ledger tables");
@@ -173,13 +174,17 @@ pub mod invariants {
                 "SELECT 'payment ' || p.payment_id || ' ' || p.state || ': ' \
                    || COALESCE(string_agg(t.kind, ',' ORDER BY t.transfer_id), '') \
                  FROM payments p LEFT JOIN transfers t USING (payment_id) \
-                 GROUP BY p.payment_id, p.state \
-                 HAVING COALESCE(string_agg(t.kind, ',' ORDER BY t.kind), '') NOT IN ( \
+                 GROUP BY p.payment_id, p.state, p.amount_minor, p.amount_returned_minor \
+                 HAVING COALESCE(string_agg(t.kind, ',' ORDER BY t.kind) \
+                          FILTER (WHERE t.kind <> 'REVERSAL'), '') NOT IN ( \
                    SELECT allowed FROM (VALUES \
                      ('PENDING', 'PENDING'), ('SETTLED', 'POSTED'), ('SETTLED', 'PENDING,POST_PENDING'), \
                      ('REJECTED', ''), ('REJECTED', 'PENDING,VOID_PENDING'), \
-                     ('RETURNED', 'POSTED,REVERSAL'), ('RETURNED', 'PENDING,POST_PENDING,REVERSAL') \
-                   ) AS v(state, allowed) WHERE v.state = p.state)",
+                     ('RETURNED', 'POSTED'), ('RETURNED', 'PENDING,POST_PENDING') \
+                   ) AS v(state, allowed) WHERE v.state = p.state) \
+                   OR COALESCE(SUM(t.amount_minor) FILTER (WHERE t.kind = 'REVERSAL'), 0) \
+                        <> p.amount_returned_minor \
+                   OR (p.state = 'RETURNED') <> (p.amount_returned_minor = p.amount_minor)",
             ),
             (
                 "payment's outbox rows do not match its state changes",
@@ -194,7 +199,15 @@ pub mod invariants {
             (
                 "a payment's transfer of one kind was posted more than once",
                 "SELECT 'payment ' || payment_id || ' ' || kind FROM transfers \
-                 GROUP BY payment_id, kind HAVING COUNT(*) > 1",
+                 WHERE kind <> 'REVERSAL' GROUP BY payment_id, kind HAVING COUNT(*) > 1",
+            ),
+            (
+                "a payment's return was posted more than once or differs from its record",
+                "SELECT 'payment ' || t.payment_id || ' return ' || t.return_id FROM transfers t \
+                   LEFT JOIN payment_returns r USING (payment_id, return_id) \
+                 WHERE t.kind = 'REVERSAL' \
+                 GROUP BY t.payment_id, t.return_id \
+                 HAVING COUNT(*) > 1 OR bool_or(r.amount_minor IS DISTINCT FROM t.amount_minor)",
             ),
         ];
         for (what, sql) in checks {
@@ -302,6 +315,7 @@ pub mod fixtures {
             }),
             reason: None,
             returned_amount: None,
+            return_id: None,
         }
     }
 
@@ -313,6 +327,7 @@ pub mod fixtures {
             instruction: None,
             reason: None,
             returned_amount: None,
+            return_id: None,
         }
     }
 

@@ -634,7 +634,7 @@ fn return_of(business_key: &str, returned: Amount) -> ledger::model::PaymentMess
 }
 
 #[tokio::test]
-async fn a_return_reverses_only_what_it_names_and_refuses_another_amount_or_currency() {
+async fn a_return_reverses_only_what_it_names_and_refuses_more_or_another_currency() {
     let db = ledger_with_accounts().await;
     db.ledger
         .apply(&command(
@@ -646,7 +646,11 @@ async fn a_return_reverses_only_what_it_names_and_refuses_another_amount_or_curr
         .unwrap();
     let usd = Amount::from_minor_units(Currency::parse("USD").unwrap(), 1_000).unwrap();
     for (key, returned, reason) in [
-        ("r-part", eur(1_000), RejectionReason::ReturnAmountMismatch),
+        (
+            "r-beyond",
+            eur(100_001),
+            RejectionReason::ReturnExceedsRemaining,
+        ),
         ("r-usd", usd, RejectionReason::ReturnCurrencyMismatch),
     ] {
         let refused = db
@@ -720,4 +724,70 @@ async fn an_account_opened_with_a_spaced_lower_case_iban_is_the_account_messages
         balances_of(&db, "de89370400440532013000").await,
         [0, 700, 0, 0]
     );
+}
+
+#[tokio::test]
+async fn balances_as_of_a_moment_are_those_the_transfers_up_to_then_left() {
+    let db = ledger_with_accounts().await;
+    let bob = db
+        .ledger
+        .get_account(&reference("BOB"))
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    let moment = || async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let now = std::time::SystemTime::now();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        now
+    };
+    let before_any = moment().await;
+    let steps = [
+        transfer("P1", Settled, eur(100), "BOB", "CLEARING"),
+        transfer("P2", Pending, eur(50), "BOB", "CLEARING"),
+        status("P2", Settled),
+        // BOB on the credit side.
+        transfer("P3", Settled, eur(7), "CLEARING", "BOB"),
+        return_of("P1", eur(100)),
+    ];
+    let mut moments = vec![before_any];
+    for (index, message) in steps.into_iter().enumerate() {
+        let applied = db
+            .ledger
+            .apply(&command("bank-a", &format!("k{index}"), message))
+            .await
+            .unwrap();
+        assert_eq!(outcome(&applied.receipts[0]), "APPLIED");
+        moments.push(moment().await);
+    }
+    let expected = [
+        [0, 0, 0, 0],
+        [0, 100, 0, 0],
+        [50, 100, 0, 0],
+        [0, 150, 0, 0],
+        [0, 150, 0, 7],
+        [0, 150, 0, 107],
+    ];
+    for (moment, expected) in moments.iter().zip(expected) {
+        let balances = db
+            .ledger
+            .get_account_as_of(bob, *moment)
+            .await
+            .unwrap()
+            .unwrap()
+            .balances;
+        assert_eq!(
+            [
+                balances.debits_pending,
+                balances.debits_posted,
+                balances.credits_pending,
+                balances.credits_posted
+            ],
+            expected
+        );
+    }
+    // The latest moment is now.
+    assert_eq!(balances_of(&db, "BOB").await, expected[5]);
+    assert_sound(&db).await;
 }

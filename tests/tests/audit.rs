@@ -60,6 +60,19 @@ fn codes(report: &AuditReport) -> Vec<&'static str> {
         .collect()
 }
 
+/// The running balances a transfer records (`V8__running_balances.sql`).
+const RUNNING_COLUMNS: &str = "debit_debits_pending, debit_debits_posted, \
+     debit_credits_pending, debit_credits_posted, credit_debits_pending, credit_debits_posted, \
+     credit_credits_pending, credit_credits_posted";
+/// The running balances of a POSTED transfer `p.amount_minor` appended now
+/// between `d` and `c` (joined by [`RUNNING_JOIN`]): right, so that only the
+/// check a test aims at finds it.
+const RUNNING_AFTER_POSTED: &str = "d.debits_pending, d.debits_posted + p.amount_minor, \
+     d.credits_pending, d.credits_posted, c.debits_pending, c.debits_posted, c.credits_pending, \
+     c.credits_posted + p.amount_minor";
+const RUNNING_JOIN: &str = "JOIN accounts d ON d.account_id = p.debit_account_id \
+     JOIN accounts c ON c.account_id = p.credit_account_id";
+
 fn assert_clean(report: &AuditReport) {
     let found: Vec<String> = report
         .discrepancies
@@ -174,10 +187,13 @@ async fn a_transfer_inserted_behind_the_ledgers_back_is_named() {
     db.client()
         .await
         .execute(
-            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
-               currency, amount_minor) \
-             SELECT payment_id, 'POSTED', debit_account_id, credit_account_id, currency, amount_minor \
-             FROM payments WHERE payment_id = $1",
+            &format!(
+                "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
+                   currency, amount_minor, {RUNNING_COLUMNS}) \
+                 SELECT p.payment_id, 'POSTED', p.debit_account_id, p.credit_account_id, \
+                   p.currency, p.amount_minor, {RUNNING_AFTER_POSTED} \
+                 FROM payments p {RUNNING_JOIN} WHERE payment_id = $1"
+            ),
             &[&payment],
         )
         .await
@@ -230,16 +246,30 @@ async fn a_transfer_with_another_amount_than_its_payment_is_named() {
     db.client()
         .await
         .batch_execute(&format!(
-            "UPDATE transfers SET amount_minor = amount_minor + 5 WHERE payment_id = {payment}; \
+            "UPDATE transfers SET amount_minor = amount_minor + 5, \
+               debit_debits_posted = debit_debits_posted + 5, \
+               credit_credits_posted = credit_credits_posted + 5 WHERE payment_id = {payment}; \
              UPDATE accounts SET debits_posted = debits_posted + 5 WHERE external_reference = 'ALICE'; \
              UPDATE accounts SET credits_posted = credits_posted + 5 WHERE external_reference = 'BOB';"
         ))
         .await
         .unwrap();
     let report = db.ledger.audit(None).await.unwrap();
-    let subjects = only(&report, "TRANSFERS_DO_NOT_MATCH_STATE");
-    assert_eq!(subjects.len(), 1);
-    assert!(report.discrepancies[0].detail().contains("amount"));
+    // The running balances the changed transfer and the later ones recorded
+    // are off by the 5 as well.
+    let state: Vec<_> = report
+        .discrepancies
+        .iter()
+        .filter(|d| d.code() == "TRANSFERS_DO_NOT_MATCH_STATE")
+        .collect();
+    assert_eq!(state.len(), 1);
+    assert!(state[0].detail().contains("amount"));
+    assert!(codes(&report).iter().all(|code| [
+        "TRANSFERS_DO_NOT_MATCH_STATE",
+        "RUNNING_BALANCE_MISMATCH"
+    ]
+    .contains(code)));
+    assert!(codes(&report).contains(&"RUNNING_BALANCE_MISMATCH"));
 }
 
 #[tokio::test]
@@ -267,9 +297,11 @@ async fn a_business_key_applied_twice_is_named() {
         .get(0);
     client
         .batch_execute(&format!(
-            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor) \
-               SELECT {copy}, kind, debit_account_id, credit_account_id, currency, amount_minor \
-               FROM transfers WHERE payment_id = {original}; \
+            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, currency, \
+               amount_minor, {RUNNING_COLUMNS}) \
+               SELECT {copy}, kind, p.debit_account_id, p.credit_account_id, p.currency, \
+                 p.amount_minor, {RUNNING_AFTER_POSTED} \
+               FROM transfers p {RUNNING_JOIN} WHERE payment_id = {original}; \
              INSERT INTO outbox (payment_id, from_state, to_state, status_code, payload) \
                SELECT {copy}, from_state, to_state, status_code, payload FROM outbox WHERE payment_id = {original}; \
              UPDATE accounts a SET debits_posted = debits_posted + p.amount_minor \
@@ -424,4 +456,82 @@ async fn a_statement_is_compared_with_the_ledger_in_the_same_snapshot() {
         .detail()
         .contains("statement EUR 0.01 <> ledger -20.03"));
     assert_eq!(report.counts.statement_entries, 6);
+}
+
+#[tokio::test]
+async fn a_running_balance_that_differs_from_the_sums_of_the_transfers_is_named() {
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-SETTLED").await;
+    db.client()
+        .await
+        .execute(
+            "UPDATE transfers SET credit_credits_posted = credit_credits_posted + 1 \
+             WHERE payment_id = $1",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "RUNNING_BALANCE_MISMATCH");
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(report.discrepancies[0].detail().contains("credits posted"));
+}
+
+#[tokio::test]
+async fn a_transfer_stamped_before_the_one_before_it_is_named() {
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-PENDING-RETURNED").await;
+    db.client()
+        .await
+        .execute(
+            "UPDATE transfers SET created_at = created_at - INTERVAL '1 day' \
+             WHERE payment_id = $1 AND kind = 'REVERSAL'",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "RUNNING_BALANCE_MISMATCH");
+    // Out of order on both of its accounts.
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(report.discrepancies[0].detail().contains("stamped earlier"));
+}
+
+#[tokio::test]
+async fn a_return_recorded_with_another_amount_than_its_reversal_is_named() {
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-SETTLED-RETURNED").await;
+    db.client()
+        .await
+        .execute(
+            "UPDATE payment_returns SET amount_minor = amount_minor - 1 WHERE payment_id = $1",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "RETURN_MISMATCH");
+    assert_eq!(subjects.len(), 1);
+    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+    assert!(report.discrepancies[0]
+        .detail()
+        .contains("differs from its recorded return"));
+}
+
+#[tokio::test]
+async fn a_return_without_its_record_is_named() {
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, "P-PENDING-RETURNED").await;
+    db.client()
+        .await
+        .execute(
+            "DELETE FROM payment_returns WHERE payment_id = $1",
+            &[&payment],
+        )
+        .await
+        .unwrap();
+    let report = db.ledger.audit(None).await.unwrap();
+    let subjects = only(&report, "RETURN_MISMATCH");
+    assert_eq!(subjects.len(), 1);
+    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
 }

@@ -10,10 +10,16 @@
 //! separate connections, each replaying parts of the set; (c) sequentially
 //! in random batches through `apply_batch`, whose set-based planner must
 //! answer every command as if the commands were applied one after another.
+//!
+//! Partial returns: a settled (or held) payment returned in parts, each
+//! under its own return id, all of it or less, sometimes with an extra
+//! return of the whole amount that can only fit if it comes first. Each
+//! return is applied at most once, the total returned never exceeds the
+//! amount, and the uncontested ones converge whatever the order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use ledger::model::{Amount, OverdraftRule, PaymentMessage, PaymentState};
+use ledger::model::{Amount, OverdraftRule, PaymentMessage, PaymentState, ReturnId};
 use ledger::{
     ApplyCommand, ApplyResponse, GroupCommit, GroupCommitOptions, LedgerError, LedgerOptions,
     PendingAnswer,
@@ -48,6 +54,10 @@ enum Path {
     PendingThenReject,
     SettleThenReturn,
     PendingSettleReturn,
+    /// Settled, then returned in parts, each under its own return id.
+    SettleThenPartialReturns,
+    /// Held, then returned in parts: the first return settles the hold.
+    PendingThenPartialReturns,
     /// Settle and reject for one pending payment: the first applied stands.
     Contradictory,
 }
@@ -62,6 +72,45 @@ struct PaymentSpec {
     business_duplicate: bool,
     /// Send a message with the same business key and another amount.
     conflicting_content: bool,
+    /// For partial returns: the weights the returned amount is split by.
+    return_weights: Vec<i64>,
+    /// For partial returns: whether they add up to the whole amount.
+    returns_whole: bool,
+    /// For partial returns: also send a return of the whole amount under
+    /// another id, which fits only before any other.
+    excess_return: bool,
+}
+
+impl PaymentSpec {
+    fn has_partial_returns(&self) -> bool {
+        matches!(
+            self.path,
+            Path::SettleThenPartialReturns | Path::PendingThenPartialReturns
+        )
+    }
+
+    /// The amounts of its partial returns, in order: together the whole
+    /// amount or less, each at least one minor unit.
+    fn return_amounts(&self) -> Vec<i64> {
+        if !self.has_partial_returns() {
+            return Vec::new();
+        }
+        let target = if self.returns_whole {
+            self.amount_minor
+        } else {
+            self.amount_minor - 1
+        };
+        let weight_total: i64 = self.return_weights.iter().sum();
+        let mut amounts: Vec<i64> = self
+            .return_weights
+            .iter()
+            .map(|weight| target * weight / weight_total)
+            .collect();
+        let assigned: i64 = amounts.iter().sum();
+        *amounts.last_mut().expect("at least one part") += target - assigned;
+        amounts.retain(|amount| *amount > 0);
+        amounts
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +129,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         Just(Path::PendingThenReject),
         Just(Path::SettleThenReturn),
         Just(Path::PendingSettleReturn),
+        Just(Path::SettleThenPartialReturns),
+        Just(Path::PendingThenPartialReturns),
         Just(Path::Contradictory),
     ];
     let payment = (
@@ -89,6 +140,11 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         path,
         any::<bool>(),
         prop::bool::weighted(0.2),
+        (
+            prop::collection::vec(1..=4i64, 1..=3),
+            any::<bool>(),
+            prop::bool::weighted(0.3),
+        ),
     )
         .prop_map(
             |(
@@ -98,6 +154,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 path,
                 business_duplicate,
                 conflicting_content,
+                (return_weights, returns_whole, excess_return),
             )| {
                 PaymentSpec {
                     amount_minor,
@@ -106,6 +163,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     path,
                     business_duplicate,
                     conflicting_content,
+                    return_weights,
+                    returns_whole,
+                    excess_return,
                 }
             },
         );
@@ -125,12 +185,32 @@ fn business_key(payment: usize) -> String {
     format!("P{payment}")
 }
 
+fn return_of(key: &str, return_id: &str, amount_minor: i64) -> PaymentMessage {
+    PaymentMessage {
+        returned_amount: Some(eur(amount_minor)),
+        return_id: Some(ReturnId::of_return_identification(return_id).unwrap()),
+        ..status(key, Returned)
+    }
+}
+
 fn target_messages(index: usize, spec: &PaymentSpec) -> Vec<PaymentMessage> {
     let key = business_key(index);
     let debtor = ACCOUNTS[spec.debtor];
     let creditor = ACCOUNTS[(spec.debtor + spec.creditor_offset) % ACCOUNTS.len()];
     let create = |state| transfer(&key, state, eur(spec.amount_minor), debtor, creditor);
     let later = |state| status(&key, state);
+    let partial_returns = || {
+        let mut returns: Vec<PaymentMessage> = spec
+            .return_amounts()
+            .into_iter()
+            .enumerate()
+            .map(|(part, amount)| return_of(&key, &format!("R{part}"), amount))
+            .collect();
+        if spec.excess_return {
+            returns.push(return_of(&key, "RX", spec.amount_minor));
+        }
+        returns
+    };
     match spec.path {
         Path::SettleDirect => vec![create(Settled)],
         Path::RejectDirect => vec![create(Rejected)],
@@ -139,19 +219,49 @@ fn target_messages(index: usize, spec: &PaymentSpec) -> Vec<PaymentMessage> {
         Path::PendingThenReject => vec![create(Pending), later(Rejected)],
         Path::SettleThenReturn => vec![create(Settled), later(Returned)],
         Path::PendingSettleReturn => vec![create(Pending), later(Settled), later(Returned)],
+        Path::SettleThenPartialReturns => std::iter::once(create(Settled))
+            .chain(partial_returns())
+            .collect(),
+        Path::PendingThenPartialReturns => std::iter::once(create(Pending))
+            .chain(partial_returns())
+            .collect(),
         Path::Contradictory => vec![create(Pending), later(Settled), later(Rejected)],
     }
 }
 
 /// The state a payment ends in when its (non-contradictory) messages are each
-/// applied once, in their natural order.
-fn natural_final_state(path: Path) -> PaymentState {
+/// applied once, in their natural order, and the amount its returns returned.
+fn natural_final_state(spec: &PaymentSpec) -> (PaymentState, i64) {
+    let returned: i64 = spec.return_amounts().iter().sum();
+    if spec.has_partial_returns() {
+        let state = if returned == spec.amount_minor {
+            Returned
+        } else if returned > 0 || spec.path == Path::SettleThenPartialReturns {
+            Settled
+        } else {
+            Pending
+        };
+        return (state, returned);
+    }
+    let state = natural_final_state_of(spec.path);
+    let returned = if state == Returned {
+        spec.amount_minor
+    } else {
+        0
+    };
+    (state, returned)
+}
+
+fn natural_final_state_of(path: Path) -> PaymentState {
     match path {
         Path::SettleDirect | Path::PendingThenSettle => Settled,
         Path::RejectDirect | Path::PendingThenReject => Rejected,
         Path::PendingOnly => Pending,
         Path::SettleThenReturn | Path::PendingSettleReturn => Returned,
         Path::Contradictory => unreachable!("contradictory paths have no single natural end"),
+        Path::SettleThenPartialReturns | Path::PendingThenPartialReturns => {
+            unreachable!("partial returns end by their amounts")
+        }
     }
 }
 
@@ -223,7 +333,12 @@ fn uncontested(scenario: &Scenario, deliveries: &[Delivery]) -> BTreeSet<usize> 
         .iter()
         .enumerate()
         .filter(|(index, spec)| {
-            spec.path != Path::Contradictory && !spec.conflicting_content && !reused.contains(index)
+            // An extra whole return makes which returns fit depend on order.
+            let order_decides_returns = spec.has_partial_returns() && spec.excess_return;
+            spec.path != Path::Contradictory
+                && !spec.conflicting_content
+                && !order_decides_returns
+                && !reused.contains(index)
         })
         .map(|(index, _)| index)
         .collect()
@@ -238,6 +353,16 @@ struct ModelPayment {
     debtor: String,
     creditor: String,
     state_changes: usize,
+    /// Return id -> amount, each return applied once.
+    returns: BTreeMap<String, i64>,
+    /// Answers APPLIED, state change or not.
+    applied: usize,
+}
+
+impl ModelPayment {
+    fn returned(&self) -> i64 {
+        self.returns.values().sum()
+    }
 }
 
 /// The contract restated as simply as possible, independent of the ledger's code.
@@ -281,6 +406,8 @@ impl Model {
                             debtor: instruction.debtor.account.as_ref().unwrap().to_string(),
                             creditor: instruction.creditor.account.as_ref().unwrap().to_string(),
                             state_changes: 1,
+                            returns: BTreeMap::new(),
+                            applied: 1,
                         },
                     );
                     "APPLIED"
@@ -304,6 +431,36 @@ impl Model {
                 let (target_rank, target_branch) = order(target);
                 if conflicting {
                     "REJECTED"
+                } else if target == payment.state && message.instruction.is_some() {
+                    "DUPLICATE"
+                } else if target == Returned {
+                    // A return: once per return id, at most what is left.
+                    let return_id = message
+                        .return_id
+                        .clone()
+                        .unwrap_or_else(ReturnId::unnamed)
+                        .canonical()
+                        .to_owned();
+                    let amount = message
+                        .returned_amount
+                        .unwrap_or(payment.amount)
+                        .minor_units();
+                    let left = payment.amount.minor_units() - payment.returned();
+                    match payment.returns.get(&return_id) {
+                        Some(recorded) if *recorded == amount => "ALREADY_APPLIED",
+                        Some(_) => "REJECTED",
+                        None if payment.state == Rejected || amount > left => "REJECTED",
+                        None => {
+                            payment.returns.insert(return_id, amount);
+                            let state = if amount == left { Returned } else { Settled };
+                            if state != payment.state {
+                                payment.state_changes += 1;
+                            }
+                            payment.state = state;
+                            payment.applied += 1;
+                            "APPLIED"
+                        }
+                    }
                 } else if target == payment.state {
                     if message.instruction.is_some() {
                         "DUPLICATE"
@@ -317,6 +474,7 @@ impl Model {
                 } else {
                     payment.state = target;
                     payment.state_changes += 1;
+                    payment.applied += 1;
                     "APPLIED"
                 }
             }
@@ -329,19 +487,24 @@ impl Model {
 /// Balances a set of final payment states imply, by account:
 /// [debits_pending, debits_posted, credits_pending, credits_posted].
 fn implied_balances<'a>(
-    payments: impl Iterator<Item = (PaymentState, i64, &'a str, &'a str)>,
+    payments: impl Iterator<Item = (PaymentState, i64, i64, &'a str, &'a str)>,
 ) -> BTreeMap<String, [i64; 4]> {
     let mut balances: BTreeMap<String, [i64; 4]> = ACCOUNTS
         .iter()
         .map(|name| (name.to_string(), [0; 4]))
         .collect();
-    for (state, amount, debtor, creditor) in payments {
+    for (state, amount, returned, debtor, creditor) in payments {
+        // What was returned went back from the creditor to the debtor.
         let (debtor_effect, creditor_effect) = match state {
             Pending => ([amount, 0, 0, 0], [0, 0, amount, 0]),
-            Settled => ([0, amount, 0, 0], [0, 0, 0, amount]),
+            Settled | Returned => ([0, amount, 0, returned], [0, returned, 0, amount]),
             Rejected => ([0; 4], [0; 4]),
-            Returned => ([0, amount, 0, amount], [0, amount, 0, amount]),
         };
+        assert!(
+            (0..=amount).contains(&returned),
+            "returned {returned} of {amount}"
+        );
+        assert_eq!(state == Returned, returned == amount, "{state} {returned}");
         for (name, effect) in [(debtor, debtor_effect), (creditor, creditor_effect)] {
             let entry = balances.get_mut(name).expect("known account");
             for (total, part) in entry.iter_mut().zip(effect) {
@@ -380,17 +543,22 @@ async fn prepare(db: &TestDatabase) {
     }
 }
 
+/// A payment as the ledger holds it at the end: state, amount, amount
+/// returned, debtor and creditor accounts.
+type FinalPayment = (PaymentState, i64, i64, String, String);
+
 /// Final states of the payments as the ledger holds them.
 async fn ledger_final_states(
     db: &TestDatabase,
     scenario: &Scenario,
-) -> BTreeMap<usize, (PaymentState, i64, String, String)> {
+) -> BTreeMap<usize, FinalPayment> {
     let mut states = BTreeMap::new();
     let client = db.client().await;
     for index in 0..scenario.payments.len() {
         let row = client
             .query_opt(
-                "SELECT p.state, p.amount_minor, d.external_reference, c.external_reference \
+                "SELECT p.state, p.amount_minor, p.amount_returned_minor, d.external_reference, \
+                 c.external_reference \
                  FROM payments p JOIN accounts d ON d.account_id = p.debit_account_id \
                  JOIN accounts c ON c.account_id = p.credit_account_id WHERE p.business_key = $1",
                 &[&ledger_system_tests::fixtures::key(&business_key(index)).canonical()],
@@ -406,6 +574,7 @@ async fn ledger_final_states(
                     row.get(1),
                     row.get(2),
                     row.get(3),
+                    row.get(4),
                 ),
             );
         }
@@ -419,7 +588,7 @@ async fn check_final_ledger(
     scenario: &Scenario,
     deliveries: &[Delivery],
     responses: &[(usize, Result<ApplyResponse, LedgerError>)],
-) -> BTreeMap<usize, (PaymentState, i64, String, String)> {
+) -> BTreeMap<usize, FinalPayment> {
     let client = db.client().await;
     // Two oracles on purpose: the test crate's own invariant queries, and the
     // reconciliation audit operators run, written independently.
@@ -450,41 +619,72 @@ async fn check_final_ledger(
     let states = ledger_final_states(db, scenario).await;
     // Order independence: uncontested payments end where their natural order ends.
     for index in uncontested(scenario, deliveries) {
-        let expected = natural_final_state(scenario.payments[index].path);
+        let expected = natural_final_state(&scenario.payments[index]);
         assert_eq!(
-            states.get(&index).map(|state| state.0),
+            states.get(&index).map(|state| (state.0, state.2)),
             Some(expected),
             "payment {index}"
         );
     }
-    // Balances are exactly what the final states imply.
-    let implied = implied_balances(states.values().map(|(state, amount, debtor, creditor)| {
-        (*state, *amount, debtor.as_str(), creditor.as_str())
-    }));
+    // Balances are exactly what the final states and returns imply.
+    let implied = implied_balances(states.values().map(
+        |(state, amount, returned, debtor, creditor)| {
+            (
+                *state,
+                *amount,
+                *returned,
+                debtor.as_str(),
+                creditor.as_str(),
+            )
+        },
+    ));
     assert_eq!(invariants::balances(&client).await, implied);
 
-    // Each state change was applied (and confirmed) exactly once.
-    let mut applied_per_payment: BTreeMap<usize, i64> = BTreeMap::new();
+    // Each state change was applied (and confirmed) exactly once, and each
+    // return applied once: an APPLIED return recorded one return; an
+    // APPLIED answer to anything else wrote one outbox row, a return one
+    // when it moved the state.
+    let mut applied_per_payment: BTreeMap<usize, (i64, i64)> = BTreeMap::new();
     for (index, result) in responses {
         if matches!(observed(result), Expected::Fresh("APPLIED")) {
-            *applied_per_payment
+            let is_return = deliveries[*index].command.messages[0].target_state == Returned;
+            let (others, returns) = applied_per_payment
                 .entry(deliveries[*index].payment)
-                .or_default() += 1;
+                .or_default();
+            *if is_return { returns } else { others } += 1;
         }
     }
     for index in 0..scenario.payments.len() {
-        let outbox_rows: i64 = client
-            .query_one(
-                "SELECT COUNT(*) FROM outbox o JOIN payments p USING (payment_id) WHERE p.business_key = $1",
-                &[&ledger_system_tests::fixtures::key(&business_key(index)).canonical()],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        let applied = applied_per_payment.get(&index).copied().unwrap_or(0);
+        let canonical = ledger_system_tests::fixtures::key(&business_key(index)).canonical();
+        let count = |table: &'static str| {
+            let client = &client;
+            let canonical = canonical.clone();
+            async move {
+                let count: i64 = client
+                    .query_one(
+                        &format!(
+                            "SELECT COUNT(*) FROM {table} JOIN payments p USING (payment_id) \
+                             WHERE p.business_key = $1"
+                        ),
+                        &[&canonical],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                count
+            }
+        };
+        let outbox_rows = count("outbox").await;
+        let returns_recorded = count("payment_returns").await;
+        let (others, returns) = applied_per_payment.get(&index).copied().unwrap_or((0, 0));
         assert_eq!(
-            outbox_rows, applied,
-            "payment {index}: outbox rows vs APPLIED answers"
+            returns_recorded, returns,
+            "payment {index}: returns vs APPLIED returns"
+        );
+        assert!(
+            (others..=others + returns).contains(&outbox_rows),
+            "payment {index}: {outbox_rows} outbox rows, {others} APPLIED answers, {returns} \
+             APPLIED returns"
         );
     }
     states
@@ -665,13 +865,26 @@ async fn check_sequential(db: &TestDatabase, scenario: &Scenario, sending: Sendi
         };
         assert_eq!(states[&index].0, payment.state, "payment {index}");
         assert_eq!(states[&index].1, payment.amount.minor_units());
-        let outbox_rows = responses
+        assert_eq!(states[&index].2, payment.returned(), "payment {index}");
+        let applied = responses
             .iter()
             .filter(|(i, result)| {
                 deliveries[*i].payment == index && observed(result) == Expected::Fresh("APPLIED")
             })
             .count();
-        assert_eq!(outbox_rows, payment.state_changes);
+        assert_eq!(applied, payment.applied);
+        let outbox_rows: i64 = db
+            .client()
+            .await
+            .query_one(
+                "SELECT COUNT(*) FROM outbox JOIN payments p USING (payment_id) \
+                 WHERE p.business_key = $1",
+                &[&canonical],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(outbox_rows, payment.state_changes as i64, "payment {index}");
     }
 }
 

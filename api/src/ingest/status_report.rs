@@ -57,9 +57,12 @@ pub(super) fn iso_reason(code: &str) -> &'static str {
     match code {
         "ACCOUNT_NOT_FOUND" => "AC01",
         "CURRENCY_MISMATCH" | "RETURN_CURRENCY_MISMATCH" => "AM03",
-        "RETURN_AMOUNT_MISMATCH" => "AM09",
+        // AM09 WrongAmount: a return of nothing, or of more than is left.
+        "RETURN_AMOUNT_MISMATCH" | "RETURN_EXCEEDS_REMAINING" => "AM09",
         "INSUFFICIENT_FUNDS" => "AM04",
-        "BUSINESS_KEY_CONFLICT" => "AM05",
+        // AM05 Duplication: the same business key, or the same return id,
+        // already applied with other content.
+        "BUSINESS_KEY_CONFLICT" | "RETURN_ID_CONFLICT" => "AM05",
         "BALANCE_LIMIT_EXCEEDED" => "AM02",
         // AG01 TransactionForbidden: not allowed on this account for this party.
         "DEBIT_ACCOUNT_OUT_OF_SCOPE" => "AG01",
@@ -308,6 +311,8 @@ mod tests {
         assert_eq!(iso_reason("ACCOUNT_NOT_FOUND"), "AC01");
         assert_eq!(iso_reason("SAME_ACCOUNT"), "NARR");
         assert_eq!(iso_reason("RETURN_AMOUNT_MISMATCH"), "AM09");
+        assert_eq!(iso_reason("RETURN_EXCEEDS_REMAINING"), "AM09");
+        assert_eq!(iso_reason("RETURN_ID_CONFLICT"), "AM05");
         assert_eq!(iso_reason("RETURN_CURRENCY_MISMATCH"), "AM03");
         assert_eq!(iso_reason("DEBIT_ACCOUNT_OUT_OF_SCOPE"), "AG01");
         for code in [

@@ -8,7 +8,9 @@ use std::fmt;
 
 use super::account::{AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
 use super::business_key::{BusinessKey, InstructionReference};
-use super::ids::{AccountId, AccountReference, Bic, PaymentId, ReasonCode, RequestFingerprint};
+use super::ids::{
+    text, AccountId, AccountReference, Bic, IdError, PaymentId, ReasonCode, RequestFingerprint,
+};
 use super::money::Amount;
 use super::scope::AccountScope;
 
@@ -132,10 +134,91 @@ pub struct PaymentMessage {
     pub instruction: Option<PaymentInstruction>,
     /// For a rejection or a return: the ISO 20022 reason code it carries.
     pub reason: Option<ReasonCode>,
-    /// For a return: the amount it returns (pacs.004 `RtrdIntrBkSttlmAmt`).
-    /// It must be the payment's whole amount in its currency; `None` returns
-    /// the whole amount.
+    /// For a return: the amount it returns (pacs.004 `RtrdIntrBkSttlmAmt`),
+    /// in the payment's currency, at most what is left to return; `None`
+    /// returns the payment's whole amount.
     pub returned_amount: Option<Amount>,
+    /// For a return: the id it is applied once under (pacs.004 `RtrId`, else
+    /// its message and position); `None` is [`ReturnId::unnamed`].
+    pub return_id: Option<ReturnId>,
+}
+
+/// Longest id a pacs.004 names a return by (`RtrId`, `MsgId`: `Max35Text`,
+/// with room).
+pub const RETURN_ID_PART_LENGTH_MAX: usize = 140;
+
+/// Identifies one return of one payment (semantics §2): several returns of a
+/// payment are allowed, each applied once under its id. Canonical text:
+/// `rtr:<RtrId>`; `msg:<len>:<MsgId><len>:<position>` for a pacs.004
+/// transaction without `RtrId`; `unnamed` for a return that names no id (at
+/// most one per payment; the returns recorded before returns had ids).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReturnId(String);
+
+impl ReturnId {
+    const UNNAMED: &'static str = "unnamed";
+
+    /// The return a pacs.004 `RtrId` names.
+    pub fn of_return_identification(return_identification: &str) -> Result<ReturnId, IdError> {
+        text(
+            "return id",
+            return_identification,
+            RETURN_ID_PART_LENGTH_MAX,
+        )?;
+        Ok(ReturnId(format!("rtr:{return_identification}")))
+    }
+
+    /// The return of a pacs.004 transaction without `RtrId`: its message's
+    /// `MsgId` and its 1-based position in the message.
+    pub fn of_message_position(message_id: &str, position: u64) -> Result<ReturnId, IdError> {
+        text("message id", message_id, RETURN_ID_PART_LENGTH_MAX)?;
+        let position = position.to_string();
+        Ok(ReturnId(format!(
+            "msg:{}:{message_id}{}:{position}",
+            message_id.len(),
+            position.len()
+        )))
+    }
+
+    /// The return of a message that names none.
+    pub fn unnamed() -> ReturnId {
+        ReturnId(ReturnId::UNNAMED.to_owned())
+    }
+
+    /// Re-reads a canonical text the store holds.
+    pub fn from_canonical(canonical: &str) -> Result<ReturnId, IdError> {
+        text("return id", canonical, 2 * RETURN_ID_PART_LENGTH_MAX + 20)?;
+        let well_formed = canonical == ReturnId::UNNAMED
+            || canonical
+                .strip_prefix("rtr:")
+                .is_some_and(|id| !id.is_empty())
+            || canonical
+                .strip_prefix("msg:")
+                .is_some_and(|id| !id.is_empty());
+        if !well_formed {
+            return Err(IdError::Canonical {
+                value: canonical.to_owned(),
+            });
+        }
+        Ok(ReturnId(canonical.to_owned()))
+    }
+
+    pub fn canonical(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReturnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One return applied to a payment: its id and the amount it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedReturn {
+    pub return_id: ReturnId,
+    pub amount: Amount,
 }
 
 impl PaymentMessage {
@@ -188,6 +271,10 @@ impl PaymentMessage {
             field(&amount.minor_units().to_string());
             field(amount.currency().code());
         }
+        if let Some(return_id) = &self.return_id {
+            field("return_id");
+            field(return_id.canonical());
+        }
         if let Some(reference) = self
             .instruction
             .as_ref()
@@ -218,6 +305,9 @@ pub struct Payment {
     pub amount: Amount,
     pub debit_account_id: AccountId,
     pub credit_account_id: AccountId,
+    /// What its returns returned so far, in its currency: zero unless
+    /// SETTLED (partly returned) or RETURNED (all of it).
+    pub amount_returned: Amount,
 }
 
 /// How a transfer moves balances (TigerBeetle's vocabulary: a *pending*
@@ -325,9 +415,14 @@ pub enum RejectionReason {
     /// A status report or return names a pain.001 transaction by a
     /// reference that several payments recorded: it is not guessed.
     OriginalAmbiguous,
-    /// A return's amount is not what can be returned: the payment's whole
-    /// amount (partial returns are not supported).
+    /// A return of nothing (an amount of zero).
     ReturnAmountMismatch,
+    /// A return asks for more than what is left to return of the payment
+    /// (its amount less what earlier returns returned). Stored; nothing posted.
+    ReturnExceedsRemaining,
+    /// A return id already applied to the payment with another amount.
+    /// Stored and recorded for the audit; nothing posted.
+    ReturnIdConflict,
     /// Another message of the same request was refused transiently
     /// (`ORIGINAL_NOT_FOUND`): a request applies all of its messages or none,
     /// so nothing of it was applied. Transient like the refusal that caused it.
@@ -351,6 +446,8 @@ impl RejectionReason {
             RejectionReason::ReturnCurrencyMismatch => "RETURN_CURRENCY_MISMATCH",
             RejectionReason::OriginalAmbiguous => "ORIGINAL_AMBIGUOUS",
             RejectionReason::ReturnAmountMismatch => "RETURN_AMOUNT_MISMATCH",
+            RejectionReason::ReturnExceedsRemaining => "RETURN_EXCEEDS_REMAINING",
+            RejectionReason::ReturnIdConflict => "RETURN_ID_CONFLICT",
             RejectionReason::RequestNotApplied => "REQUEST_NOT_APPLIED",
             RejectionReason::DebitAccountOutOfScope { .. } => "DEBIT_ACCOUNT_OUT_OF_SCOPE",
         }
@@ -371,6 +468,7 @@ impl RejectionReason {
             RejectionReason::BusinessKeyConflict
                 | RejectionReason::StateConflict { .. }
                 | RejectionReason::DebitAccountOutOfScope { .. }
+                | RejectionReason::ReturnIdConflict
         )
     }
 
@@ -406,10 +504,12 @@ impl RejectionReason {
                  OrgnlInstrId, OrgnlEndToEndId); name it by its UETR"
                     .to_owned()
             }
-            RejectionReason::ReturnAmountMismatch => {
-                "the returned amount differs from the payment's amount; only a return of the \
-                 whole amount is supported"
-                    .to_owned()
+            RejectionReason::ReturnAmountMismatch => "the returned amount is zero".to_owned(),
+            RejectionReason::ReturnExceedsRemaining => {
+                "the returned amount exceeds what is left to return of the payment".to_owned()
+            }
+            RejectionReason::ReturnIdConflict => {
+                "a return with this id was applied to the payment with another amount".to_owned()
             }
             RejectionReason::RequestNotApplied => {
                 "another transaction of this request was refused transiently; nothing of the \
@@ -456,6 +556,16 @@ pub struct StateChange {
     pub transfers: Vec<PlannedTransfer>,
     /// The new balances of the accounts involved, overdraft rules checked.
     pub balances_after: Vec<(AccountId, Balances)>,
+    /// The return this change applies, whose `REVERSAL` is among `transfers`.
+    pub recorded_return: Option<RecordedReturn>,
+}
+
+impl StateChange {
+    /// Whether the payment's state moves (and an outbox row is written): a
+    /// partial return of a SETTLED payment posts without moving it.
+    pub fn moves_state(&self) -> bool {
+        self.from != Some(self.to)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -495,6 +605,9 @@ pub struct DecisionInput<'a> {
     pub message_accounts: Option<&'a ResolvedSides>,
     /// The accounts the submitting client may debit.
     pub debit_scope: &'a AccountScope,
+    /// The returns recorded for the existing payment: at least the one
+    /// under the message's return id, when there is one.
+    pub payment_returns: &'a [RecordedReturn],
 }
 
 /// Decides what applying `input.message` does. Pure: same input, same decision.
@@ -566,7 +679,13 @@ fn decide_in_any_scope(input: &DecisionInput<'_>) -> Decision {
                 .expect("the store loads an existing payment's accounts");
             assert_eq!(debit.account_id, payment.debit_account_id);
             assert_eq!(credit.account_id, payment.credit_account_id);
-            decide_existing(message, payment, (debit, credit), input.message_accounts)
+            decide_existing(
+                message,
+                payment,
+                (debit, credit),
+                input.message_accounts,
+                input.payment_returns,
+            )
         }
     }
 }
@@ -597,7 +716,7 @@ fn decide_new(message: &PaymentMessage, resolved: Option<&ResolvedSides>) -> Dec
         return Decision::rejected(RejectionReason::SameAccount);
     }
     let transfers = transfers_between(None, message.target_state, amount, debit, credit);
-    change(None, message.target_state, transfers, debit, credit)
+    change(None, message.target_state, transfers, (debit, credit), None)
 }
 
 fn decide_existing(
@@ -605,6 +724,7 @@ fn decide_existing(
     payment: &Payment,
     (debit, credit): (&AccountSnapshot, &AccountSnapshot),
     resolved: Option<&ResolvedSides>,
+    payment_returns: &[RecordedReturn],
 ) -> Decision {
     if let Some(instruction) = &message.instruction {
         let same_accounts = matches!(
@@ -617,15 +737,12 @@ fn decide_existing(
             return Decision::rejected(RejectionReason::BusinessKeyConflict);
         }
     }
-    if let Some(returned) = message.returned_amount {
-        if message.target_state == PaymentState::Returned {
-            if returned.currency() != payment.amount.currency() {
-                return Decision::rejected(RejectionReason::ReturnCurrencyMismatch);
-            }
-            if returned != payment.amount {
-                return Decision::rejected(RejectionReason::ReturnAmountMismatch);
-            }
-        }
+    // A resubmission of an instruction is a duplicate, in any state.
+    if message.instruction.is_some() && message.target_state == payment.state {
+        return Decision::unchanged(Outcome::Duplicate);
+    }
+    if message.target_state == PaymentState::Returned {
+        return decide_return(message, payment, (debit, credit), payment_returns);
     }
     let current = payment.state;
     let requested = message.target_state;
@@ -643,11 +760,85 @@ fn decide_existing(
         return Decision::unchanged(Outcome::AlreadyApplied);
     }
     let transfers = transfers_between(Some(current), requested, payment.amount, debit, credit);
-    change(Some(current), requested, transfers, debit, credit)
+    change(Some(current), requested, transfers, (debit, credit), None)
+}
+
+/// A return of part or all of a payment (semantics §2): applied once under
+/// its return id, at most what is left to return, a `REVERSAL` of its amount
+/// (after a `POST_PENDING` when the payment was still held). The payment is
+/// RETURNED once all of it was returned; until then it stays (or becomes)
+/// SETTLED.
+fn decide_return(
+    message: &PaymentMessage,
+    payment: &Payment,
+    (debit, credit): (&AccountSnapshot, &AccountSnapshot),
+    payment_returns: &[RecordedReturn],
+) -> Decision {
+    let returned = message.returned_amount.unwrap_or(payment.amount);
+    if returned.currency() != payment.amount.currency() {
+        return Decision::rejected(RejectionReason::ReturnCurrencyMismatch);
+    }
+    let return_id = message.return_id.clone().unwrap_or_else(ReturnId::unnamed);
+    if let Some(recorded) = payment_returns
+        .iter()
+        .find(|recorded| recorded.return_id == return_id)
+    {
+        return if recorded.amount == returned {
+            Decision::unchanged(Outcome::AlreadyApplied)
+        } else {
+            Decision::rejected(RejectionReason::ReturnIdConflict)
+        };
+    }
+    let current = payment.state;
+    if PaymentState::Returned.contradicts(current) {
+        return Decision::rejected(RejectionReason::StateConflict {
+            current,
+            requested: PaymentState::Returned,
+        });
+    }
+    if returned.is_zero() {
+        return Decision::rejected(RejectionReason::ReturnAmountMismatch);
+    }
+    assert!(payment.amount_returned.minor_units() <= payment.amount.minor_units());
+    let remaining_minor = payment.amount.minor_units() - payment.amount_returned.minor_units();
+    if returned.minor_units() > remaining_minor {
+        return Decision::rejected(RejectionReason::ReturnExceedsRemaining);
+    }
+    let to = if returned.minor_units() == remaining_minor {
+        PaymentState::Returned
+    } else {
+        PaymentState::Settled
+    };
+    let mut transfers = Vec::with_capacity(2);
+    if current == PaymentState::Pending {
+        transfers.push(PlannedTransfer {
+            kind: TransferKind::PostPending,
+            debit_account_id: debit.account_id,
+            credit_account_id: credit.account_id,
+            amount: payment.amount,
+        });
+    }
+    transfers.push(PlannedTransfer {
+        kind: TransferKind::Reversal,
+        debit_account_id: credit.account_id,
+        credit_account_id: debit.account_id,
+        amount: returned,
+    });
+    change(
+        Some(current),
+        to,
+        transfers,
+        (debit, credit),
+        Some(RecordedReturn {
+            return_id,
+            amount: returned,
+        }),
+    )
 }
 
 /// The transfers that take a payment's postings from those of state `from`
-/// to those of state `to`: exactly the difference, nothing more.
+/// to those of state `to`: exactly the difference, nothing more. Returns are
+/// not moves of this kind: [`decide_return`] posts them.
 fn transfers_between(
     from: Option<PaymentState>,
     to: PaymentState,
@@ -663,23 +854,16 @@ fn transfers_between(
         (None, S::Rejected) => &[],
         (Some(S::Pending), S::Settled) => &[K::PostPending],
         (Some(S::Pending), S::Rejected) => &[K::VoidPending],
-        (Some(S::Pending), S::Returned) => &[K::PostPending, K::Reversal],
-        (Some(S::Settled), S::Returned) => &[K::Reversal],
+        // Returns post through `decide_return`, by the amount each returns.
         (from, to) => unreachable!("no move from {from:?} to {to:?}"),
     };
     kinds
         .iter()
-        .map(|&kind| {
-            let (debit_account_id, credit_account_id) = match kind {
-                K::Reversal => (credit.account_id, debit.account_id),
-                _ => (debit.account_id, credit.account_id),
-            };
-            PlannedTransfer {
-                kind,
-                debit_account_id,
-                credit_account_id,
-                amount,
-            }
+        .map(|&kind| PlannedTransfer {
+            kind,
+            debit_account_id: debit.account_id,
+            credit_account_id: credit.account_id,
+            amount,
         })
         .collect()
 }
@@ -688,8 +872,8 @@ fn change(
     from: Option<PaymentState>,
     to: PaymentState,
     transfers: Vec<PlannedTransfer>,
-    debit: &AccountSnapshot,
-    credit: &AccountSnapshot,
+    (debit, credit): (&AccountSnapshot, &AccountSnapshot),
+    recorded_return: Option<RecordedReturn>,
 ) -> Decision {
     let mut balances = [
         (debit.account_id, debit.balances, debit.overdraft),
@@ -734,6 +918,7 @@ fn change(
                 .iter()
                 .map(|(account_id, account_balances, _)| (*account_id, *account_balances))
                 .collect(),
+            recorded_return,
         }),
     }
 }

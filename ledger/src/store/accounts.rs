@@ -263,3 +263,38 @@ pub async fn select_account_mappings(
         })
         .collect()
 }
+
+/// An account's balances as they stood at `as_of`: the running sums its
+/// latest transfer created at or before then recorded for it
+/// (`V8__running_balances.sql`), on whichever side of the transfer it was;
+/// zero before its first transfer. Two index probes (one per side), however
+/// long the account's history.
+pub async fn select_balances_as_of(
+    tx: &Transaction<'_>,
+    account_id: AccountId,
+    as_of: std::time::SystemTime,
+) -> Result<Balances, StoreError> {
+    let row = query_opt(
+        tx,
+        "SELECT debits_pending, debits_posted, credits_pending, credits_posted FROM ( \
+           (SELECT created_at, transfer_id, debit_debits_pending AS debits_pending, \
+              debit_debits_posted AS debits_posted, debit_credits_pending AS credits_pending, \
+              debit_credits_posted AS credits_posted \
+            FROM transfers WHERE debit_account_id = $1 AND created_at <= $2 \
+            ORDER BY created_at DESC, transfer_id DESC LIMIT 1) \
+           UNION ALL \
+           (SELECT created_at, transfer_id, credit_debits_pending, credit_debits_posted, \
+              credit_credits_pending, credit_credits_posted \
+            FROM transfers WHERE credit_account_id = $1 AND created_at <= $2 \
+            ORDER BY created_at DESC, transfer_id DESC LIMIT 1)) AS latest \
+         ORDER BY created_at DESC, transfer_id DESC LIMIT 1",
+        &[&account_id.0, &as_of],
+    )
+    .await?;
+    Ok(row.map_or_else(Balances::default, |row| Balances {
+        debits_pending: row.get("debits_pending"),
+        debits_posted: row.get("debits_posted"),
+        credits_pending: row.get("credits_pending"),
+        credits_posted: row.get("credits_posted"),
+    }))
+}

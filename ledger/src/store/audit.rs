@@ -205,25 +205,33 @@ pub async fn select_transfers_not_matching_state(
     tx: &Transaction<'_>,
     limit: i64,
 ) -> Result<Vec<TransfersStateRow>, StoreError> {
-    // The kinds each state allows (docs/semantics.md, "Moves and their
-    // postings"), sorted by kind, as a comma-separated list.
+    // The kinds each state allows besides its returns' reversals
+    // (docs/semantics.md, "Moves and their postings"), sorted by kind, as a
+    // comma-separated list; reversals only once settled. Each reversal's
+    // amount is checked against its recorded return by
+    // `select_return_mismatches`.
     let rows = query(
         tx,
         "SELECT payment_id, business_key, state, kinds, legs_match FROM ( \
            SELECT p.payment_id, p.business_key, p.state, \
              COALESCE(string_agg(t.kind, ',' ORDER BY t.transfer_id), '') AS kinds, \
-             COALESCE(string_agg(t.kind, ',' ORDER BY t.kind), '') AS kinds_sorted, \
-             COALESCE(bool_and(t.amount_minor = p.amount_minor AND t.currency = p.currency AND \
+             COALESCE(string_agg(t.kind, ',' ORDER BY t.kind) \
+               FILTER (WHERE t.kind <> 'REVERSAL'), '') AS kinds_sorted, \
+             COALESCE(bool_or(t.kind = 'REVERSAL'), FALSE) AS reversed, \
+             COALESCE(bool_and(t.currency = p.currency AND \
                CASE WHEN t.kind = 'REVERSAL' \
-                 THEN t.debit_account_id = p.credit_account_id AND t.credit_account_id = p.debit_account_id \
-                 ELSE t.debit_account_id = p.debit_account_id AND t.credit_account_id = p.credit_account_id \
+                 THEN t.amount_minor <= p.amount_minor \
+                   AND t.debit_account_id = p.credit_account_id AND t.credit_account_id = p.debit_account_id \
+                 ELSE t.amount_minor = p.amount_minor \
+                   AND t.debit_account_id = p.debit_account_id AND t.credit_account_id = p.credit_account_id \
                END), TRUE) AS legs_match \
            FROM payments p LEFT JOIN transfers t USING (payment_id) \
            GROUP BY p.payment_id) AS per_payment \
-         WHERE NOT legs_match OR (state, kinds_sorted) NOT IN (VALUES \
+         WHERE NOT legs_match OR (reversed AND state NOT IN ('SETTLED', 'RETURNED')) \
+           OR (state, kinds_sorted) NOT IN (VALUES \
            ('PENDING', 'PENDING'), ('SETTLED', 'POSTED'), ('SETTLED', 'PENDING,POST_PENDING'), \
            ('REJECTED', ''), ('REJECTED', 'PENDING,VOID_PENDING'), \
-           ('RETURNED', 'POSTED,REVERSAL'), ('RETURNED', 'PENDING,POST_PENDING,REVERSAL')) \
+           ('RETURNED', 'POSTED'), ('RETURNED', 'PENDING,POST_PENDING')) \
          ORDER BY payment_id LIMIT $1",
         &[&limit],
     )
@@ -238,6 +246,156 @@ pub async fn select_transfers_not_matching_state(
             legs_match: row.get("legs_match"),
         })
         .collect())
+}
+
+/// Semantics §2, §6.3 for returns: a payment whose returns are not each
+/// reversed once by a transfer of the return's amount, whose returns add up
+/// to more than its amount or to another amount than it records as
+/// returned, or that is RETURNED other than exactly when all of it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnMismatchRow {
+    pub payment_id: i64,
+    pub business_key: String,
+    pub state: String,
+    pub amount_minor: i64,
+    pub amount_returned_minor: i64,
+    /// The sum of its recorded returns.
+    pub returns_minor: i128,
+    /// Its returns, `return id=recorded/reversed` (`-` for none), by id.
+    pub returns: String,
+    pub problem: String,
+}
+
+pub async fn select_return_mismatches(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<ReturnMismatchRow>, StoreError> {
+    let rows = query(
+        tx,
+        "WITH reversals AS ( \
+           SELECT payment_id, return_id, COUNT(*) AS times, SUM(amount_minor) AS amount_minor \
+           FROM transfers WHERE kind = 'REVERSAL' GROUP BY payment_id, return_id), \
+         per_return AS ( \
+           SELECT payment_id, return_id, v.times, v.amount_minor AS reversed_minor, \
+             r.amount_minor AS recorded_minor \
+           FROM reversals v FULL JOIN payment_returns r USING (payment_id, return_id)), \
+         per_payment AS ( \
+           SELECT payment_id, SUM(COALESCE(recorded_minor, 0)) AS recorded_total, \
+             COALESCE(bool_or(times > 1), FALSE) AS reversed_twice, \
+             bool_or(recorded_minor IS DISTINCT FROM reversed_minor) AS unmatched, \
+             string_agg(COALESCE(return_id, '(none)') || '=' || COALESCE(recorded_minor::TEXT, '-') \
+               || '/' || COALESCE(reversed_minor::TEXT, '-'), ', ' ORDER BY return_id) AS returns \
+           FROM per_return GROUP BY payment_id), \
+         checked AS ( \
+           SELECT p.payment_id, p.business_key, p.state, p.amount_minor, p.amount_returned_minor, \
+             COALESCE(x.recorded_total, 0) AS recorded_total, COALESCE(x.returns, '') AS returns, \
+             CASE WHEN x.reversed_twice THEN 'a return was reversed more than once' \
+               WHEN x.unmatched THEN 'a reversal transfer differs from its recorded return' \
+               WHEN COALESCE(x.recorded_total, 0) > p.amount_minor \
+                 THEN 'its returns add up to more than its amount' \
+               WHEN COALESCE(x.recorded_total, 0) <> p.amount_returned_minor \
+                 THEN 'its returns add up to another amount than it records as returned' \
+               WHEN (p.state = 'RETURNED') <> (COALESCE(x.recorded_total, 0) = p.amount_minor) \
+                 THEN 'it is RETURNED other than exactly when all of it was returned' \
+             END AS problem \
+           FROM payments p LEFT JOIN per_payment x USING (payment_id)) \
+         SELECT payment_id, business_key, state, amount_minor, amount_returned_minor, \
+           recorded_total::TEXT AS recorded_total, returns, problem \
+         FROM checked WHERE problem IS NOT NULL ORDER BY payment_id LIMIT $1",
+        &[&limit],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ReturnMismatchRow {
+                payment_id: row.get("payment_id"),
+                business_key: row.get("business_key"),
+                state: row.get("state"),
+                amount_minor: row.get("amount_minor"),
+                amount_returned_minor: row.get("amount_returned_minor"),
+                returns_minor: big(row, "recorded_total")?,
+                returns: row.get("returns"),
+                problem: row.get("problem"),
+            })
+        })
+        .collect()
+}
+
+/// Semantics §6.2 for the running balances (`V8__running_balances.sql`): a
+/// transfer whose recorded balances of one of its accounts differ from the
+/// sums of that account's transfers up to it, or that was stamped earlier
+/// than the account's transfer before it (balances as of a time would then
+/// not be a prefix of its history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningBalanceRow {
+    pub account_id: i64,
+    pub transfer_id: i64,
+    /// debits pending, debits posted, credits pending, credits posted.
+    pub recorded: [i128; 4],
+    pub from_transfers: [i128; 4],
+    pub out_of_order: bool,
+}
+
+pub async fn select_running_balance_mismatches(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<RunningBalanceRow>, StoreError> {
+    let effect = |amount_kind: &str| {
+        format!(
+            "CASE kind WHEN 'PENDING' THEN {amount_kind} WHEN 'POST_PENDING' THEN -{amount_kind} \
+               WHEN 'VOID_PENDING' THEN -{amount_kind} ELSE 0 END::NUMERIC, \
+             CASE kind WHEN 'PENDING' THEN 0 WHEN 'VOID_PENDING' THEN 0 \
+               ELSE {amount_kind} END::NUMERIC"
+        )
+    };
+    let sides = effect("amount_minor");
+    let sql = format!(
+        "WITH effects AS ( \
+           SELECT transfer_id, created_at, debit_account_id AS account_id, {sides}, 0::NUMERIC, \
+             0::NUMERIC, debit_debits_pending, debit_debits_posted, debit_credits_pending, \
+             debit_credits_posted FROM transfers \
+           UNION ALL \
+           SELECT transfer_id, created_at, credit_account_id, 0::NUMERIC, 0::NUMERIC, {sides}, \
+             credit_debits_pending, credit_debits_posted, credit_credits_pending, \
+             credit_credits_posted FROM transfers), \
+         named (transfer_id, created_at, account_id, dp, dpo, cp, cpo, rdp, rdpo, rcp, rcpo) AS ( \
+           SELECT * FROM effects), \
+         running AS ( \
+           SELECT account_id, transfer_id, rdp, rdpo, rcp, rcpo, \
+             SUM(dp) OVER w AS dp, SUM(dpo) OVER w AS dpo, SUM(cp) OVER w AS cp, \
+             SUM(cpo) OVER w AS cpo, \
+             COALESCE(created_at < lag(created_at) OVER w, FALSE) AS out_of_order \
+           FROM named WINDOW w AS (PARTITION BY account_id ORDER BY transfer_id \
+             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) \
+         SELECT account_id, transfer_id, rdp::TEXT AS rdp, rdpo::TEXT AS rdpo, \
+           rcp::TEXT AS rcp, rcpo::TEXT AS rcpo, dp::TEXT AS dp, dpo::TEXT AS dpo, \
+           cp::TEXT AS cp, cpo::TEXT AS cpo, out_of_order \
+         FROM running \
+         WHERE out_of_order OR rdp <> dp OR rdpo <> dpo OR rcp <> cp OR rcpo <> cpo \
+         ORDER BY account_id, transfer_id LIMIT $1"
+    );
+    let rows = query(tx, &sql, &[&limit]).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(RunningBalanceRow {
+                account_id: row.get("account_id"),
+                transfer_id: row.get("transfer_id"),
+                recorded: [
+                    big(row, "rdp")?,
+                    big(row, "rdpo")?,
+                    big(row, "rcp")?,
+                    big(row, "rcpo")?,
+                ],
+                from_transfers: [
+                    big(row, "dp")?,
+                    big(row, "dpo")?,
+                    big(row, "cp")?,
+                    big(row, "cpo")?,
+                ],
+                out_of_order: row.get("out_of_order"),
+            })
+        })
+        .collect()
 }
 
 /// Semantics §6.4: a payment whose outbox rows are not exactly one per state

@@ -7,14 +7,61 @@ use tokio_postgres::Row;
 
 use super::{corrupt, execute, query, StoreError};
 use crate::model::{
-    AccountId, Amount, Currency, PaymentId, PlannedTransfer, TransferId, TransferKind,
+    AccountId, Amount, Balances, Currency, PaymentId, PlannedTransfer, ReturnId, TransferId,
+    TransferKind,
 };
+
+/// A transfer to insert: its payment, what the decision planned, for a
+/// `REVERSAL` the return it posts, and the balances of its debit and credit
+/// accounts right after it (`V8__running_balances.sql`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewTransfer<'a> {
+    pub payment_id: PaymentId,
+    pub transfer: &'a PlannedTransfer,
+    pub return_id: Option<&'a ReturnId>,
+    pub debit_balances_after: Balances,
+    pub credit_balances_after: Balances,
+}
 
 /// Inserts transfers in the order given, one statement for all.
 pub async fn insert_transfers(
     tx: &Transaction<'_>,
-    transfers: &[(PaymentId, &PlannedTransfer)],
+    transfers: &[NewTransfer<'_>],
 ) -> Result<(), StoreError> {
+    for new in transfers {
+        assert_eq!(
+            new.transfer.kind == TransferKind::Reversal,
+            new.return_id.is_some(),
+            "a reversal, and only a reversal, names its return"
+        );
+    }
+    let return_ids: Vec<Option<&str>> = transfers
+        .iter()
+        .map(|new| new.return_id.map(ReturnId::canonical))
+        .collect();
+    // The eight running sums, the debit account's then the credit account's.
+    let running: [Vec<i64>; 8] = std::array::from_fn(|column| {
+        transfers
+            .iter()
+            .map(|new| {
+                let balances = if column < 4 {
+                    new.debit_balances_after
+                } else {
+                    new.credit_balances_after
+                };
+                match column % 4 {
+                    0 => balances.debits_pending,
+                    1 => balances.debits_posted,
+                    2 => balances.credits_pending,
+                    _ => balances.credits_posted,
+                }
+            })
+            .collect()
+    });
+    let transfers: Vec<(PaymentId, &PlannedTransfer)> = transfers
+        .iter()
+        .map(|new| (new.payment_id, new.transfer))
+        .collect();
     if transfers.is_empty() {
         return Ok(());
     }
@@ -39,13 +86,36 @@ pub async fn insert_transfers(
     let inserted = execute(
         tx,
         "INSERT INTO transfers \
-         (payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor) \
-         SELECT payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor \
-         FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[]) \
+         (payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor, \
+          return_id, debit_debits_pending, debit_debits_posted, debit_credits_pending, \
+          debit_credits_posted, credit_debits_pending, credit_debits_posted, \
+          credit_credits_pending, credit_credits_posted) \
+         SELECT payment_id, kind, debit_account_id, credit_account_id, currency, amount_minor, \
+                return_id, ddp, ddpo, dcp, dcpo, cdp, cdpo, ccp, ccpo \
+         FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], \
+                     $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], \
+                     $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[]) \
            WITH ORDINALITY AS n (payment_id, kind, debit_account_id, credit_account_id, \
-                                 currency, amount_minor, position) \
+                                 currency, amount_minor, return_id, ddp, ddpo, dcp, dcpo, \
+                                 cdp, cdpo, ccp, ccpo, position) \
          ORDER BY position",
-        &[&payment_ids, &kinds, &debits, &credits, &currencies, &amounts],
+        &[
+            &payment_ids,
+            &kinds,
+            &debits,
+            &credits,
+            &currencies,
+            &amounts,
+            &return_ids,
+            &running[0],
+            &running[1],
+            &running[2],
+            &running[3],
+            &running[4],
+            &running[5],
+            &running[6],
+            &running[7],
+        ],
     )
     .await?;
     assert_eq!(inserted, transfers.len() as u64, "every transfer inserted");

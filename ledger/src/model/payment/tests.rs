@@ -65,6 +65,7 @@ fn message(target_state: PaymentState, amount: Option<Amount>) -> PaymentMessage
         }),
         reason: None,
         returned_amount: None,
+        return_id: None,
     }
 }
 
@@ -76,6 +77,23 @@ fn payment(state: PaymentState) -> Payment {
         amount: eur(1000),
         debit_account_id: DEBIT,
         credit_account_id: CREDIT,
+        amount_returned: if state == PaymentState::Returned {
+            eur(1000)
+        } else {
+            eur(0)
+        },
+    }
+}
+
+/// The returns a payment in `state` recorded: a RETURNED one, one return of
+/// its whole amount under no id.
+fn returns_of(state: Option<PaymentState>) -> Vec<RecordedReturn> {
+    match state {
+        Some(PaymentState::Returned) => vec![RecordedReturn {
+            return_id: ReturnId::unnamed(),
+            amount: eur(1000),
+        }],
+        _ => Vec::new(),
     }
 }
 
@@ -109,6 +127,7 @@ fn decide_simple_in(
         payment_accounts: existing.as_ref().map(|_| (&debit, &credit)),
         message_accounts: message.instruction.as_ref().map(|_| &resolved),
         debit_scope,
+        payment_returns: &returns_of(current),
     })
 }
 
@@ -351,6 +370,7 @@ fn a_business_duplicate_with_other_content_is_a_business_key_conflict() {
         payment_accounts: Some((&unrestricted(DEBIT), &unrestricted(CREDIT))),
         message_accounts: Some(&resolved),
         debit_scope: &AccountScope::Unrestricted,
+        payment_returns: &[],
     });
     assert_eq!(
         decision.outcome,
@@ -364,6 +384,7 @@ fn a_business_duplicate_with_other_content_is_a_business_key_conflict() {
         payment_accounts: Some((&unrestricted(DEBIT), &unrestricted(CREDIT))),
         message_accounts: Some(&unresolved),
         debit_scope: &AccountScope::Unrestricted,
+        payment_returns: &[],
     });
     assert_eq!(
         decision.outcome,
@@ -385,6 +406,7 @@ fn decide_new_with(
         payment_accounts: None,
         message_accounts: Some(&resolved),
         debit_scope: &AccountScope::Unrestricted,
+        payment_returns: &[],
     })
 }
 
@@ -428,6 +450,7 @@ fn a_return_needs_the_creditor_to_have_the_funds_when_it_forbids_overdraft() {
         payment_accounts: Some((&debit, &credit)),
         message_accounts: None,
         debit_scope: &AccountScope::Unrestricted,
+        payment_returns: &[],
     });
     assert_eq!(
         decision.outcome,
@@ -466,6 +489,7 @@ fn unresolved_sides_are_refused_naming_what_was_looked_for() {
         payment_accounts: None,
         message_accounts: Some(&unresolved),
         debit_scope: &AccountScope::Unrestricted,
+        payment_returns: &[],
     });
     let Outcome::Rejected(reason) = decision.outcome else {
         panic!("expected a refusal");
@@ -501,6 +525,8 @@ fn only_missing_originals_are_transient_and_only_conflicts_are_flagged_for_audit
         RejectionReason::BalanceLimitExceeded { account_id: DEBIT },
         RejectionReason::ReturnCurrencyMismatch,
         RejectionReason::ReturnAmountMismatch,
+        RejectionReason::ReturnExceedsRemaining,
+        RejectionReason::ReturnIdConflict,
         RejectionReason::RequestNotApplied,
         RejectionReason::DebitAccountOutOfScope { account_id: DEBIT },
     ];
@@ -520,6 +546,7 @@ fn only_missing_originals_are_transient_and_only_conflicts_are_flagged_for_audit
         [
             "BUSINESS_KEY_CONFLICT",
             "STATE_CONFLICT",
+            "RETURN_ID_CONFLICT",
             "DEBIT_ACCOUNT_OUT_OF_SCOPE"
         ]
     );
@@ -543,18 +570,224 @@ fn a_return_of_the_whole_amount_reverses_the_whole_amount() {
 }
 
 #[test]
-fn a_return_of_part_of_the_amount_is_refused_and_reverses_nothing() {
+fn a_return_of_more_than_the_amount_or_of_nothing_is_refused_and_reverses_nothing() {
     for state in [PaymentState::Pending, PaymentState::Settled] {
-        for returned in [eur(10), eur(999), eur(1001)] {
+        for (returned, reason) in [
+            (eur(1001), RejectionReason::ReturnExceedsRemaining),
+            (eur(0), RejectionReason::ReturnAmountMismatch),
+        ] {
             let decision = decide_simple(Some(state), &return_of(returned));
             assert_eq!(
                 decision.outcome,
-                Outcome::Rejected(RejectionReason::ReturnAmountMismatch),
+                Outcome::Rejected(reason),
                 "{state:?} {returned:?}"
             );
             assert!(decision.change.is_none());
         }
     }
+}
+
+fn return_named(id: &str, amount: Amount) -> PaymentMessage {
+    PaymentMessage {
+        return_id: Some(ReturnId::of_return_identification(id).unwrap()),
+        ..return_of(amount)
+    }
+}
+
+/// Decides `message` for a settled payment of 1000 whose earlier returns
+/// are `returned` (id, amount), its accounts holding exactly its postings.
+fn decide_after_returns(returned: &[(&str, i64)], message: &PaymentMessage) -> Decision {
+    let total: i64 = returned.iter().map(|(_, amount)| amount).sum();
+    let state = if total == 1000 {
+        PaymentState::Returned
+    } else {
+        PaymentState::Settled
+    };
+    let debit = AccountSnapshot {
+        balances: Balances {
+            debits_posted: 1000,
+            credits_posted: total,
+            ..Balances::default()
+        },
+        ..unrestricted(DEBIT)
+    };
+    let credit = AccountSnapshot {
+        balances: Balances {
+            credits_posted: 1000,
+            debits_posted: total,
+            ..Balances::default()
+        },
+        ..unrestricted(CREDIT)
+    };
+    let existing = Payment {
+        amount_returned: eur(total),
+        ..payment(state)
+    };
+    let recorded: Vec<RecordedReturn> = returned
+        .iter()
+        .map(|(id, amount)| RecordedReturn {
+            return_id: ReturnId::of_return_identification(id).unwrap(),
+            amount: eur(*amount),
+        })
+        .collect();
+    decide(DecisionInput {
+        message,
+        payment: Some(&existing),
+        payment_accounts: Some((&debit, &credit)),
+        message_accounts: None,
+        debit_scope: &AccountScope::Unrestricted,
+        payment_returns: &recorded,
+    })
+}
+
+#[test]
+fn a_partial_return_reverses_its_amount_and_leaves_the_payment_settled() {
+    let decision = decide_after_returns(&[], &return_named("R1", eur(300)));
+    assert_eq!(decision.outcome, Outcome::Applied);
+    let change = decision.change.unwrap();
+    assert_eq!(change.from, Some(PaymentState::Settled));
+    assert_eq!(change.to, PaymentState::Settled);
+    assert!(!change.moves_state(), "no state change, no confirmation");
+    assert_eq!(
+        change.transfers,
+        vec![PlannedTransfer {
+            kind: TransferKind::Reversal,
+            debit_account_id: CREDIT,
+            credit_account_id: DEBIT,
+            amount: eur(300),
+        }]
+    );
+    assert_eq!(
+        change.recorded_return,
+        Some(RecordedReturn {
+            return_id: ReturnId::of_return_identification("R1").unwrap(),
+            amount: eur(300),
+        })
+    );
+}
+
+#[test]
+fn the_return_that_completes_the_amount_moves_the_payment_to_returned() {
+    let decision = decide_after_returns(&[("R1", 300), ("R2", 600)], &return_named("R3", eur(100)));
+    assert_eq!(decision.outcome, Outcome::Applied);
+    let change = decision.change.unwrap();
+    assert_eq!(
+        (change.from, change.to),
+        (Some(PaymentState::Settled), PaymentState::Returned)
+    );
+    assert!(change.moves_state());
+    assert_eq!(change.transfers.len(), 1);
+    assert_eq!(change.transfers[0].amount, eur(100));
+    // Both accounts end where a whole return leaves them.
+    let returned = Balances {
+        debits_posted: 1000,
+        credits_posted: 1000,
+        ..Balances::default()
+    };
+    assert_eq!(
+        change.balances_after,
+        vec![(DEBIT, returned), (CREDIT, returned)]
+    );
+}
+
+#[test]
+fn a_return_beyond_what_is_left_is_refused_and_one_that_fits_is_applied() {
+    let earlier = [("R1", 300), ("R2", 600)];
+    let decision = decide_after_returns(&earlier, &return_named("R3", eur(101)));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::ReturnExceedsRemaining)
+    );
+    assert!(decision.change.is_none());
+    let decision = decide_after_returns(&earlier, &return_named("R3", eur(99)));
+    assert_eq!(decision.outcome, Outcome::Applied);
+    assert_eq!(decision.change.unwrap().to, PaymentState::Settled);
+    // Nothing is left of a wholly returned payment.
+    let decision = decide_after_returns(&[("R1", 1000)], &return_named("R2", eur(1)));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::ReturnExceedsRemaining)
+    );
+}
+
+#[test]
+fn a_return_id_applied_before_is_already_applied_with_its_amount_and_a_conflict_with_another() {
+    let earlier = [("R1", 300)];
+    let decision = decide_after_returns(&earlier, &return_named("R1", eur(300)));
+    assert_eq!(decision.outcome, Outcome::AlreadyApplied);
+    assert!(decision.change.is_none());
+    let decision = decide_after_returns(&earlier, &return_named("R1", eur(200)));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Rejected(RejectionReason::ReturnIdConflict)
+    );
+    assert!(decision.change.is_none());
+    // Once wholly returned, a repeated return is still a replay, not a
+    // refusal for what is left.
+    let decision = decide_after_returns(&[("R1", 300), ("R2", 700)], &return_named("R2", eur(700)));
+    assert_eq!(decision.outcome, Outcome::AlreadyApplied);
+}
+
+#[test]
+fn a_partial_return_of_a_hold_settles_it_and_reverses_only_the_part() {
+    let decision = decide_simple(Some(PaymentState::Pending), &return_named("R1", eur(250)));
+    assert_eq!(decision.outcome, Outcome::Applied);
+    let change = decision.change.unwrap();
+    assert_eq!(
+        (change.from, change.to),
+        (Some(PaymentState::Pending), PaymentState::Settled)
+    );
+    assert!(change.moves_state(), "the hold settled: one confirmation");
+    let kinds: Vec<(TransferKind, Amount)> = change
+        .transfers
+        .iter()
+        .map(|transfer| (transfer.kind, transfer.amount))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (TransferKind::PostPending, eur(1000)),
+            (TransferKind::Reversal, eur(250))
+        ]
+    );
+}
+
+#[test]
+fn a_return_of_a_rejected_payment_is_a_state_conflict_whatever_its_amount() {
+    for amount in [eur(1), eur(1000), eur(5000)] {
+        let decision = decide_simple(Some(PaymentState::Rejected), &return_named("R1", amount));
+        assert_eq!(
+            decision.outcome,
+            Outcome::Rejected(RejectionReason::StateConflict {
+                current: PaymentState::Rejected,
+                requested: PaymentState::Returned,
+            })
+        );
+    }
+}
+
+#[test]
+fn return_ids_read_back_from_their_canonical_text_and_name_their_kind() {
+    let by_id = ReturnId::of_return_identification("RTR-1").unwrap();
+    let by_position = ReturnId::of_message_position("MSG-1", 2).unwrap();
+    assert_eq!(by_id.canonical(), "rtr:RTR-1");
+    assert_eq!(by_position.canonical(), "msg:5:MSG-11:2");
+    for id in [by_id, by_position, ReturnId::unnamed()] {
+        assert_eq!(ReturnId::from_canonical(id.canonical()).unwrap(), id);
+    }
+    for bad in ["", "rtr:", "RTR-1", "msg:", "unnamed2"] {
+        assert!(ReturnId::from_canonical(bad).is_err(), "{bad:?}");
+    }
+    assert!(ReturnId::of_return_identification("").is_err());
+    assert!(ReturnId::of_return_identification("A\u{7}B").is_err());
+}
+
+#[test]
+fn the_return_id_is_part_of_the_fingerprint() {
+    let first = return_named("R1", eur(300));
+    let second = return_named("R2", eur(300));
+    assert_ne!(first.fingerprint(), second.fingerprint());
+    assert_ne!(first.fingerprint(), return_of(eur(300)).fingerprint());
 }
 
 #[test]
@@ -576,7 +809,7 @@ fn a_repeated_whole_return_is_already_applied_and_a_different_one_is_refused() {
     );
     assert_eq!(
         decide_simple(Some(PaymentState::Returned), &return_of(eur(10))).outcome,
-        Outcome::Rejected(RejectionReason::ReturnAmountMismatch)
+        Outcome::Rejected(RejectionReason::ReturnIdConflict)
     );
 }
 
