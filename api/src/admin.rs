@@ -1,5 +1,5 @@
 //! The operator's commands around the ledger: `ledger accounts`
-//! (open, show, the account mapping of semantics §5), `ledger payments show`,
+//! (open, show, the account mapping of semantics §5), `ledger payments show|list`,
 //! `ledger audit-log` and `ledger prune-idempotency`. Each calls [`ledger::Ledger`] directly, as
 //! `ledger demo` does, and prints plain text on standard output; a refusal
 //! (unknown account, bad IBAN, a retention under 24 h) is an error, so the
@@ -12,6 +12,9 @@ use anyhow::{bail, Context};
 use ledger::model::{
     Account, AccountId, AccountReference, Bic, BusinessKey, ClientId, Currency, Originator,
     OverdraftRule, Payment, PaymentId,
+};
+use ledger::model::{
+    KeyId, PageTokenError, PaymentFilter, PaymentFilterField, PaymentState, PaymentVisibility,
 };
 use ledger::{Ledger, LedgerError, OpenAccount};
 use rust_decimal::Decimal;
@@ -114,6 +117,94 @@ pub struct ShowAccountArgs {
     /// The account's id instead (as `payments show` prints it).
     #[arg(long, value_name = "ACCOUNT_ID")]
     pub id: Option<i64>,
+    /// The balances as they stood at this moment, RFC 3339
+    /// (`2026-11-30T12:00:00Z`, `2026-11-30T13:00:00.250+01:00`).
+    #[arg(long, value_name = "TIME", value_parser = parse_rfc3339)]
+    pub as_of: Option<std::time::SystemTime>,
+}
+
+/// An RFC 3339 date and time (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`),
+/// exactly, to the microsecond.
+fn parse_rfc3339(text: &str) -> Result<std::time::SystemTime, String> {
+    let refuse = || format!("{text:?} is not an RFC 3339 time (2026-11-30T12:00:00Z)");
+    let bytes = text.as_bytes();
+    if bytes.len() < 20 || !bytes.is_ascii() {
+        return Err(refuse());
+    }
+    let number = |range: std::ops::Range<usize>| -> Result<i64, String> {
+        let part = &text[range];
+        if part.bytes().all(|byte| byte.is_ascii_digit()) {
+            part.parse().map_err(|_| refuse())
+        } else {
+            Err(refuse())
+        }
+    };
+    let separators_ok = bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && matches!(bytes[10], b'T' | b't' | b' ')
+        && bytes[13] == b':'
+        && bytes[16] == b':';
+    if !separators_ok {
+        return Err(refuse());
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let mut rest = &text[19..];
+    let mut micros = 0_i64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 6 {
+            return Err(format!(
+                "{text:?}: give at most 6 fractional digits (microseconds)"
+            ));
+        }
+        micros = fraction[..digits].parse::<i64>().map_err(|_| refuse())?
+            * 10_i64.pow(6 - digits as u32);
+        rest = &fraction[digits..];
+    }
+    let offset_seconds = match rest {
+        "Z" | "z" => 0,
+        offset if offset.len() == 6 && offset.as_bytes()[3] == b':' => {
+            let sign = match offset.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return Err(refuse()),
+            };
+            let hours: i64 = offset[1..3].parse().map_err(|_| refuse())?;
+            let minutes: i64 = offset[4..6].parse().map_err(|_| refuse())?;
+            if hours > 23 || minutes > 59 {
+                return Err(refuse());
+            }
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return Err(refuse()),
+    };
+    let date = ledger::audit::CalendarDate::new(year as i32, month as u8, day as u8);
+    if date.is_none() || hour > 23 || minute > 59 || second > 59 {
+        return Err(refuse());
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+    // days_from_civil).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
+    let micros_total = i128::from(seconds) * 1_000_000 + i128::from(micros);
+    let magnitude = std::time::Duration::from_micros(
+        u64::try_from(micros_total.unsigned_abs()).map_err(|_| refuse())?,
+    );
+    Ok(if micros_total >= 0 {
+        std::time::UNIX_EPOCH + magnitude
+    } else {
+        std::time::UNIX_EPOCH - magnitude
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,6 +291,13 @@ async fn show_account(ledger: &Ledger, args: &ShowAccountArgs) -> anyhow::Result
             .await?
             .with_context(|| format!("no account with id {id}"))?,
         (None, None) => bail!("give an account reference or --id"),
+    };
+    let account = match args.as_of {
+        None => account,
+        Some(as_of) => ledger
+            .get_account_as_of(account.account_id, as_of)
+            .await?
+            .with_context(|| format!("no account with id {}", account.account_id))?,
     };
     print_account(&account);
     Ok(())
@@ -337,6 +435,65 @@ pub enum PaymentsCommand {
     /// `ledger payments show --uetr 6f1c2d9e-8a55-4d1f-9b0e-1c2d3e4f5a6b`,
     /// `ledger payments show --originator COBADEFFXXX --instruction-id INSTR-1 --end-to-end-id E2E-1`
     Show(ShowPaymentArgs),
+    /// List payments, oldest first, a page at a time: every filter given
+    /// must hold. Prints the token of the next page (`--page-token`) on
+    /// standard error (in the JSON, `next_page_token`); it continues only a
+    /// listing with the same filters.
+    ///
+    /// Examples: `ledger payments list --state PENDING --from 2026-11-30`,
+    /// `ledger payments list --end-to-end-id E2E-1 --format json`,
+    /// `ledger payments list --account DE89370400440532013000 --limit 50 --page-token v1.42.…`
+    List(ListPaymentsArgs),
+}
+
+/// The options of `ledger payments list`.
+#[derive(Debug, clap::Args)]
+pub struct ListPaymentsArgs {
+    /// Only payments in this state: PENDING, SETTLED, REJECTED or RETURNED.
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Only payments debiting or crediting this account (its IBAN or other id).
+    #[arg(long, value_name = "REFERENCE")]
+    pub account: Option<String>,
+    /// Only payments created at or after this time: RFC 3339
+    /// (`2026-11-30T12:00:00Z`, `2026-11-30T13:00:00+01:00`) or a date
+    /// (`2026-11-30`, its start in UTC).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Only payments created before this time (as --from).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Only the payment keyed by this UETR.
+    #[arg(long, value_name = "UUID")]
+    pub uetr: Option<String>,
+    /// Only payments whose business key or pain.001 instruction reference
+    /// carries this EndToEndId.
+    #[arg(long, value_name = "ID")]
+    pub end_to_end_id: Option<String>,
+    /// Only payments whose business key or pain.001 instruction reference
+    /// carries this instruction id (InstrId, or TxId where the message had
+    /// no InstrId).
+    #[arg(long, value_name = "ID")]
+    pub instruction_id: Option<String>,
+    /// Only payments created by this client's requests.
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub client: Option<String>,
+    /// At most this many payments (1 to 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+    /// The page after the one that printed this token.
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+    /// `table` (one line per payment) or `json` (one object).
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// How `ledger payments list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
 }
 
 // Every way of naming a payment is in the group, so that a usage error names
@@ -386,7 +543,266 @@ pub struct ShowPaymentArgs {
 pub async fn payments(ledger: &Ledger, args: &PaymentsArgs) -> anyhow::Result<()> {
     match &args.command {
         PaymentsCommand::Show(args) => show_payment(ledger, args).await,
+        PaymentsCommand::List(args) => list_payments(ledger, args).await,
     }
+}
+
+/// The option of `ledger payments list` of each filter, to name in an error.
+fn payment_filter_option(field: PaymentFilterField) -> &'static str {
+    match field {
+        PaymentFilterField::CreatedFrom => "--from",
+        PaymentFilterField::CreatedUntil => "--to",
+        PaymentFilterField::State => "--state",
+        PaymentFilterField::Account => "--account",
+        PaymentFilterField::Uetr => "--uetr",
+        PaymentFilterField::EndToEndId => "--end-to-end-id",
+        PaymentFilterField::InstructionId => "--instruction-id",
+        PaymentFilterField::CreatedBy => "--client",
+    }
+}
+
+/// The filters the options give, or every bad value, each by its option.
+async fn payment_filter(ledger: &Ledger, args: &ListPaymentsArgs) -> anyhow::Result<PaymentFilter> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut bad = |field: PaymentFilterField, problem: String| {
+        problems.push(format!(
+            "invalid {}: {problem}",
+            payment_filter_option(field)
+        ));
+    };
+    let mut time = |field: PaymentFilterField, text: &Option<String>| {
+        text.as_deref()
+            .and_then(|text| parse_time(text).map_err(|problem| bad(field, problem)).ok())
+    };
+    let created_from = time(PaymentFilterField::CreatedFrom, &args.from);
+    let created_until = time(PaymentFilterField::CreatedUntil, &args.to);
+    let state = args.state.as_deref().and_then(|text| {
+        PaymentState::parse(&text.to_ascii_uppercase())
+            .ok_or_else(|| {
+                bad(
+                    PaymentFilterField::State,
+                    format!("{text:?} is not PENDING, SETTLED, REJECTED or RETURNED"),
+                )
+            })
+            .ok()
+    });
+    let account_id = match args.account.as_deref() {
+        None => None,
+        Some(text) => match AccountReference::parse(text) {
+            Err(error) => {
+                bad(PaymentFilterField::Account, error.to_string());
+                None
+            }
+            Ok(reference) => match ledger.get_account(&reference).await? {
+                Some(account) => Some(account.account_id),
+                None => {
+                    bad(
+                        PaymentFilterField::Account,
+                        format!("no account with reference {reference}"),
+                    );
+                    None
+                }
+            },
+        },
+    };
+    let uetr = args.uetr.as_deref().and_then(|text| {
+        uuid::Uuid::parse_str(text)
+            .map_err(|_| bad(PaymentFilterField::Uetr, format!("{text:?} is not a UUID")))
+            .ok()
+    });
+    let mut key_id = |field: PaymentFilterField, what: &'static str, text: &Option<String>| {
+        text.as_deref().and_then(|text| {
+            KeyId::parse(what, text)
+                .map_err(|error| bad(field, error.to_string()))
+                .ok()
+        })
+    };
+    let end_to_end_id = key_id(
+        PaymentFilterField::EndToEndId,
+        "end-to-end id",
+        &args.end_to_end_id,
+    );
+    let instruction_id = key_id(
+        PaymentFilterField::InstructionId,
+        "instruction id",
+        &args.instruction_id,
+    );
+    let created_by = args.client.as_deref().and_then(|text| {
+        ClientId::parse(text)
+            .map_err(|error| bad(PaymentFilterField::CreatedBy, error.to_string()))
+            .ok()
+    });
+    let filter = PaymentFilter {
+        created_from,
+        created_until,
+        state,
+        account_id,
+        uetr,
+        end_to_end_id,
+        instruction_id,
+        created_by,
+    };
+    for (field, problem) in filter.contradictions() {
+        bad(field, problem);
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(filter)
+}
+
+/// A time in RFC 3339 (`2026-11-30T12:00:00Z`, with a fraction of a second
+/// or an offset), or a date (`2026-11-30`), which is its start in UTC.
+fn parse_time(text: &str) -> Result<SystemTime, String> {
+    let bad = || {
+        format!("{text:?} is not an RFC 3339 time (2026-11-30T12:00:00Z) or a date (2026-11-30)")
+    };
+    let number = |digits: &str| -> Result<u32, String> {
+        if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(bad());
+        }
+        digits.parse().map_err(|_| bad())
+    };
+    let fixed = |part: Option<&str>, length: usize| -> Result<u32, String> {
+        match part {
+            Some(digits) if digits.len() == length => number(digits),
+            _ => Err(bad()),
+        }
+    };
+    let (date, rest) = match text.get(..10) {
+        Some(date) => (date, &text[10..]),
+        None => return Err(bad()),
+    };
+    let mut date_parts = date.split('-');
+    let year = fixed(date_parts.next(), 4)?;
+    let month = fixed(date_parts.next(), 2)?;
+    let day = fixed(date_parts.next(), 2)?;
+    if date_parts.next().is_some() {
+        return Err(bad());
+    }
+    let month = time::Month::try_from(month as u8).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| bad())?;
+    if rest.is_empty() {
+        return Ok(date.midnight().assume_utc().into());
+    }
+    let rest = rest.strip_prefix(['T', 't', ' ']).ok_or_else(bad)?;
+    let (clock, offset) = if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
+        (clock, time::UtcOffset::UTC)
+    } else {
+        let sign_at = rest.rfind(['+', '-']).ok_or_else(bad)?;
+        let (clock, offset) = rest.split_at(sign_at);
+        let sign: i8 = if offset.starts_with('-') { -1 } else { 1 };
+        let mut offset_parts = offset[1..].split(':');
+        let hours = fixed(offset_parts.next(), 2)? as i8;
+        let minutes = fixed(offset_parts.next(), 2)? as i8;
+        if offset_parts.next().is_some() {
+            return Err(bad());
+        }
+        let offset =
+            time::UtcOffset::from_hms(sign * hours, sign * minutes, 0).map_err(|_| bad())?;
+        (clock, offset)
+    };
+    let (clock, fraction) = match clock.split_once('.') {
+        Some((clock, fraction)) if (1..=9).contains(&fraction.len()) => (
+            clock,
+            number(fraction)? * 10u32.pow(9 - fraction.len() as u32),
+        ),
+        Some(_) => return Err(bad()),
+        None => (clock, 0),
+    };
+    let mut clock_parts = clock.split(':');
+    let hour = fixed(clock_parts.next(), 2)?;
+    let minute = fixed(clock_parts.next(), 2)?;
+    let second = fixed(clock_parts.next(), 2)?;
+    if clock_parts.next().is_some() {
+        return Err(bad());
+    }
+    let clock = time::Time::from_hms_nano(hour as u8, minute as u8, second as u8, fraction)
+        .map_err(|_| bad())?;
+    Ok(time::PrimitiveDateTime::new(date, clock)
+        .assume_offset(offset)
+        .into())
+}
+
+async fn list_payments(ledger: &Ledger, args: &ListPaymentsArgs) -> anyhow::Result<()> {
+    let filter = payment_filter(ledger, args).await?;
+    let after = match filter.page_after(args.page_token.as_deref().unwrap_or("")) {
+        Ok(after) => after,
+        Err(PageTokenError::Malformed) => {
+            bail!("invalid --page-token: not a token `ledger payments list` printed")
+        }
+        Err(PageTokenError::FiltersChanged(fields)) => bail!(
+            "invalid --page-token: it continues a listing with other {}; keep the options of \
+             the first page, or start again without --page-token",
+            fields
+                .into_iter()
+                .map(payment_filter_option)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let limit = usize::from(args.limit);
+    let payments = ledger
+        .list_payments(&filter, &PaymentVisibility::all(), after, limit)
+        .await?;
+    let next_page_token = match payments.last() {
+        Some(last) if payments.len() == limit => Some(filter.page_token(last.payment_id)),
+        _ => None,
+    };
+    match args.format {
+        ListFormat::Json => {
+            let payments: Vec<serde_json::Value> = payments
+                .iter()
+                .map(|payment| {
+                    serde_json::json!({
+                        "payment_id": payment.payment_id.0,
+                        "business_key": payment.business_key.canonical(),
+                        "state": payment.state.as_str(),
+                        "amount": payment.amount.to_decimal().to_string(),
+                        "currency": payment.amount.currency().code(),
+                        "debit_account_id": payment.debit_account_id.0,
+                        "credit_account_id": payment.credit_account_id.0,
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "payments": payments,
+                    "next_page_token": next_page_token.as_deref().unwrap_or(""),
+                })
+            );
+        }
+        ListFormat::Table => {
+            if payments.is_empty() {
+                println!("no payments");
+            } else {
+                println!(
+                    "{:>10}  {:<8}  {:>20}  {:>10}  {:>10}  business key",
+                    "payment", "state", "amount", "debit", "credit"
+                );
+            }
+            for payment in &payments {
+                println!(
+                    "{:>10}  {:<8}  {:>20}  {:>10}  {:>10}  {}",
+                    payment.payment_id.to_string(),
+                    payment.state.as_str(),
+                    format!(
+                        "{} {}",
+                        payment.amount.to_decimal(),
+                        payment.amount.currency().code()
+                    ),
+                    payment.debit_account_id.to_string(),
+                    payment.credit_account_id.to_string(),
+                    payment.business_key.canonical()
+                );
+            }
+            if let Some(token) = &next_page_token {
+                eprintln!("more: --page-token {token}");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The business key the arguments name, if they name one rather than an id.
@@ -566,6 +982,37 @@ pub fn duration_text(duration: Duration) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::parse_rfc3339;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn rfc3339_times_are_read_exactly_with_their_offsets() {
+        let at = |seconds: u64, micros: u64| {
+            UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_micros(micros)
+        };
+        for (text, expected) in [
+            ("1970-01-01T00:00:00Z", at(0, 0)),
+            ("2026-11-30T12:00:00Z", at(1_796_040_000, 0)),
+            ("2026-11-30T13:00:00.25+01:00", at(1_796_040_000, 250_000)),
+            ("2000-02-29T23:59:59.000001-00:30", at(951_870_599, 1)),
+        ] {
+            assert_eq!(parse_rfc3339(text), Ok(expected), "{text}");
+        }
+        for bad in [
+            "2026-11-30",
+            "2026-11-30T12:00:00",
+            "2026-02-30T12:00:00Z",
+            "2026-11-30T24:00:00Z",
+            "2026-11-30T12:00:00.1234567Z",
+            "2026-11-30T12:00:00+0100",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -604,7 +604,13 @@ impl Table<'_> {
                     proto::get_account_request::Key::ExternalReference(account.to_owned())
                 };
                 self.client
-                    .get_account(authed(token, proto::GetAccountRequest { key: Some(key) }))
+                    .get_account(authed(
+                        token,
+                        proto::GetAccountRequest {
+                            key: Some(key),
+                            as_of: None,
+                        },
+                    ))
                     .await
                     .map(|response| {
                         assert_eq!(response.get_ref().external_reference, account, "{what}");
@@ -1374,6 +1380,7 @@ async fn the_older_token_form_still_authenticates_with_submit_and_read_but_not_a
                     key: Some(proto::get_account_request::Key::ExternalReference(
                         DEBTOR_IBAN.to_owned(),
                     )),
+                    as_of: None,
                 },
             ))
             .await
@@ -1810,6 +1817,7 @@ async fn a_scoped_reader_cannot_tell_an_account_id_outside_its_scope_from_one_th
                 READER.1,
                 proto::GetAccountRequest {
                     key: Some(proto::get_account_request::Key::AccountId(id)),
+                    as_of: None,
                 },
             ))
             .await
@@ -1845,6 +1853,7 @@ async fn a_scoped_reader_cannot_tell_an_account_id_outside_its_scope_from_one_th
             LEGACY.1,
             proto::GetAccountRequest {
                 key: Some(proto::get_account_request::Key::AccountId(missing)),
+                as_of: None,
             },
         ))
         .await

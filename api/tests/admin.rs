@@ -531,6 +531,7 @@ async fn every_operator_command_has_help_with_an_example() {
         &["accounts", "mappings"],
         &["payments"],
         &["payments", "show"],
+        &["payments", "list"],
         &["prune-idempotency"],
         &["audit-log"],
         &["expire-holds"],
@@ -540,6 +541,8 @@ async fn every_operator_command_has_help_with_an_example() {
         &["outbox", "status"],
         &["outbox", "prune"],
         &["consume"],
+        &["config"],
+        &["config", "check"],
     ] {
         let mut arguments = command.to_vec();
         arguments.push("--help");

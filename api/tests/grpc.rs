@@ -73,6 +73,7 @@ async fn a_submitted_pacs008_is_applied_once_and_its_replay_is_the_same_answer()
                 key: Some(proto::get_account_request::Key::ExternalReference(
                     CREDITOR_IBAN.to_owned(),
                 )),
+                as_of: None,
             },
         ))
         .await
@@ -458,6 +459,7 @@ async fn a_request_over_the_size_limit_is_resource_exhausted_before_it_is_read()
                 account_id: 0,
                 page_size: 100,
                 page_token: String::new(),
+                ..Default::default()
             },
         ))
         .await
@@ -540,6 +542,7 @@ async fn a_request_over_the_concurrency_limit_is_shed_at_once_never_queued() {
                 key: Some(proto::get_account_request::Key::ExternalReference(
                     DEBTOR_IBAN.to_owned(),
                 )),
+                as_of: None,
             },
         )
     };
@@ -645,6 +648,7 @@ async fn a_concurrent_duplicate_still_in_progress_is_aborted_with_retry_info_and
                 key: Some(proto::get_account_request::Key::ExternalReference(
                     CREDITOR_IBAN.to_owned(),
                 )),
+                as_of: None,
             },
         ))
         .await
@@ -716,7 +720,10 @@ async fn the_request_span_carries_request_id_client_and_business_keys_never_the_
     let refused = client
         .get_account(authed(
             "wrong-token-0123456789abcdef",
-            proto::GetAccountRequest { key: None },
+            proto::GetAccountRequest {
+                key: None,
+                as_of: None,
+            },
         ))
         .await
         .unwrap_err();
@@ -772,6 +779,7 @@ async fn payments_are_listed_a_page_at_a_time_and_filtered_by_state() {
                 account_id: 0,
                 page_size: 2,
                 page_token,
+                ..Default::default()
             },
         )
     };

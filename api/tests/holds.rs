@@ -100,6 +100,7 @@ async fn a_pain001_is_held_and_a_pacs008_settles_unless_the_request_says_otherwi
                 key: Some(proto::get_account_request::Key::ExternalReference(
                     DEBTOR_IBAN.to_owned(),
                 )),
+                as_of: None,
             },
         ))
         .await

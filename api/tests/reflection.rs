@@ -9,6 +9,37 @@ use ledger_api::grpc::auth::Tokens;
 use ledger_api::server::{self, ServerConfig};
 use ledger_system_tests::TestDatabase;
 use prost::Message;
+
+/// The files reflection answered with, decoded.
+fn decoded(files: &[Vec<u8>]) -> Vec<prost_types::FileDescriptorProto> {
+    files
+        .iter()
+        .map(|file| prost_types::FileDescriptorProto::decode(file.as_slice()).expect("a file"))
+        .collect()
+}
+
+/// The files `files` import that are not among them: reflection answers a
+/// symbol with its own file, and a client asks for each import by name
+/// (`google/protobuf/timestamp.proto`), as grpcurl does.
+fn missing_imports(files: &[prost_types::FileDescriptorProto]) -> Vec<String> {
+    let mut missing: Vec<String> = files
+        .iter()
+        .flat_map(|file| file.dependency.iter())
+        .filter(|name| !files.iter().any(|file| file.name() == name.as_str()))
+        .cloned()
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
+fn pool_of(files: Vec<prost_types::FileDescriptorProto>) -> DescriptorPool {
+    let mut pool = DescriptorPool::new();
+    pool.add_file_descriptor_protos(files)
+        .expect("the answered files make a whole pool");
+    pool
+}
+
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
 use tokio_stream::StreamExt;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -209,10 +240,25 @@ async fn a_client_without_generated_code_discovers_and_calls_the_api_through_ref
     else {
         panic!("expected file descriptors");
     };
-    let mut pool = DescriptorPool::new();
-    for file in &files.file_descriptor_proto {
-        pool.decode_file_descriptor_proto(file.as_slice()).unwrap();
+    let mut protos = decoded(&files.file_descriptor_proto);
+    for _ in 0..8 {
+        let missing = missing_imports(&protos);
+        if missing.is_empty() {
+            break;
+        }
+        for name in missing {
+            let MessageResponse::FileDescriptorResponse(files) = reflect(
+                channel.clone(),
+                MessageRequest::FileByFilename(name.clone()),
+            )
+            .await
+            else {
+                panic!("expected the file {name}");
+            };
+            protos.extend(decoded(&files.file_descriptor_proto));
+        }
     }
+    let pool = pool_of(protos);
 
     // Call: open an account and read it back, with dynamic messages only.
     let opened = open_account(channel.clone(), &pool, "GB29NWBK60161331926819", "GBP").await;
@@ -305,10 +351,22 @@ async fn a_client_that_speaks_only_reflection_v1alpha_lists_the_services_and_cal
     else {
         panic!("expected file descriptors");
     };
-    let mut pool = DescriptorPool::new();
-    for file in &files.file_descriptor_proto {
-        pool.decode_file_descriptor_proto(file.as_slice()).unwrap();
+    let mut protos = decoded(&files.file_descriptor_proto);
+    for _ in 0..8 {
+        let missing = missing_imports(&protos);
+        if missing.is_empty() {
+            break;
+        }
+        for name in missing {
+            let AlphaResponse::FileDescriptorResponse(files) =
+                reflect_v1alpha(channel.clone(), AlphaRequest::FileByFilename(name.clone())).await
+            else {
+                panic!("expected the file {name}");
+            };
+            protos.extend(decoded(&files.file_descriptor_proto));
+        }
     }
+    let pool = pool_of(protos);
     let service = pool
         .get_service_by_name("ledger.v1.LedgerService")
         .expect("the file defines the service");

@@ -52,6 +52,7 @@ async fn a_server_with_a_certificate_serves_over_tls_and_refuses_plaintext() {
     let mut client = LedgerServiceClient::new(channel.expect("a TLS connection"));
     let mut request = tonic::Request::new(proto::GetAccountRequest {
         key: Some(proto::get_account_request::Key::AccountId(1)),
+        as_of: None,
     });
     request
         .metadata_mut()
@@ -70,7 +71,10 @@ async fn a_server_with_a_certificate_serves_over_tls_and_refuses_plaintext() {
     let refused = match plaintext {
         Err(_) => true,
         Ok(channel) => LedgerServiceClient::new(channel)
-            .get_account(proto::GetAccountRequest { key: None })
+            .get_account(proto::GetAccountRequest {
+                key: None,
+                as_of: None,
+            })
             .await
             .is_err(),
     };

@@ -9,6 +9,7 @@
 //!   each application (or batch) in one SERIALIZABLE transaction with retries.
 
 mod apply;
+mod as_of;
 pub mod audit;
 mod error;
 pub mod group_commit;

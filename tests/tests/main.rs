@@ -9,7 +9,10 @@
 //! - `exactly_once`: property tests of the exactly-once contract.
 //! - `group_commit`: the queue in front of the ledger, its batches and limits.
 //! - `holds`: PENDING payments that expire.
+//! - `lifecycle_properties`: property tests of holds, settlements, voids,
+//!   expiries, immediate payments and returns, in any order and at once.
 //! - `outbox_delivery`: relays' claims of undelivered outbox rows, per-payment order.
+//! - `returns`: partial and multiple returns, each once, at most the settled amount.
 
 mod apply;
 mod audit;
@@ -17,5 +20,7 @@ mod confirmations;
 mod exactly_once;
 mod group_commit;
 mod holds;
+mod lifecycle_properties;
 mod outbox_delivery;
+mod returns;
 mod transactions;

@@ -13,6 +13,7 @@ use ledger::model::{
     AccountId, AccountReference, Amount, Bic, BusinessKey, Currency, DocumentOrigin,
     IdempotencyKey, Outcome, OverdraftRule, PaymentId, PaymentState, TransferId,
 };
+use ledger::model::{ClientId, KeyId, PageTokenError, PaymentFilter, PaymentFilterField};
 use ledger::{ApplyCommand, FeedPosition, GroupCommit, Ledger, OpenAccount, OutboxRow, TimeRange};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -124,6 +125,7 @@ fn payment_to_proto(payment: ledger::model::Payment) -> proto::Payment {
         amount: Some(money(payment.amount)),
         debit_account_id: payment.debit_account_id.0,
         credit_account_id: payment.credit_account_id.0,
+        amount_returned: Some(money(payment.amount_returned)),
     }
 }
 
@@ -150,6 +152,114 @@ fn parse_page_token(token: &str) -> Result<Option<i64>, ApiError> {
         .filter(|id| *id > 0)
         .map(Some)
         .ok_or_else(|| ApiError::invalid("page_token", "not a page token this service issued"))
+}
+
+/// ListPayments' request field of each filter, to name in an error.
+fn payment_filter_field_name(field: PaymentFilterField) -> &'static str {
+    match field {
+        PaymentFilterField::CreatedFrom => "created_from_unix_seconds",
+        PaymentFilterField::CreatedUntil => "created_until_unix_seconds",
+        PaymentFilterField::State => "state",
+        PaymentFilterField::Account => "account_id",
+        PaymentFilterField::Uetr => "uetr",
+        PaymentFilterField::EndToEndId => "end_to_end_id",
+        PaymentFilterField::InstructionId => "instruction_id",
+        PaymentFilterField::CreatedBy => "created_by_client_id",
+    }
+}
+
+/// A ListPaymentsRequest's filters (an unset field filters nothing), or
+/// every bad value, each by its field.
+fn payment_filter(
+    body: &proto::ListPaymentsRequest,
+    violations: &mut Vec<(String, String)>,
+) -> PaymentFilter {
+    let mut bad = |field: PaymentFilterField, description: String| {
+        violations.push((payment_filter_field_name(field).to_owned(), description));
+    };
+    let mut time = |field: PaymentFilterField, seconds: i64| match seconds {
+        0 => None,
+        seconds if seconds > 0 => Some(UNIX_EPOCH + Duration::from_secs(seconds as u64)),
+        _ => {
+            bad(field, "a time before 1970; 0 for no bound".to_owned());
+            None
+        }
+    };
+    let created_from = time(
+        PaymentFilterField::CreatedFrom,
+        body.created_from_unix_seconds,
+    );
+    let created_until = time(
+        PaymentFilterField::CreatedUntil,
+        body.created_until_unix_seconds,
+    );
+    let state = match proto::PaymentState::try_from(body.state) {
+        Ok(proto::PaymentState::Unspecified) => None,
+        Ok(proto::PaymentState::Pending) => Some(PaymentState::Pending),
+        Ok(proto::PaymentState::Settled) => Some(PaymentState::Settled),
+        Ok(proto::PaymentState::Rejected) => Some(PaymentState::Rejected),
+        Ok(proto::PaymentState::Returned) => Some(PaymentState::Returned),
+        Err(_) => {
+            bad(
+                PaymentFilterField::State,
+                format!("unknown payment state {}", body.state),
+            );
+            None
+        }
+    };
+    let account_id = match body.account_id {
+        0 => None,
+        id if id > 0 => Some(AccountId(id)),
+        id => {
+            bad(
+                PaymentFilterField::Account,
+                format!("{id} is no account id; 0 for all"),
+            );
+            None
+        }
+    };
+    let uetr = match body.uetr.as_str() {
+        "" => None,
+        text => uuid::Uuid::parse_str(text)
+            .map_err(|_| bad(PaymentFilterField::Uetr, "not a UUID".to_owned()))
+            .ok(),
+    };
+    let mut key_id = |field: PaymentFilterField, what: &'static str, text: &str| match text {
+        "" => None,
+        text => KeyId::parse(what, text)
+            .map_err(|error| bad(field, error.to_string()))
+            .ok(),
+    };
+    let end_to_end_id = key_id(
+        PaymentFilterField::EndToEndId,
+        "end-to-end id",
+        &body.end_to_end_id,
+    );
+    let instruction_id = key_id(
+        PaymentFilterField::InstructionId,
+        "instruction id",
+        &body.instruction_id,
+    );
+    let created_by = match body.created_by_client_id.as_str() {
+        "" => None,
+        text => ClientId::parse(text)
+            .map_err(|error| bad(PaymentFilterField::CreatedBy, error.to_string()))
+            .ok(),
+    };
+    let filter = PaymentFilter {
+        created_from,
+        created_until,
+        state,
+        account_id,
+        uetr,
+        end_to_end_id,
+        instruction_id,
+        created_by,
+    };
+    for (field, description) in filter.contradictions() {
+        bad(field, description);
+    }
+    filter
 }
 
 fn account_to_proto(account: ledger::model::Account) -> proto::Account {
@@ -217,7 +327,7 @@ fn idempotency_key(
 fn document_errors(errors: iso20022::Errors) -> ApiError {
     let violations: Vec<(String, String)> = errors
         .iter()
-        .map(|error| (error.path.clone(), error.kind.to_string()))
+        .map(|error| (error.location().to_owned(), error.kind.to_string()))
         .collect();
     ApiError::InvalidArgument {
         message: format!(
@@ -254,10 +364,16 @@ fn read_document(document: &[u8], transactions_max: usize) -> Result<ReadDocumen
     let mut parse_errors = Vec::new();
     let mut violations = Vec::new();
     let mut position: u32 = 0;
+    let mut paths = convert::TransactionPaths::default();
     while let Some(item) = reader.next_transaction() {
         match item {
             Err(errors) => parse_errors.extend(errors),
-            Ok(transaction) => match convert::payment_message(&kind, &group, &transaction) {
+            Ok(transaction) => match convert::payment_message_at(
+                &kind,
+                &group,
+                &transaction,
+                &paths.path_of(&kind, &transaction),
+            ) {
                 Ok(Some(message)) => {
                     messages.push((position, message));
                     position += 1;
@@ -409,7 +525,7 @@ impl LedgerService for Service {
             business_keys = %messages
                 .iter()
                 .take(BUSINESS_KEYS_LOGGED_MAX)
-                .map(|message| message.business_key.canonical())
+                .map(|message| message.business_key.loggable())
                 .collect::<Vec<_>>()
                 .join(" "),
         );
@@ -518,22 +634,62 @@ impl LedgerService for Service {
         let access = auth::access_of(&request)?;
         access.require_any(&[Role::Read, Role::Submit])?;
         let body = request.get_ref();
-        let page_size = self.page_size(body.page_size)?;
-        let state = match proto::PaymentState::try_from(body.state) {
-            Ok(proto::PaymentState::Unspecified) => None,
-            Ok(proto::PaymentState::Pending) => Some(PaymentState::Pending),
-            Ok(proto::PaymentState::Settled) => Some(PaymentState::Settled),
-            Ok(proto::PaymentState::Rejected) => Some(PaymentState::Rejected),
-            Ok(proto::PaymentState::Returned) => Some(PaymentState::Returned),
-            Err(_) => return Err(ApiError::invalid("state", "unknown payment state").into()),
+        let mut violations = Vec::new();
+        let page_size = match self.page_size(body.page_size) {
+            Ok(size) => size,
+            Err(ApiError::InvalidArgument {
+                violations: bad, ..
+            }) => {
+                violations.extend(bad);
+                0
+            }
+            Err(error) => return Err(error.into()),
         };
-        let account_id = (body.account_id != 0).then_some(AccountId(body.account_id));
-        let after = parse_page_token(&body.page_token)?.map(PaymentId);
+        let filter = payment_filter(body, &mut violations);
+        // A token is checked against the filters only once they are valid.
+        let after = if violations.is_empty() {
+            match filter.page_after(&body.page_token) {
+                Ok(after) => after,
+                Err(PageTokenError::Malformed) => {
+                    violations.push((
+                        "page_token".to_owned(),
+                        "not a page token ListPayments issued".to_owned(),
+                    ));
+                    None
+                }
+                Err(PageTokenError::FiltersChanged(fields)) => {
+                    violations.extend(fields.into_iter().map(|field| {
+                        (
+                            payment_filter_field_name(field).to_owned(),
+                            "differs from the listing the page_token continues: keep every \
+                             filter of the first page, or start again without a page_token"
+                                .to_owned(),
+                        )
+                    }));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if !violations.is_empty() {
+            return Err(ApiError::InvalidArgument {
+                message: format!(
+                    "invalid ListPaymentsRequest: {}",
+                    violations
+                        .iter()
+                        .map(|(field, description)| format!("{field}: {description}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                violations,
+            }
+            .into());
+        }
         let payments = self
             .ledger
             .list_payments(
-                state,
-                account_id,
+                &filter,
                 &access.payment_visibility(),
                 after,
                 page_size as usize,
@@ -541,7 +697,9 @@ impl LedgerService for Service {
             .await
             .map_err(errors::status)?;
         let next_page_token = match payments.last() {
-            Some(last) if payments.len() == page_size as usize => last.payment_id.0.to_string(),
+            Some(last) if payments.len() == page_size as usize => {
+                filter.page_token(last.payment_id)
+            }
             _ => String::new(),
         };
         Ok(Response::new(proto::ListPaymentsResponse {
@@ -644,6 +802,19 @@ impl LedgerService for Service {
             }
         };
         access.require_readable(&account.external_reference)?;
+        // The balances as they stood then, after the same checks.
+        let account = match &request.get_ref().as_of {
+            None => account,
+            Some(as_of) => {
+                let as_of = std::time::SystemTime::try_from(*as_of)
+                    .map_err(|error| ApiError::invalid("as_of", error.to_string()))?;
+                self.ledger
+                    .get_account_as_of(account.account_id, as_of)
+                    .await
+                    .map_err(errors::status)?
+                    .ok_or_else(|| ApiError::NotFound("no such account".to_owned()))?
+            }
+        };
         Ok(Response::new(account_to_proto(account)))
     }
 

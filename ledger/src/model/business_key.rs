@@ -84,6 +84,22 @@ impl Originator {
         }
     }
 
+    /// [`Originator::qualified`] for logs and traces: a debtor account
+    /// shows only its last four characters, never the full account number.
+    pub fn loggable(&self) -> String {
+        match self {
+            Originator::DebtorAccount(account) => {
+                let text = account.as_str();
+                let tail: String = text
+                    .chars()
+                    .skip(text.chars().count().saturating_sub(4))
+                    .collect();
+                format!("acct:…{tail}")
+            }
+            other => other.qualified(),
+        }
+    }
+
     fn from_stored(value: &str) -> Result<Originator, IdError> {
         match value.split_once(':') {
             Some(("bic" | "lei" | "id" | "acct", _)) => Originator::parse_qualified(value),
@@ -307,10 +323,37 @@ impl BusinessKey {
         }
     }
 
+    /// The end-to-end id a `Reference` key carries; none for the others.
+    pub fn end_to_end_id(&self) -> Option<&str> {
+        match self {
+            BusinessKey::Reference { end_to_end_id, .. } => end_to_end_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The instruction id (InstrId, or TxId where the message had none) a
+    /// `Reference` key carries; none for the others.
+    pub fn instruction_id(&self) -> Option<&str> {
+        match self {
+            BusinessKey::Reference { instruction_id, .. } => instruction_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The canonical text stored in the database's unique column. Components
     /// are length-prefixed (an absent id has length 0), so no choice of ids
     /// can make two keys collide.
     pub fn canonical(&self) -> String {
+        self.render(Originator::qualified)
+    }
+
+    /// The canonical text for logs and traces: a debtor account that
+    /// identifies the originator is shortened ([`Originator::loggable`]).
+    pub fn loggable(&self) -> String {
+        self.render(Originator::loggable)
+    }
+
+    fn render(&self, originator_text: fn(&Originator) -> String) -> String {
         let part = push_part;
         match self {
             BusinessKey::Uetr(uuid) => format!("uetr:{}", uuid.hyphenated()),
@@ -320,7 +363,7 @@ impl BusinessKey {
                 end_to_end_id,
             } => {
                 let mut canonical = String::from("ref:");
-                part(&mut canonical, &originator.qualified());
+                part(&mut canonical, &originator_text(originator));
                 part(&mut canonical, instruction_id.as_deref().unwrap_or(""));
                 part(&mut canonical, end_to_end_id.as_deref().unwrap_or(""));
                 canonical
@@ -331,7 +374,7 @@ impl BusinessKey {
                 position,
             } => {
                 let mut canonical = String::from("msg:");
-                part(&mut canonical, &originator.qualified());
+                part(&mut canonical, &originator_text(originator));
                 part(&mut canonical, message_id);
                 part(&mut canonical, &position.to_string());
                 canonical
@@ -359,6 +402,27 @@ mod tests {
 
     fn bic(value: &str) -> Originator {
         Originator::bic(Bic::parse(value).unwrap())
+    }
+
+    #[test]
+    fn a_key_shown_in_logs_never_carries_a_full_account_number() {
+        let account = AccountReference::parse("DE89370400440532013000").unwrap();
+        let key = BusinessKey::reference(
+            Originator::debtor_account(account),
+            Some("I-1"),
+            Some("E-1"),
+        )
+        .unwrap();
+        let logged = key.loggable();
+        assert!(!logged.contains("DE89370400440532013000"), "{logged}");
+        assert!(logged.contains("acct:…3000"), "{logged}");
+        assert!(key.canonical().contains("DE89370400440532013000"));
+        let by_bic = BusinessKey::reference(bic("BANKDEFF"), Some("I-1"), None).unwrap();
+        assert_eq!(
+            by_bic.loggable(),
+            by_bic.canonical(),
+            "only accounts are shortened"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod business_key;
 pub mod ids;
 pub mod money;
 pub mod payment;
+pub mod payment_filter;
 pub mod scope;
 
 pub use account::{Account, AccountSnapshot, BalanceDelta, Balances, OverdraftRule};
@@ -24,4 +25,6 @@ pub use payment::{
     Payment, PaymentInstruction, PaymentMessage, PaymentState, PlannedTransfer, RejectionReason,
     ResolvedSides, StateChange, TransferKind,
 };
+pub use payment::{RecordedReturn, ReturnId};
+pub use payment_filter::{KeyId, KeyIdError, PageTokenError, PaymentFilter, PaymentFilterField};
 pub use scope::{AccountPattern, AccountScope, PaymentVisibility, ScopeError};

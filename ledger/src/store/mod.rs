@@ -9,6 +9,7 @@ pub mod admin_changes;
 pub mod audit;
 pub mod holds;
 pub mod outbox_delivery;
+pub mod payment_search;
 pub mod statement;
 
 mod accounts;
@@ -16,6 +17,7 @@ mod conflicts;
 mod idempotency;
 mod outbox;
 mod payments;
+mod returns;
 mod transfers;
 mod visibility;
 
@@ -24,6 +26,7 @@ pub use conflicts::*;
 pub use idempotency::*;
 pub use outbox::*;
 pub use payments::*;
+pub use returns::*;
 pub use transfers::*;
 
 use deadpool_postgres::Transaction;

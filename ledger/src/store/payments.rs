@@ -11,8 +11,9 @@ use crate::model::{
     PaymentState, PaymentVisibility,
 };
 
-const PAYMENT_COLUMNS: &str =
-    "payment_id, business_key, state, currency, amount_minor, debit_account_id, credit_account_id";
+pub(super) const PAYMENT_COLUMNS: &str =
+    "payment_id, business_key, state, currency, amount_minor, debit_account_id, credit_account_id, \
+     amount_returned_minor";
 
 /// The business key is stored in its canonical text; the model's parsers
 /// re-read it so a hand-edited row is caught.
@@ -20,7 +21,7 @@ pub(crate) fn business_key_from_canonical(canonical: &str) -> Result<BusinessKey
     BusinessKey::from_canonical(canonical).map_err(|error| corrupt("payments", error))
 }
 
-fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
+pub(super) fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
     let state: String = row.get("state");
     let currency: String = row.get("currency");
     let currency = Currency::parse(&currency).map_err(|error| corrupt("payments", error))?;
@@ -33,6 +34,8 @@ fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
             .map_err(|error| corrupt("payments", error))?,
         debit_account_id: AccountId(row.get("debit_account_id")),
         credit_account_id: AccountId(row.get("credit_account_id")),
+        amount_returned: Amount::from_minor_units(currency, row.get("amount_returned_minor"))
+            .map_err(|error| corrupt("payments", error))?,
     })
 }
 
@@ -115,43 +118,6 @@ pub async fn select_payment_is_visible(
     Ok(row.is_some_and(|row| row.get::<_, Option<bool>>(0) == Some(true)))
 }
 
-/// Payments after `after` (keyset pagination), oldest first, optionally only
-/// in `state` and only touching `account_id`, and only those `visible`.
-pub async fn select_payments(
-    tx: &Transaction<'_>,
-    state: Option<PaymentState>,
-    account_id: Option<AccountId>,
-    visible: &PaymentVisibility,
-    after: Option<PaymentId>,
-    limit: i64,
-) -> Result<Vec<Payment>, StoreError> {
-    let parameters = VisibilityParameters::of(visible);
-    let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments p \
-         WHERE ($1::TEXT IS NULL OR state = $1) \
-           AND ($2::BIGINT IS NULL OR debit_account_id = $2 OR credit_account_id = $2) \
-           AND payment_id > $3 \
-           AND {} \
-         ORDER BY payment_id LIMIT $4",
-        visible_payment_condition(5)
-    );
-    let rows = query(
-        tx,
-        &sql,
-        &[
-            &state.map(PaymentState::as_str),
-            &account_id.map(|id| id.0),
-            &after.map_or(0, |id| id.0),
-            &limit,
-            &parameters.all,
-            &parameters.created_by,
-            &parameters.account_patterns,
-        ],
-    )
-    .await?;
-    rows.iter().map(payment_from_row).collect()
-}
-
 /// The fields of a new payment row.
 #[derive(Debug)]
 pub struct NewPayment<'a> {
@@ -160,6 +126,8 @@ pub struct NewPayment<'a> {
     pub amount: Amount,
     pub debit_account_id: AccountId,
     pub credit_account_id: AccountId,
+    /// What returns applied in the same batch returned of it.
+    pub amount_returned: Amount,
     /// A pain.001 transaction's reference, for its follow-ups.
     pub instruction_reference: Option<&'a InstructionReference>,
     /// The client whose request created it.
@@ -192,18 +160,43 @@ pub async fn insert_payments(
         .map(|p| p.instruction_reference.map(InstructionReference::canonical))
         .collect();
     let creators: Vec<&str> = payments.iter().map(|p| p.created_by.as_str()).collect();
+    // The ids ListPayments finds a payment by: its business key's, else (a
+    // pain.001 keyed by UETR) its instruction reference's.
+    let end_to_end_ids: Vec<Option<&str>> = payments
+        .iter()
+        .map(|p| {
+            p.business_key
+                .end_to_end_id()
+                .or_else(|| p.instruction_reference.and_then(|r| r.end_to_end_id()))
+        })
+        .collect();
+    let instruction_ids: Vec<Option<&str>> = payments
+        .iter()
+        .map(|p| {
+            p.business_key
+                .instruction_id()
+                .or_else(|| p.instruction_reference.and_then(|r| r.instruction_id()))
+        })
+        .collect();
+    let returned: Vec<i64> = payments
+        .iter()
+        .map(|p| p.amount_returned.minor_units())
+        .collect();
     let rows = query(
         tx,
         "INSERT INTO payments \
          (business_key, state, currency, amount_minor, debit_account_id, credit_account_id, \
-          instruction_reference, created_by_client_id) \
+          instruction_reference, created_by_client_id, amount_returned_minor, \
+          end_to_end_id, instruction_id) \
          SELECT business_key, state, currency, amount_minor, debit_account_id, credit_account_id, \
-                instruction_reference, created_by_client_id \
+                instruction_reference, created_by_client_id, amount_returned_minor, \
+                end_to_end_id, instruction_id \
          FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], \
-                     $7::TEXT[], $8::TEXT[]) \
+                     $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::TEXT[], $11::TEXT[]) \
            WITH ORDINALITY AS n (business_key, state, currency, amount_minor, \
                                  debit_account_id, credit_account_id, instruction_reference, \
-                                 created_by_client_id, position) \
+                                 created_by_client_id, amount_returned_minor, \
+                                 end_to_end_id, instruction_id, position) \
          ORDER BY position RETURNING payment_id, business_key",
         &[
             &business_keys,
@@ -214,6 +207,9 @@ pub async fn insert_payments(
             &credits,
             &references,
             &creators,
+            &returned,
+            &end_to_end_ids,
+            &instruction_ids,
         ],
     )
     .await?;
@@ -229,12 +225,14 @@ pub async fn insert_payments(
         .collect()
 }
 
-/// A payment's move from the state it was read in to its batch's last state.
+/// A payment's move from the state it was read in to its batch's last state,
+/// with what its returns returned so far.
 #[derive(Debug, Clone, Copy)]
 pub struct StateUpdate {
     pub payment_id: PaymentId,
     pub from: PaymentState,
     pub to: PaymentState,
+    pub amount_returned_minor: i64,
 }
 
 /// Moves payments from `from` to `to`, one statement for all; fails if any
@@ -249,12 +247,15 @@ pub async fn update_payment_states(
     let ids: Vec<i64> = updates.iter().map(|u| u.payment_id.0).collect();
     let from: Vec<&str> = updates.iter().map(|u| u.from.as_str()).collect();
     let to: Vec<&str> = updates.iter().map(|u| u.to.as_str()).collect();
+    let returned: Vec<i64> = updates.iter().map(|u| u.amount_returned_minor).collect();
     let updated = execute(
         tx,
-        "UPDATE payments p SET state = u.to_state, updated_at = now() \
-         FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS u (payment_id, from_state, to_state) \
+        "UPDATE payments p SET state = u.to_state, amount_returned_minor = u.amount_returned_minor, \
+           updated_at = now() \
+         FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[]) \
+           AS u (payment_id, from_state, to_state, amount_returned_minor) \
          WHERE p.payment_id = u.payment_id AND p.state = u.from_state",
-        &[&ids, &from, &to],
+        &[&ids, &from, &to, &returned],
     )
     .await?;
     if updated != updates.len() as u64 {
