@@ -2,13 +2,16 @@
 //! a parsed message becomes a domain [`PaymentMessage`] (semantics §1, §2, §5).
 //! Written by hand, in one place, for the gRPC API and the file ingest alike.
 
+use std::sync::Arc;
+
 use iso20022::{
     Account, AccountId, Agent, CreditTransfer, GroupHeader, MessageFamily, MessageKind, Party,
-    PaymentReturn, Transaction, TransactionStatus,
+    PaymentInfo, PaymentReturn, Transaction, TransactionStatus,
 };
 use ledger::model::{
     AccountReference, Amount, Bic, BusinessKey, Currency, InstructionReference, Originator,
-    PartySide, PaymentInstruction, PaymentMessage, PaymentState, ReasonCode, ID_NOT_PROVIDED,
+    PartySide, PaymentInstruction, PaymentMessage, PaymentState, ReasonCode, ReturnId,
+    ID_NOT_PROVIDED,
 };
 
 /// One thing wrong with a transaction, located by its path in the document.
@@ -29,6 +32,48 @@ pub fn transaction_path(kind: &MessageKind, position: u64) -> String {
         MessageFamily::Pacs002 => format!("/Document/FIToFIPmtStsRpt/TxInfAndSts[{position}]"),
         MessageFamily::Pacs004 => format!("/Document/PmtRtr/TxInf[{position}]"),
         _ => format!("/Document/*[{position}]"),
+    }
+}
+
+/// The paths of one message's transactions, in reading order: a pain.001
+/// transaction is `PmtInf[k]/CdtTrfTxInf[j]`, counted per payment
+/// information block as the reader and the schema count them; the others
+/// are [`transaction_path`]. A block is told from the next by its shared
+/// `PmtInf` value.
+#[derive(Debug, Default)]
+pub struct TransactionPaths {
+    payment_info: Option<Arc<PaymentInfo>>,
+    payment_info_ordinal: u64,
+    payment_info_first_index: u64,
+}
+
+impl TransactionPaths {
+    /// The path of `transaction`, the next one read of a message of `kind`.
+    pub fn path_of(&mut self, kind: &MessageKind, transaction: &Transaction) -> String {
+        match transaction {
+            Transaction::CreditTransfer(transfer) if kind.family == MessageFamily::Pain001 => {
+                let same_block = match (&transfer.payment_info, &self.payment_info) {
+                    (Some(info), Some(current)) => Arc::ptr_eq(info, current),
+                    _ => false,
+                };
+                if !same_block {
+                    self.payment_info = transfer.payment_info.clone();
+                    self.payment_info_ordinal += 1;
+                    self.payment_info_first_index = transfer.index;
+                }
+                format!(
+                    "/Document/CstmrCdtTrfInitn/PmtInf[{}]/CdtTrfTxInf[{}]",
+                    self.payment_info_ordinal,
+                    transfer.index + 1 - self.payment_info_first_index.min(transfer.index)
+                )
+            }
+            Transaction::CreditTransfer(transfer) => transaction_path(kind, transfer.index),
+            Transaction::TransactionStatus(status) => transaction_path(kind, status.index),
+            Transaction::PaymentReturn(payment_return) => {
+                transaction_path(kind, payment_return.index)
+            }
+            _ => "/Document".to_owned(),
+        }
     }
 }
 
@@ -107,11 +152,25 @@ pub fn payment_message(
     group: &GroupHeader,
     transaction: &Transaction,
 ) -> Result<Option<PaymentMessage>, Vec<FieldError>> {
+    let path = TransactionPaths::default().path_of(kind, transaction);
+    payment_message_at(kind, group, transaction, &path)
+}
+
+/// [`payment_message`] of a transaction at `path` (from [`TransactionPaths`]
+/// over the whole message), which names its elements in errors.
+pub fn payment_message_at(
+    kind: &MessageKind,
+    group: &GroupHeader,
+    transaction: &Transaction,
+    path: &str,
+) -> Result<Option<PaymentMessage>, Vec<FieldError>> {
     match transaction {
-        Transaction::CreditTransfer(transfer) => credit_transfer(kind, group, transfer).map(Some),
-        Transaction::TransactionStatus(status) => transaction_status(kind, group, status).map(Some),
+        Transaction::CreditTransfer(transfer) => {
+            credit_transfer(kind, group, transfer, path).map(Some)
+        }
+        Transaction::TransactionStatus(status) => transaction_status(group, status, path).map(Some),
         Transaction::PaymentReturn(payment_return) => {
-            payment_return_message(kind, group, payment_return).map(Some)
+            payment_return_message(group, payment_return, path).map(Some)
         }
         Transaction::GroupStatus(_) => Ok(None),
         _ => Err(vec![FieldError {
@@ -127,9 +186,9 @@ struct Errors {
 }
 
 impl Errors {
-    fn new(kind: &MessageKind, index: u64) -> Errors {
+    fn at(path: &str) -> Errors {
         Errors {
-            base: transaction_path(kind, index),
+            base: path.to_owned(),
             found: Vec::new(),
         }
     }
@@ -297,8 +356,9 @@ fn credit_transfer(
     kind: &MessageKind,
     group: &GroupHeader,
     transfer: &CreditTransfer,
+    path: &str,
 ) -> Result<PaymentMessage, Vec<FieldError>> {
-    let mut errors = Errors::new(kind, transfer.index);
+    let mut errors = Errors::at(path);
     let info = transfer.payment_info.as_deref();
     let debtor_account = account_reference(
         transfer
@@ -384,6 +444,7 @@ fn credit_transfer(
             }),
             reason: None,
             returned_amount: None,
+            return_id: None,
         }),
         _ => None,
     };
@@ -474,11 +535,11 @@ fn original_business_key(
 
 /// pacs.002: the state the original payment should be in.
 fn transaction_status(
-    kind: &MessageKind,
     group: &GroupHeader,
     status: &TransactionStatus,
+    path: &str,
 ) -> Result<PaymentMessage, Vec<FieldError>> {
-    let mut errors = Errors::new(kind, status.index);
+    let mut errors = Errors::at(path);
     let key = original_business_key(
         &mut errors,
         group,
@@ -514,6 +575,7 @@ fn transaction_status(
                 .then(|| first_reason(&status.reasons))
                 .flatten(),
             returned_amount: None,
+            return_id: None,
         }),
         _ => None,
     };
@@ -522,11 +584,11 @@ fn transaction_status(
 
 /// pacs.004: the original payment is returned.
 fn payment_return_message(
-    kind: &MessageKind,
     group: &GroupHeader,
     payment_return: &PaymentReturn,
+    path: &str,
 ) -> Result<PaymentMessage, Vec<FieldError>> {
-    let mut errors = Errors::new(kind, payment_return.index);
+    let mut errors = Errors::at(path);
     let key = original_business_key(
         &mut errors,
         group,
@@ -547,13 +609,27 @@ fn payment_return_message(
         "RtrdIntrBkSttlmAmt",
         payment_return.returned_interbank_settlement_amount,
     );
-    let message = match (key, returned_amount) {
-        (Some(business_key), Some(returned_amount)) => Some(PaymentMessage {
+    // Each return of a payment applies once under its id (semantics §2):
+    // its RtrId, else its message and position, as re-sending a file is.
+    let return_id = match payment_return
+        .return_id
+        .as_deref()
+        .filter(|id| *id != ID_NOT_PROVIDED)
+    {
+        Some(id) => ReturnId::of_return_identification(id),
+        None => ReturnId::of_message_position(&group.message_id, payment_return.index),
+    };
+    let return_id = return_id
+        .map_err(|error| errors.push("RtrId", error.to_string()))
+        .ok();
+    let message = match (key, returned_amount, return_id) {
+        (Some(business_key), Some(returned_amount), Some(return_id)) => Some(PaymentMessage {
             business_key,
             target_state: PaymentState::Returned,
             instruction: None,
             reason: first_reason(&payment_return.return_reasons),
             returned_amount: Some(returned_amount),
+            return_id: Some(return_id),
         }),
         _ => None,
     };
@@ -775,6 +851,26 @@ mod tests {
             transaction_path(&message.kind, first.index),
             "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[1]"
         );
+    }
+
+    #[test]
+    fn a_pain001_transaction_is_named_by_its_payment_information_block_and_its_place_in_it() {
+        // Two PmtInf blocks, of one and two transactions.
+        let message = iso20022::parse_document(
+            sample("pain.001/pain.001.001.03.ch.02__sepa_king__pain.001.001.03.ch.02.xml")
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut paths = TransactionPaths::default();
+        let named: Vec<String> = message
+            .transactions
+            .iter()
+            .map(|transaction| paths.path_of(&message.kind, transaction))
+            .collect();
+        let block = |ordinal: u32, position: u32| {
+            format!("/Document/CstmrCdtTrfInitn/PmtInf[{ordinal}]/CdtTrfTxInf[{position}]")
+        };
+        assert_eq!(named, [block(1, 1), block(2, 1), block(2, 2)]);
     }
 
     #[test]

@@ -167,26 +167,27 @@ impl<'h> Cursor<'h> {
             }
         }
         let header = self.header;
-        let body = match convert::payment_message(&header.kind, &header.group, &transaction) {
-            Ok(Some(message)) => EntryBody::Valid {
-                key: idempotency_key(header.kind.id, &header.group.message_id, position, &ids),
-                business_key: message.business_key.canonical(),
-                message: Some(Box::new(match header.settlement {
-                    Some(settlement) => convert::with_settlement(message, settlement),
-                    None => message,
-                })),
-                command_index: 0,
-            },
-            Ok(None) => return Item::Skip,
-            Err(errors) => EntryBody::Invalid {
-                reason: errors
-                    .iter()
-                    .take(ERRORS_QUOTED_MAX)
-                    .map(|error| format!("{}: {}", error.path, error.description))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            },
-        };
+        let body =
+            match convert::payment_message_at(&header.kind, &header.group, &transaction, &path) {
+                Ok(Some(message)) => EntryBody::Valid {
+                    key: idempotency_key(header.kind.id, &header.group.message_id, position, &ids),
+                    business_key: message.business_key.canonical(),
+                    message: Some(Box::new(match header.settlement {
+                        Some(settlement) => convert::with_settlement(message, settlement),
+                        None => message,
+                    })),
+                    command_index: 0,
+                },
+                Ok(None) => return Item::Skip,
+                Err(errors) => EntryBody::Invalid {
+                    reason: errors
+                        .iter()
+                        .take(ERRORS_QUOTED_MAX)
+                        .map(|error| format!("{}: {}", error.path, error.description))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                },
+            };
         Item::Entry(Box::new(Entry {
             position,
             path,
