@@ -6,6 +6,7 @@
 //! over these.
 
 pub mod admin;
+pub mod config;
 pub mod confirmation;
 pub mod consume;
 pub mod convert;
@@ -18,3 +19,4 @@ pub mod reconcile;
 pub mod relay;
 pub mod server;
 pub mod statement;
+pub mod telemetry;

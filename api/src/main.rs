@@ -3,7 +3,6 @@
 //! Glue only: configuration, the database (embedded by default), and the
 //! commands. The ledger's rules live in the `ledger` crate.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +13,7 @@ use ledger::model::{
     Account, AccountReference, Amount, Bic, BusinessKey, ClientId, Currency, IdempotencyKey,
     Originator, OverdraftRule, PartySide, PaymentInstruction, PaymentMessage, PaymentState,
 };
-use ledger::{ApplyCommand, GroupCommitOptions, Ledger, LedgerError, LedgerOptions, OpenAccount};
+use ledger::{ApplyCommand, Ledger, LedgerError, OpenAccount};
 use rust_decimal::Decimal;
 
 use ledger_api::database::Database;
@@ -31,9 +30,9 @@ use ledger_api::server::{self, ServerConfig};
 struct Cli {
     /// PostgreSQL connection URL (or the DATABASE_URL environment variable);
     /// when unset, the embedded cluster is used.
-    // The environment is read by `database_url_from_environment`, not by
-    // clap, which would show a value from the environment in usage errors as
-    // if it had been typed.
+    // The environment (and the configuration file) are read by
+    // `ledger_api::config`, not by clap, which would show a value from the
+    // environment in usage errors as if it had been typed.
     #[arg(long, value_name = "URL", global = true)]
     database_url: Option<String>,
     /// Where the embedded cluster keeps its data (or the LEDGER_DATA_DIR
@@ -48,6 +47,12 @@ struct Cli {
     /// The data directory in use: named, or chosen by `resolve_data_dir`.
     #[arg(skip)]
     data_dir: PathBuf,
+    /// `--config`, `--log-format`, `--otlp-endpoint` (docs/configuration.md).
+    #[command(flatten)]
+    settings: ledger_api::config::GlobalFlags,
+    /// The effective configuration: defaults, file, environment, flags.
+    #[arg(skip)]
+    config: ledger_api::config::Config,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,7 +62,7 @@ enum Command {
     /// Serve the gRPC API (ledger.v1.LedgerService, health, reflection).
     ///
     /// Example: `LEDGER_TOKENS='bank-a=0123456789abcdef0123' ledger serve`
-    Serve(ServeArgs),
+    Serve(ledger_api::config::ServeFlags),
     /// Apply pending database migrations and exit.
     ///
     /// Example: `ledger migrate`
@@ -107,9 +112,11 @@ enum Command {
     /// Examples: `ledger accounts open --reference GB82WEST12345698765432 --currency EUR`,
     /// `ledger accounts show DE89370400440532013000`
     Accounts(ledger_api::admin::AccountsArgs),
-    /// Show a payment with its state and transfers.
+    /// Show a payment with its state and transfers, or list payments by
+    /// state, account, creation time, ids and creating client.
     ///
-    /// Example: `ledger payments show 42`
+    /// Examples: `ledger payments show 42`,
+    /// `ledger payments list --state PENDING --from 2026-11-30`
     Payments(ledger_api::admin::PaymentsArgs),
     /// List the recorded administrative changes (accounts opened, settlement
     /// and clearing accounts set), oldest first: who, when, from what to what.
@@ -151,71 +158,11 @@ enum Command {
     ///
     /// Example: `ledger consume --consumer-database-url postgres://app@host/app`
     Consume(ledger_api::consume::ConsumeArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: std::net::SocketAddr,
-    /// Client tokens (never logged): entries `client_id=token
-    /// [roles=submit,read,admin] [scope=PATTERN,...]` separated by `;` or
-    /// newlines. Without roles= a client may submit and read, never
-    /// administer; without scope= it may use every account. The older form,
-    /// `client_id=token` entries separated by commas, still works. See
-    /// docs/api.md, "Roles and scopes".
-    #[arg(long, env = "LEDGER_TOKENS", hide_env_values = true)]
-    tokens: Option<String>,
-    /// A file of token entries, one per line (`#` starts a comment),
-    /// instead of --tokens.
-    #[arg(long, env = "LEDGER_TOKENS_FILE")]
-    tokens_file: Option<PathBuf>,
-    /// PEM certificate chain; with --tls-key, serve over TLS.
-    #[arg(long, env = "LEDGER_TLS_CERTIFICATE", requires = "tls_key")]
-    tls_certificate: Option<PathBuf>,
-    /// PEM private key of --tls-certificate.
-    #[arg(long, env = "LEDGER_TLS_KEY", requires = "tls_certificate")]
-    tls_key: Option<PathBuf>,
-    /// Largest request accepted, in bytes.
-    #[arg(long, default_value_t = 4 * 1024 * 1024)]
-    request_size_max_bytes: usize,
-    /// Longest a request may run, in milliseconds.
-    #[arg(long, default_value_t = 30_000)]
-    request_timeout_ms: u64,
-    /// Database connections (and so concurrent transactions).
-    #[arg(long, default_value_t = 16)]
-    pool_size_max: usize,
-    /// SubmitPayment requests applied together in one transaction at most
-    /// (group commit); 0 applies each request in its own transaction.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(0..=1000))]
-    group_commit_batch_size_max: u64,
-    /// SubmitPayment requests waiting for the applier at most; one more is
-    /// refused at once with RESOURCE_EXHAUSTED.
-    #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    group_commit_queue_max: u64,
-    /// Batches in flight at once: 1 is a single writer (no batch ever
-    /// conflicts with another of this process); 2 overlaps one batch's
-    /// commit with the next one's work, and conflicting batches are retried.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
-    group_commit_appliers_max: u64,
-    /// Also run the confirmations relay in this process, publishing to this
-    /// NATS server (docs/confirmations.md); its other settings are `ledger
-    /// relay`'s defaults. Without it nothing is published.
-    #[arg(long, env = "LEDGER_RELAY_NATS_URL")]
-    relay_nats_url: Option<String>,
-    /// Holds (PENDING payments: a pain.001 by default) that no status
-    /// report settled or voided within this time are REJECTED (reason AB03);
-    /// `0s` never expires them.
-    #[arg(long, value_parser = ledger_api::admin::parse_duration,
-          default_value = ledger_api::holds::HOLD_EXPIRY_DEFAULT)]
-    hold_expiry: std::time::Duration,
-    /// How often serve looks for expired holds.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    hold_expiry_check_interval_seconds: u64,
-    /// Serve Prometheus metrics at http://ADDRESS/metrics (docs/metrics.md);
-    /// off unless set. Port 0 picks a free port (printed at start).
-    #[arg(long, env = "LEDGER_METRICS_LISTEN", value_name = "ADDRESS")]
-    metrics_listen: Option<std::net::SocketAddr>,
+    /// Check the configuration and print it with its secrets masked
+    /// (docs/configuration.md).
+    ///
+    /// Example: `ledger config check ledger.toml`
+    Config(ledger_api::config::ConfigArgs),
 }
 
 /// Shown after `ledger --help`.
@@ -231,6 +178,7 @@ Examples:
   ledger statement --account DE89370400440532013000 --from 2026-11-01 --to 2026-11-30
                                                # write the account's camt.053
   ledger relay --nats-url nats://127.0.0.1:4222 # confirmations to NATS JetStream
+  ledger config check ledger.toml              # the effective configuration, secrets masked
   DATABASE_URL=postgres://user@host/db ledger migrate   # use your own server
 
 Exit status: 0 done; 1 refused (bad input, unknown account or payment,
@@ -349,56 +297,86 @@ fn fallback_name(default: &Path) -> String {
     format!("{readable}-{hex}")
 }
 
-/// `DATABASE_URL` when set and not empty.
-fn database_url_from_environment() -> Option<String> {
-    std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let mut cli = Cli::parse();
-    if cli.database_url.is_none() {
-        cli.database_url = database_url_from_environment();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+        .unwrap_or_else(|error| error.exit());
+    // One configuration (docs/configuration.md): defaults, the file, the
+    // environment, the flags; a bad setting stops every command here.
+    let sources = ledger_api::config::global_sources(
+        &cli.settings,
+        cli.database_url.as_deref(),
+        cli.data_dir_named.as_deref(),
+    );
+    if let Command::Config(args) = &cli.command {
+        std::process::exit(ledger_api::config::config_main(args, sources));
     }
-    cli.data_dir = resolve_data_dir(cli.data_dir_named.take(), cli.database_url.is_none());
+    let sources = match &cli.command {
+        Command::Serve(flags) => sources.with_flags(flags),
+        _ => sources,
+    };
+    cli.config = match ledger_api::config::Config::load(&sources) {
+        Ok(config) => config,
+        Err(error) => {
+            for problem in &error.problems {
+                eprintln!("error: {problem}");
+            }
+            return ExitCode::from(EXIT_COULD_NOT_RUN);
+        }
+    };
+    let telemetry = match ledger_api::telemetry::init(
+        cli.config.log_format,
+        cli.config.otlp_endpoint.as_deref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return report(Failure::could_not_run(error)),
+    };
+    if let Command::Relay(args) = &mut cli.command {
+        let given = matches.subcommand_matches("relay");
+        ledger_api::relay::settle_relay_args(args, &cli.config, |id| {
+            given.and_then(|given| given.value_source(id))
+                == Some(clap::parser::ValueSource::CommandLine)
+        });
+    }
+    cli.database_url = cli.config.database_url.clone();
+    cli.data_dir = resolve_data_dir(cli.config.data_dir.clone(), cli.database_url.is_none());
+    let code = run_command(&mut cli).await;
+    telemetry.shutdown().await;
+    code
+}
+
+/// Runs the command `cli` names and returns its exit status.
+async fn run_command(cli: &mut Cli) -> ExitCode {
+    let exit_code = |code: i32| ExitCode::from(u8::try_from(code).unwrap_or(EXIT_COULD_NOT_RUN));
     if let Command::Reconcile(args) = &cli.command {
         let database_url = cli.database_url.as_deref();
         let code = ledger_api::reconcile::main(database_url, cli.data_dir.clone(), args).await;
-        std::process::exit(code);
+        return exit_code(code);
     }
     if let Command::Db(args) = &cli.command {
         let database_url = cli.database_url.as_deref();
         let code = ledger_api::database::db_main(database_url, &cli.data_dir, args);
-        std::process::exit(code);
+        return exit_code(code);
     }
     if let Command::Consume(args) = &cli.command {
-        std::process::exit(ledger_api::consume::main(args).await);
+        return exit_code(ledger_api::consume::main(args).await);
     }
     if let Command::Ingest(args) = &cli.command {
         let database_url = cli.database_url.as_deref();
         let code = ledger_api::ingest::main(database_url, cli.data_dir.clone(), args).await;
-        std::process::exit(code);
+        return exit_code(code);
     }
     // The whole configuration is checked, and the address bound, before the
     // database is opened and anything is announced.
     let serving = match &cli.command {
-        Command::Serve(args) => match prepare_serving(args).await {
+        Command::Serve(_) => match prepare_serving(&cli.config).await {
             Ok(serving) => Some(serving),
             Err(error) => return report(Failure::could_not_run(error)),
         },
         _ => None,
     };
-    match open_and_run(&cli, serving).await {
+    match open_and_run(cli, serving).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => report(failure),
     }
@@ -487,12 +465,8 @@ async fn open_and_run(cli: &Cli, serving: Option<Serving>) -> Result<(), Failure
         .map_err(Failure::could_not_run)?;
     eprintln!("database: {}", database.description);
     let options = match &cli.command {
-        Command::Serve(args) => LedgerOptions {
-            pool_size_max: args.pool_size_max,
-            statement_timeout_ms: args.request_timeout_ms,
-            ..LedgerOptions::default()
-        },
-        _ => LedgerOptions::default(),
+        Command::Serve(_) => cli.config.ledger_options_for_serve(),
+        _ => cli.config.ledger_options(),
     };
     let ledger = match Ledger::connect(database.config.clone(), options) {
         Ok(ledger) => ledger,
@@ -501,7 +475,7 @@ async fn open_and_run(cli: &Cli, serving: Option<Serving>) -> Result<(), Failure
             return Err(Failure::could_not_run(error.into()));
         }
     };
-    let result = run(&cli.command, &ledger, serving).await;
+    let result = run(&cli.command, &cli.config, &ledger, serving).await;
     // serve says, in words, what its shutdown waits for.
     let narrate = matches!(cli.command, Command::Serve(_)) && result.is_ok();
     let connections_open = ledger.close();
@@ -552,7 +526,12 @@ async fn open_and_run(cli: &Cli, serving: Option<Serving>) -> Result<(), Failure
     closed.map(|_| ()).map_err(Failure::could_not_run)
 }
 
-async fn run(command: &Command, ledger: &Ledger, serving: Option<Serving>) -> Result<(), Failure> {
+async fn run(
+    command: &Command,
+    config: &ledger_api::config::Config,
+    ledger: &Ledger,
+    serving: Option<Serving>,
+) -> Result<(), Failure> {
     let applied = ledger
         .migrate()
         .await
@@ -577,16 +556,16 @@ async fn run(command: &Command, ledger: &Ledger, serving: Option<Serving>) -> Re
         Command::ExpireHolds(args) => ledger_api::holds::expire_holds(ledger, args).await,
         Command::Relay(args) => ledger_api::relay::relay(ledger, args).await,
         Command::Outbox(args) => ledger_api::relay::outbox(ledger, args).await,
-        Command::Serve(args) => {
+        Command::Serve(_) => {
             let serving = serving.expect("serve's configuration is prepared before the database");
-            let _relay =
-                ledger_api::relay::relay_beside_server(ledger, args.relay_nats_url.as_deref());
+            let _relay = ledger_api::relay::relay_beside_server(ledger, config);
             return serve(serving, ledger).await.map_err(Failure::could_not_run);
         }
         Command::Reconcile(_) => unreachable!("reconcile runs from main, without migrating"),
         Command::Ingest(_) => unreachable!("ingest runs from main"),
         Command::Db(_) => unreachable!("db runs from main, without the database"),
         Command::Consume(_) => unreachable!("consume runs from main, with its own database"),
+        Command::Config(_) => unreachable!("config runs from main, without the database"),
     };
     result.map_err(Failure::from)
 }
@@ -600,33 +579,26 @@ struct Serving {
     metrics_listener: Option<tokio::net::TcpListener>,
     /// `--hold-expiry` (`None` for `0s`) and how often to look.
     hold_expiry: Option<(std::time::Duration, std::time::Duration)>,
+    /// `--audit-interval` (`None` for `0s`).
+    audit_interval: Option<std::time::Duration>,
 }
 
 /// Checks serve's whole configuration (tokens, TLS), then binds its address.
-async fn prepare_serving(args: &ServeArgs) -> anyhow::Result<Serving> {
-    let token_text = match (&args.tokens, &args.tokens_file) {
-        (Some(tokens), _) => tokens.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading the tokens file {}", path.display()))?,
-        (None, None) => String::new(),
-    };
+async fn prepare_serving(settings: &ledger_api::config::Config) -> anyhow::Result<Serving> {
+    let token_text = settings.token_text()?;
     let tokens = Tokens::parse(&token_text).map_err(anyhow::Error::msg)?;
     let config = ServerConfig {
         tokens,
-        tls_certificate_path: args.tls_certificate.clone(),
-        tls_key_path: args.tls_key.clone(),
-        request_size_max_bytes: args.request_size_max_bytes,
-        request_timeout_ms: args.request_timeout_ms,
-        group_commit: (args.group_commit_batch_size_max > 0).then_some(GroupCommitOptions {
-            queue_capacity_max: args.group_commit_queue_max as usize,
-            batch_size_max: args.group_commit_batch_size_max as usize,
-            appliers_max: args.group_commit_appliers_max as usize,
-        }),
+        tls_certificate_path: settings.tls_certificate.clone(),
+        tls_key_path: settings.tls_key.clone(),
+        request_size_max_bytes: settings.request_size_max_bytes,
+        request_timeout_ms: settings.request_timeout_ms,
+        group_commit: settings.group_commit(),
         ..ServerConfig::default()
     };
     config.check()?;
-    let (listener, address) = server::bind(args.listen).await?;
-    let metrics_listener = match args.metrics_listen {
+    let (listener, address) = server::bind(settings.listen).await?;
+    let metrics_listener = match settings.metrics_listen {
         Some(metrics_address) => Some(server::bind(metrics_address).await?.0),
         None => None,
     };
@@ -635,12 +607,13 @@ async fn prepare_serving(args: &ServeArgs) -> anyhow::Result<Serving> {
         listener,
         address,
         metrics_listener,
-        hold_expiry: (!args.hold_expiry.is_zero()).then(|| {
+        hold_expiry: (!settings.hold_expiry.0.is_zero()).then(|| {
             (
-                args.hold_expiry,
-                std::time::Duration::from_secs(args.hold_expiry_check_interval_seconds),
+                settings.hold_expiry.0,
+                std::time::Duration::from_secs(settings.hold_expiry_check_interval_seconds),
             )
         }),
+        audit_interval: (!settings.audit_interval.0.is_zero()).then_some(settings.audit_interval.0),
     })
 }
 
@@ -687,6 +660,17 @@ async fn serve(serving: Serving, ledger: &Ledger) -> anyhow::Result<()> {
             ledger.clone(),
             expiry,
             check_interval,
+        )))
+    });
+    // Aborted when serve returns.
+    let _audit = serving.audit_interval.map(|interval| {
+        println!(
+            "reconciliation audit every {}",
+            ledger_api::admin::duration_text(interval)
+        );
+        AbortOnDrop(tokio::spawn(ledger_api::metrics::audit_every(
+            ledger.clone(),
+            interval,
         )))
     });
     let grace = duration_in_words(serving.config.shutdown_grace_ms);
@@ -779,6 +763,7 @@ async fn demo(ledger: &Ledger) -> anyhow::Result<()> {
         }),
         reason: None,
         returned_amount: None,
+        return_id: None,
     };
     let command = ApplyCommand::new(
         ClientId::parse("demo")?,

@@ -52,6 +52,35 @@ pub const OUTBOX_OLDEST_UNDELIVERED_AGE_SECONDS: &str =
 pub const METRICS_COLLECTION_FAILURES_TOTAL: &str = "ledger_metrics_collection_failures_total";
 /// Always 1, with the running `version` (gauge).
 pub const BUILD_INFO: &str = "ledger_build_info";
+/// Confirmations the relay published to JetStream (counter).
+pub const RELAY_PUBLISHED_TOTAL: &str = "ledger_relay_published_total";
+/// Publishes JetStream acknowledged (counter).
+pub const RELAY_ACKNOWLEDGED_TOTAL: &str = "ledger_relay_acknowledged_total";
+/// Outbox rows the relay marked delivered (counter).
+pub const RELAY_DELIVERED_ROWS_TOTAL: &str = "ledger_relay_delivered_rows_total";
+/// The relay's failures, by `reason` (counter).
+pub const RELAY_FAILURES_TOTAL: &str = "ledger_relay_failures_total";
+/// Transactions `ledger ingest` answered, by `outcome` (counter).
+pub const INGEST_TRANSACTIONS_TOTAL: &str = "ledger_ingest_transactions_total";
+/// Files `ledger ingest` finished (counter).
+pub const INGEST_FILES_TOTAL: &str = "ledger_ingest_files_total";
+/// Discrepancies the last periodic audit found, by `check` (gauge).
+pub const RECONCILIATION_DISCREPANCIES: &str = "ledger_reconciliation_discrepancies";
+/// When the last periodic audit finished, Unix time (gauge, seconds).
+pub const RECONCILIATION_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
+    "ledger_reconciliation_last_success_timestamp_seconds";
+/// How long the last periodic audit took (gauge, seconds).
+pub const RECONCILIATION_DURATION_SECONDS: &str = "ledger_reconciliation_duration_seconds";
+
+/// The checks of the periodic audit: the `check` label's values
+/// (docs/semantics.md §6; statements are compared by `ledger reconcile`).
+pub const RECONCILIATION_CHECKS: &[&str] = &[
+    "TRIAL_BALANCE",
+    "BALANCE_MISMATCH",
+    "TRANSFERS_DO_NOT_MATCH_STATE",
+    "OUTBOX_MISMATCH",
+    "BUSINESS_KEY_APPLIED_TWICE",
+];
 
 /// How often the pool and the outbox's lag are read.
 pub const COLLECTION_INTERVAL_MS: u64 = 5_000;
@@ -116,6 +145,15 @@ pub const METRICS: &[MetricDescription] = {
         metric(OUTBOX_OLDEST_UNDELIVERED_AGE_SECONDS, Gauge, &[], "Age of the oldest undelivered outbox row in seconds, 0 when none."),
         metric(METRICS_COLLECTION_FAILURES_TOTAL, Counter, &["collector"], "Periodic metric collections that failed, by collector."),
         metric(BUILD_INFO, Gauge, &["version"], "Always 1; the version of the running binary."),
+        metric(RELAY_PUBLISHED_TOTAL, Counter, &[], "Confirmations the relay published to JetStream."),
+        metric(RELAY_ACKNOWLEDGED_TOTAL, Counter, &[], "Relay publishes JetStream acknowledged."),
+        metric(RELAY_DELIVERED_ROWS_TOTAL, Counter, &[], "Outbox rows the relay marked delivered."),
+        metric(RELAY_FAILURES_TOTAL, Counter, &["reason"], "Relay failures: publish, acknowledgement, acknowledgement_timeout, stream_lookup, claim, broker_disconnected."),
+        metric(INGEST_TRANSACTIONS_TOTAL, Counter, &["outcome"], "Transactions ledger ingest answered, by outcome."),
+        metric(INGEST_FILES_TOTAL, Counter, &[], "Files ledger ingest finished."),
+        metric(RECONCILIATION_DISCREPANCIES, Gauge, &["check"], "Discrepancies the last periodic reconciliation audit found, by check."),
+        metric(RECONCILIATION_LAST_SUCCESS_TIMESTAMP_SECONDS, Gauge, &[], "When the last periodic reconciliation audit finished, Unix time in seconds."),
+        metric(RECONCILIATION_DURATION_SECONDS, Gauge, &[], "How long the last periodic reconciliation audit took, in seconds."),
         metric(l::TRANSACTION_ATTEMPTS_TOTAL, Counter, &[], "Database transaction attempts, first attempts included."),
         metric(l::TRANSACTION_RETRIES_TOTAL, Counter, &["sqlstate"], "Transaction attempts that conflicted and were run again, by SQLSTATE."),
         metric(l::TRANSACTION_GIVE_UPS_TOTAL, Counter, &["sqlstate"], "Transactions that conflicted on every attempt and gave up, by SQLSTATE."),
@@ -336,6 +374,129 @@ pub async fn collect(ledger: &Ledger) {
         Err(error) => {
             tracing::warn!(%error, "metrics: reading the outbox's lag failed");
             ::metrics::counter!(METRICS_COLLECTION_FAILURES_TOTAL, "collector" => "outbox")
+                .increment(1);
+        }
+    }
+}
+
+/// Why the relay failed: the `reason` label of [`RELAY_FAILURES_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayFailure {
+    /// A publish could not be sent.
+    Publish,
+    /// JetStream answered a publish with an error.
+    Acknowledgement,
+    /// No acknowledgement within `--publish-ack-timeout-ms`.
+    AcknowledgementTimeout,
+    /// Looking an old row up in the stream failed.
+    StreamLookup,
+    /// Claiming or marking outbox rows failed (the database).
+    Claim,
+    /// The broker was not connected when the relay wanted to claim.
+    BrokerDisconnected,
+}
+
+impl RelayFailure {
+    pub fn label(self) -> &'static str {
+        match self {
+            RelayFailure::Publish => "publish",
+            RelayFailure::Acknowledgement => "acknowledgement",
+            RelayFailure::AcknowledgementTimeout => "acknowledgement_timeout",
+            RelayFailure::StreamLookup => "stream_lookup",
+            RelayFailure::Claim => "claim",
+            RelayFailure::BrokerDisconnected => "broker_disconnected",
+        }
+    }
+}
+
+pub fn record_relay_published() {
+    ::metrics::counter!(RELAY_PUBLISHED_TOTAL).increment(1);
+}
+
+pub fn record_relay_acknowledged() {
+    ::metrics::counter!(RELAY_ACKNOWLEDGED_TOTAL).increment(1);
+}
+
+pub fn record_relay_delivered(rows: usize) {
+    ::metrics::counter!(RELAY_DELIVERED_ROWS_TOTAL).increment(rows as u64);
+}
+
+pub fn record_relay_failure(failure: RelayFailure) {
+    ::metrics::counter!(RELAY_FAILURES_TOTAL, "reason" => failure.label()).increment(1);
+}
+
+/// The `outcome` label of [`INGEST_TRANSACTIONS_TOTAL`] for a report line's
+/// outcome (`APPLIED`, `ALREADY_APPLIED`, `DUPLICATE`, `REJECTED`,
+/// `INVALID`, `NOT_APPLIED`); anything else is `other`.
+pub fn ingest_outcome_label(outcome: &str) -> &'static str {
+    match outcome {
+        "APPLIED" => "applied",
+        "ALREADY_APPLIED" => "already_applied",
+        "DUPLICATE" => "duplicate",
+        "REJECTED" => "rejected",
+        "INVALID" => "invalid",
+        "NOT_APPLIED" => "not_applied",
+        _ => "other",
+    }
+}
+
+/// One transaction answered by `ledger ingest`, by its report line's
+/// outcome; a replayed `APPLIED` is `already_applied`, as in ingest's summary.
+pub fn record_ingest_transaction(outcome: Option<&str>, replay: bool) {
+    let outcome = match outcome.unwrap_or_default() {
+        "APPLIED" if replay => "already_applied",
+        outcome => ingest_outcome_label(outcome),
+    };
+    ::metrics::counter!(INGEST_TRANSACTIONS_TOTAL, "outcome" => outcome).increment(1);
+}
+
+pub fn record_ingest_file() {
+    ::metrics::counter!(INGEST_FILES_TOTAL).increment(1);
+}
+
+/// Runs the reconciliation audit now and every `interval` (`serve
+/// --audit-interval`), exporting what it found; never returns.
+pub async fn audit_every(ledger: Ledger, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        audit_once(&ledger).await;
+    }
+}
+
+/// One audit (semantics §6, one read-only snapshot): each check's count of
+/// discrepancies into [`RECONCILIATION_DISCREPANCIES`]; a failure counts in
+/// [`METRICS_COLLECTION_FAILURES_TOTAL`] (`collector="audit"`) and leaves the
+/// gauges as they were.
+pub async fn audit_once(ledger: &Ledger) {
+    let started = std::time::Instant::now();
+    match ledger.audit(None).await {
+        Ok(report) => {
+            for check in RECONCILIATION_CHECKS {
+                let count = report
+                    .discrepancies
+                    .iter()
+                    .filter(|discrepancy| discrepancy.code() == *check)
+                    .count();
+                ::metrics::gauge!(RECONCILIATION_DISCREPANCIES, "check" => *check)
+                    .set(count as f64);
+            }
+            ::metrics::gauge!(RECONCILIATION_DURATION_SECONDS).set(started.elapsed().as_secs_f64());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            ::metrics::gauge!(RECONCILIATION_LAST_SUCCESS_TIMESTAMP_SECONDS).set(now.as_secs_f64());
+            if !report.is_clean() {
+                tracing::warn!(
+                    discrepancies = report.discrepancies.len(),
+                    "reconciliation audit found discrepancies: run `ledger reconcile` for the report"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "metrics: the reconciliation audit failed");
+            ::metrics::counter!(METRICS_COLLECTION_FAILURES_TOTAL, "collector" => "audit")
                 .increment(1);
         }
     }

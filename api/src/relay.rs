@@ -22,6 +22,7 @@ use ledger::{Ledger, OutboxRow};
 
 use crate::admin::{duration_text, parse_duration};
 use crate::confirmation::pacs002;
+use crate::metrics;
 
 /// The stream's name unless `--stream-name` says otherwise.
 pub const STREAM_NAME_DEFAULT: &str = "LEDGER_CONFIRMATIONS";
@@ -116,6 +117,11 @@ pub struct RelayArgs {
     /// publishing.
     #[arg(long, hide = true)]
     pub halt_before_publishing: bool,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (docs/metrics.md:
+    /// the relay's publishes, acknowledgements and failures, the outbox's
+    /// lag); off unless set [LEDGER_METRICS_LISTEN].
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl RelayArgs {
@@ -297,9 +303,13 @@ impl Publisher {
                     Ok(Ok(false)) => {}
                     Ok(Err(error)) => {
                         tracing::warn!(outbox_id = row.outbox_id, %error, "stream lookup failed");
+                        metrics::record_relay_failure(metrics::RelayFailure::StreamLookup);
                         continue;
                     }
-                    Err(_) => continue,
+                    Err(_) => {
+                        metrics::record_relay_failure(metrics::RelayFailure::StreamLookup);
+                        continue;
+                    }
                 }
             }
             let mut headers = confirmation_headers(row);
@@ -315,9 +325,13 @@ impl Publisher {
                 .headers(headers)
                 .message_id(&row.message_id);
             match self.context.send_publish(subject, message).await {
-                Ok(acknowledgement) => pending.push((row.outbox_id, acknowledgement)),
+                Ok(acknowledgement) => {
+                    metrics::record_relay_published();
+                    pending.push((row.outbox_id, acknowledgement));
+                }
                 Err(error) => {
                     tracing::warn!(outbox_id = row.outbox_id, %error, "publish failed");
+                    metrics::record_relay_failure(metrics::RelayFailure::Publish);
                 }
             }
         }
@@ -328,9 +342,18 @@ impl Publisher {
             )
             .await
             {
-                Ok(Ok(_ack)) => delivered.push(outbox_id),
-                Ok(Err(error)) => tracing::warn!(outbox_id, %error, "no acknowledgement"),
-                Err(_) => tracing::warn!(outbox_id, "no acknowledgement in time"),
+                Ok(Ok(_ack)) => {
+                    metrics::record_relay_acknowledged();
+                    delivered.push(outbox_id);
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(outbox_id, %error, "no acknowledgement");
+                    metrics::record_relay_failure(metrics::RelayFailure::Acknowledgement);
+                }
+                Err(_) => {
+                    tracing::warn!(outbox_id, "no acknowledgement in time");
+                    metrics::record_relay_failure(metrics::RelayFailure::AcknowledgementTimeout);
+                }
             }
         }
         if !self.halt_before_publishing {
@@ -358,6 +381,20 @@ impl Publisher {
 
 /// Runs `ledger relay` until SIGTERM or SIGINT.
 pub async fn relay(ledger: &Ledger, args: &RelayArgs) -> anyhow::Result<()> {
+    // Stops with the relay, when dropped.
+    let _metrics_endpoint = match args.metrics_listen {
+        Some(address) => {
+            let (listener, _) = crate::server::bind(address).await?;
+            let endpoint = crate::metrics::MetricsEndpoint::start(
+                listener,
+                ledger.clone(),
+                Duration::from_millis(crate::metrics::COLLECTION_INTERVAL_MS),
+            )?;
+            println!("serving metrics on http://{}/metrics", endpoint.address());
+            Some(endpoint)
+        }
+        None => None,
+    };
     let shutdown = crate::server::shutdown_signal();
     tokio::pin!(shutdown);
     tokio::select! {
@@ -400,6 +437,7 @@ pub async fn run_relay(ledger: &Ledger, args: &RelayArgs) -> anyhow::Result<()> 
         // A broker that is down delays confirmations: no claim (and no
         // transaction) is opened until it is back.
         if client.connection_state() != async_nats::connection::State::Connected {
+            metrics::record_relay_failure(metrics::RelayFailure::BrokerDisconnected);
             tokio::time::sleep(retry_delay).await;
             retry_delay = (retry_delay * 2).min(retry_delay_max);
             continue;
@@ -416,9 +454,11 @@ pub async fn run_relay(ledger: &Ledger, args: &RelayArgs) -> anyhow::Result<()> 
                 tokio::time::sleep(Duration::from_millis(args.idle_poll_interval_ms)).await;
             }
             Ok(delivery) if delivery.delivered_count == delivery.claimed_count => {
+                metrics::record_relay_delivered(delivery.delivered_count);
                 retry_delay = retry_delay_min;
             }
             Ok(delivery) => {
+                metrics::record_relay_delivered(delivery.delivered_count);
                 tracing::warn!(
                     claimed = delivery.claimed_count,
                     delivered = delivery.delivered_count,
@@ -429,6 +469,7 @@ pub async fn run_relay(ledger: &Ledger, args: &RelayArgs) -> anyhow::Result<()> 
             }
             Err(error) => {
                 tracing::warn!(%error, "claiming outbox rows failed");
+                metrics::record_relay_failure(metrics::RelayFailure::Claim);
                 tokio::time::sleep(retry_delay).await;
                 retry_delay = (retry_delay * 2).min(retry_delay_max);
             }
@@ -456,13 +497,17 @@ impl Drop for RelayTask {
     }
 }
 
-/// Starts a relay with `ledger relay`'s defaults publishing to `nats_url`,
-/// when given; its failures are said on stderr and never stop the caller.
-pub fn relay_beside_server(ledger: &Ledger, nats_url: Option<&str>) -> Option<RelayTask> {
+/// Starts a relay with `ledger relay`'s defaults publishing to the
+/// configuration's `relay_nats_url`, when set (on its `nats_stream_name`
+/// and `nats_subject_prefix`); its failures are said on stderr and never
+/// stop the caller.
+pub fn relay_beside_server(ledger: &Ledger, config: &crate::config::Config) -> Option<RelayTask> {
     use clap::Parser;
-    let nats_url = nats_url?;
-    let flags = RelayFlags::try_parse_from(["relay", "--nats-url", nats_url])
+    let nats_url = config.relay_nats_url.as_deref()?;
+    let mut flags = RelayFlags::try_parse_from(["relay", "--nats-url", nats_url])
         .expect("the relay's defaults parse");
+    flags.args.stream.stream_name = config.nats_stream_name.clone();
+    flags.args.stream.subject_prefix = config.nats_subject_prefix.clone();
     let ledger = ledger.clone();
     let task = tokio::spawn(async move {
         if let Err(error) = run_relay(&ledger, &flags.args).await {
@@ -470,6 +515,30 @@ pub fn relay_beside_server(ledger: &Ledger, nats_url: Option<&str>) -> Option<Re
         }
     });
     Some(RelayTask { task })
+}
+
+/// Takes the configuration's `nats_url`, `nats_stream_name`,
+/// `nats_subject_prefix` and `metrics_listen` for the flags of `ledger
+/// relay` not `given` on the command line (`given` is asked with the flag's
+/// id: `nats_url`, `stream_name`, `subject_prefix`).
+pub fn settle_relay_args(
+    args: &mut RelayArgs,
+    config: &crate::config::Config,
+    given: impl Fn(&str) -> bool,
+) {
+    if args.metrics_listen.is_none() {
+        args.metrics_listen = config.metrics_listen;
+    }
+    let stream = &mut args.stream;
+    if !given("nats_url") {
+        stream.nats_url = config.nats_url.clone();
+    }
+    if !given("stream_name") {
+        stream.stream_name = config.nats_stream_name.clone();
+    }
+    if !given("subject_prefix") {
+        stream.subject_prefix = config.nats_subject_prefix.clone();
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -514,3 +514,244 @@ fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
         );
     }
 }
+
+/// The value of the series `name{labels}` in a Prometheus text rendering.
+fn rendered_value(rendering: &str, series: &str) -> Option<f64> {
+    rendering.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_periodic_audit_exports_each_check_and_a_changed_balance_shows_as_drift() {
+    use ledger_api::metrics::{
+        audit_once, install_recorder, RECONCILIATION_CHECKS, RECONCILIATION_DISCREPANCIES,
+        RECONCILIATION_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    };
+    let handle = install_recorder().unwrap();
+    let database = database_with_accounts(ledger::LedgerOptions::default()).await;
+    audit_once(&database.ledger).await;
+    let rendering = handle.render();
+    for check in RECONCILIATION_CHECKS {
+        let series = format!("{RECONCILIATION_DISCREPANCIES}{{check=\"{check}\"}}");
+        assert_eq!(rendered_value(&rendering, &series), Some(0.0), "{series}");
+    }
+    let audited_at = rendered_value(&rendering, RECONCILIATION_LAST_SUCCESS_TIMESTAMP_SECONDS)
+        .expect("the audit's time is exported");
+    assert!(audited_at > 1.7e9, "{audited_at}");
+
+    // A stored balance changed behind the ledger's back.
+    ledger_system_tests::connect(&database.config)
+        .await
+        .batch_execute(&format!(
+            "UPDATE accounts SET credits_posted = credits_posted + 1 \
+             WHERE external_reference = '{CREDITOR_IBAN}'"
+        ))
+        .await
+        .unwrap();
+    audit_once(&database.ledger).await;
+    let rendering = handle.render();
+    for (check, expected) in [
+        ("TRIAL_BALANCE", 1.0),
+        ("BALANCE_MISMATCH", 1.0),
+        ("OUTBOX_MISMATCH", 0.0),
+    ] {
+        let series = format!("{RECONCILIATION_DISCREPANCIES}{{check=\"{check}\"}}");
+        assert_eq!(
+            rendered_value(&rendering, &series),
+            Some(expected),
+            "{series}"
+        );
+    }
+}
+
+#[test]
+fn relay_and_ingest_figures_take_only_their_bounded_labels() {
+    use ledger_api::metrics::{ingest_outcome_label, RelayFailure};
+    for (outcome, label) in [
+        ("APPLIED", "applied"),
+        ("ALREADY_APPLIED", "already_applied"),
+        ("DUPLICATE", "duplicate"),
+        ("REJECTED", "rejected"),
+        ("INVALID", "invalid"),
+        ("NOT_APPLIED", "not_applied"),
+        ("DE89370400440532013000", "other"),
+        ("", "other"),
+    ] {
+        assert_eq!(ingest_outcome_label(outcome), label, "{outcome}");
+    }
+    let reasons: BTreeSet<&str> = [
+        RelayFailure::Publish,
+        RelayFailure::Acknowledgement,
+        RelayFailure::AcknowledgementTimeout,
+        RelayFailure::StreamLookup,
+        RelayFailure::Claim,
+        RelayFailure::BrokerDisconnected,
+    ]
+    .into_iter()
+    .map(RelayFailure::label)
+    .collect();
+    let document = std::fs::read_to_string(workspace_root().join("docs/metrics.md")).unwrap();
+    for reason in &reasons {
+        assert!(
+            document.contains(&format!("`{reason}`")),
+            "docs/metrics.md does not describe the relay failure reason {reason}"
+        );
+    }
+    assert_eq!(reasons.len(), 6);
+}
+
+/// The figures `ledger relay --metrics-listen` serves once it delivered
+/// `rows` confirmations, polled until they are there.
+async fn relay_figures_after_delivering(address: SocketAddr, rows: f64) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok((200, body)) = http_get(address, "/metrics").await {
+            if rendered_value(&body, ledger_api::metrics::RELAY_DELIVERED_ROWS_TOTAL) == Some(rows)
+            {
+                return body;
+            }
+            assert!(
+                started.elapsed() < SCRAPED_FIGURES_WAIT_MAX,
+                "the relay did not deliver {rows} rows: {body}"
+            );
+        }
+        assert!(started.elapsed() < SCRAPED_FIGURES_WAIT_MAX, "no metrics");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_serves_its_publishes_acknowledgements_and_deliveries_on_its_own_endpoint() {
+    use ledger::model::PaymentState;
+    use ledger_api::metrics::{RELAY_ACKNOWLEDGED_TOTAL, RELAY_PUBLISHED_TOTAL};
+    use ledger_system_tests::fixtures::{command, eur, transfer};
+    use std::io::{BufRead, BufReader};
+    const PAYMENTS: usize = 4;
+
+    let nats = ledger_system_tests::nats::NatsServer::start();
+    let database =
+        ledger_system_tests::TestDatabase::with_two_accounts(ledger::LedgerOptions::default())
+            .await;
+    for payment in 0..PAYMENTS {
+        let key = format!("relayed-{payment}");
+        database
+            .ledger
+            .apply(&command(
+                "bank-a",
+                &key,
+                transfer(&key, PaymentState::Settled, eur(100), "BOB", "CLEARING"),
+            ))
+            .await
+            .unwrap();
+    }
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args([
+            "relay",
+            "--nats-url",
+            &nats.url(),
+            "--idle-poll-interval-ms",
+            "20",
+        ])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .env(
+            "DATABASE_URL",
+            ledger_system_tests::database_url(&database.config),
+        )
+        .env_remove("LEDGER_CONFIG")
+        .env_remove("LEDGER_METRICS_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(relay.stdout.take().unwrap());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("serving metrics on http://") {
+                let _ = sender.send(rest.trim_end_matches("/metrics").to_owned());
+            }
+        }
+    });
+    let address: SocketAddr = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the relay says where its metrics are")
+        .parse()
+        .unwrap();
+    let figures = relay_figures_after_delivering(address, PAYMENTS as f64).await;
+    let _ = relay.kill();
+    let _ = relay.wait();
+    assert_eq!(
+        rendered_value(&figures, RELAY_PUBLISHED_TOTAL),
+        Some(PAYMENTS as f64),
+        "{figures}"
+    );
+    assert_eq!(
+        rendered_value(&figures, RELAY_ACKNOWLEDGED_TOTAL),
+        Some(PAYMENTS as f64),
+        "{figures}"
+    );
+    assert!(
+        !figures.contains("ledger_relay_failures_total{reason=\"publish\"}"),
+        "{figures}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_counts_each_transaction_by_outcome_and_each_file() {
+    use clap::Parser;
+    use ledger_api::metrics::{install_recorder, INGEST_FILES_TOTAL, INGEST_TRANSACTIONS_TOTAL};
+    #[derive(Debug, clap::Parser)]
+    struct IngestCommand {
+        #[command(flatten)]
+        args: ledger_api::ingest::IngestArgs,
+    }
+    let handle = install_recorder().unwrap();
+    let database = database_with_accounts(ledger::LedgerOptions::default()).await;
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("counted.xml");
+    std::fs::write(
+        &file,
+        pacs008(
+            "MSG-COUNTED",
+            &[("E2E-C1", "1.00"), ("E2E-C2", "2.00"), ("E2E-C3", "3.00")],
+        ),
+    )
+    .unwrap();
+    let arguments = IngestCommand::try_parse_from(["ingest", file.to_str().unwrap()]).unwrap();
+    let url = ledger_system_tests::database_url(&database.config);
+    let series = |outcome: &str| format!("{INGEST_TRANSACTIONS_TOTAL}{{outcome=\"{outcome}\"}}");
+    // The same file twice: applied, then replayed.
+    for (run, applied, already_applied, files) in [(1, 3.0, None, 1.0), (2, 3.0, Some(3.0), 2.0)] {
+        let code = ledger_api::ingest::main(
+            Some(&url),
+            directory.path().join("unused-data-dir"),
+            &arguments.args,
+        )
+        .await;
+        assert_eq!(code, 0, "run {run}");
+        let rendering = handle.render();
+        assert_eq!(
+            rendered_value(&rendering, &series("applied")),
+            Some(applied),
+            "run {run}"
+        );
+        assert_eq!(
+            rendered_value(&rendering, &series("already_applied")),
+            already_applied,
+            "run {run}"
+        );
+        assert_eq!(
+            rendered_value(&rendering, &series("rejected")),
+            None,
+            "run {run}"
+        );
+        assert_eq!(
+            rendered_value(&rendering, INGEST_FILES_TOTAL),
+            Some(files),
+            "run {run}"
+        );
+    }
+}

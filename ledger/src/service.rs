@@ -286,7 +286,11 @@ macro_rules! in_transaction {
         let mut attempt_number: u32 = 0;
         loop {
             attempt_number += 1;
-            let attempt = async {
+            // One span per attempt: exported traces show retries (telemetry.rs).
+            let attempt_span = tracing::info_span!(
+                "db_transaction", attempt = attempt_number, isolation = ?$isolation
+            );
+            let attempt = tracing::Instrument::instrument(async {
                 let mut session = ledger.checkout_for_attempt().await?;
                 let $acquired: Vec<bool> = if session_locks.is_empty() {
                     Vec::new()
@@ -339,7 +343,7 @@ macro_rules! in_transaction {
                         Ok(Attempt::CommitOutcomeUnknown(error))
                     }
                 }
-            }
+            }, attempt_span)
             .await;
             match ledger.after_attempt(attempt, attempt_number).await {
                 ControlFlow::Break(result) => break result,
@@ -777,19 +781,19 @@ impl Ledger {
         })
     }
 
-    /// Payments after `after`, oldest first, at most `limit` (itself at most
-    /// `page_size_max`), optionally only in `state` and touching `account_id`.
+    /// Payments after `after`, oldest first (in payment id order), at most
+    /// `limit` (itself at most `page_size_max`), that pass every filter of
+    /// `filter` and are `visible`.
     pub async fn list_payments(
         &self,
-        state: Option<PaymentState>,
-        account_id: Option<AccountId>,
+        filter: &crate::model::PaymentFilter,
         visible: &PaymentVisibility,
         after: Option<PaymentId>,
         limit: usize,
     ) -> Result<Vec<Payment>, LedgerError> {
         let limit = limit.clamp(1, self.options.page_size_max) as i64;
         read_transaction!(self, |tx| async {
-            store::select_payments(&tx, state, account_id, visible, after, limit).await
+            store::payment_search::select_payments(&tx, filter, visible, after, limit).await
         })
     }
 

@@ -161,6 +161,10 @@ pub struct IngestArgs {
     /// and STATE_CONFLICT are not retried: no fix makes them apply.
     #[arg(long)]
     pub retry_rejected: bool,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics while the run
+    /// lasts: transactions by outcome and files done (docs/metrics.md).
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs `ledger ingest` and returns its exit code. The summary goes to
@@ -215,6 +219,17 @@ pub async fn main(database_url: Option<&str>, data_dir: PathBuf, args: &IngestAr
         Ok(ledger) => {
             let code = match ledger.migrate().await {
                 Ok(_) => {
+                    // Stops with the run, when dropped.
+                    let _metrics_endpoint = match args.metrics_listen {
+                        Some(address) => match metrics_endpoint(address, &ledger).await {
+                            Ok(endpoint) => Some(endpoint),
+                            Err(error) => {
+                                eprintln!("ingest: --metrics-listen {address}: {error:#}");
+                                return EXIT_FAILED;
+                            }
+                        },
+                        None => None,
+                    };
                     let mut run = Run::new(ledger.clone(), args, client_id, report);
                     run.all().await
                 }
@@ -238,6 +253,21 @@ pub async fn main(database_url: Option<&str>, data_dir: PathBuf, args: &IngestAr
         eprintln!("ingest: closing the database: {error:#}");
     }
     code
+}
+
+/// The metrics endpoint of `--metrics-listen`, its address said on stderr.
+async fn metrics_endpoint(
+    address: std::net::SocketAddr,
+    ledger: &Ledger,
+) -> anyhow::Result<crate::metrics::MetricsEndpoint> {
+    let (listener, _) = crate::server::bind(address).await?;
+    let endpoint = crate::metrics::MetricsEndpoint::start(
+        listener,
+        ledger.clone(),
+        std::time::Duration::from_millis(crate::metrics::COLLECTION_INTERVAL_MS),
+    )?;
+    eprintln!("serving metrics on http://{}/metrics", endpoint.address());
+    Ok(endpoint)
 }
 
 fn check_arguments(args: &IngestArgs, options: &LedgerOptions) -> Result<ClientId, String> {

@@ -117,6 +117,7 @@ impl<'a> Run<'a> {
                 fatal = Some(error);
                 break;
             }
+            crate::metrics::record_ingest_file();
         }
         if let Some(report) = &mut self.report {
             if let Err(error) = report.flush() {
@@ -397,6 +398,10 @@ impl<'a> Run<'a> {
                 }
             };
             let line = self.account(name, &entry, &fate, outcome);
+            crate::metrics::record_ingest_transaction(
+                line["outcome"].as_str(),
+                line["replay"].as_bool() == Some(true),
+            );
             if mode == PassMode::Apply {
                 self.name_refusal(&line);
             }
