@@ -67,17 +67,11 @@ pub async fn select_payments(
     }
     if let Some(end_to_end_id) = &end_to_end_id {
         parameters.push(end_to_end_id);
-        conditions.push(format!(
-            "p.end_to_end_id = ${}",
-            parameters.len()
-        ));
+        conditions.push(format!("p.end_to_end_id = ${}", parameters.len()));
     }
     if let Some(instruction_id) = &instruction_id {
         parameters.push(instruction_id);
-        conditions.push(format!(
-            "p.instruction_id = ${}",
-            parameters.len()
-        ));
+        conditions.push(format!("p.instruction_id = ${}", parameters.len()));
     }
     if let Some(created_by) = &created_by {
         parameters.push(created_by);
