@@ -243,7 +243,7 @@ impl LedgerServer {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let mut child = Command::new(&self.binary)
+        let child = Command::new(&self.binary)
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
             .args(["--hold-expiry", "0s"])
@@ -256,27 +256,14 @@ impl LedgerServer {
             .stderr(log)
             .spawn()
             .context("spawn ledger serve")?;
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if line.starts_with("serving ledger.v1.LedgerService on ") {
-                    let _ = sender.send(());
-                }
-            }
-        });
+        let child = wait_until_ready(
+            child,
+            "serving ledger.v1.LedgerService on ",
+            &format!("serve #{}", self.slot),
+        )?;
         let pid = child.id();
-        match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(()) => {
-                self.child = Some(child);
-                Ok(pid)
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait()?;
-                bail!("serve #{} did not start: {status}", self.slot)
-            }
-        }
+        self.child = Some(child);
+        Ok(pid)
     }
 
     /// SIGKILL by PID, and reaps it. Returns the PID killed.
@@ -345,4 +332,31 @@ pub fn run_ledger(
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     Ok((output.status.code(), text))
+}
+
+/// Waits up to 60 s for a child started with piped stdout to print a line
+/// starting with `ready` (the line a ledger command prints once it serves),
+/// reading the rest of its stdout on a thread; kills and reaps it otherwise.
+pub fn wait_until_ready(
+    mut child: Child,
+    ready: &'static str,
+    name: &str,
+) -> anyhow::Result<Child> {
+    let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if line.starts_with(ready) {
+                let _ = sender.send(());
+            }
+        }
+    });
+    match receiver.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => Ok(child),
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait()?;
+            bail!("{name} did not start: {status}")
+        }
+    }
 }

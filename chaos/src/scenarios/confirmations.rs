@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,18 +42,8 @@ const STREAM_NAME: &str = "LEDGER_CONFIRMATIONS";
 const SUBJECT_PREFIX: &str = "ledger.confirmations";
 const CONSUMER_DB: &str = "chaos_consumer";
 
-/// A German IBAN for bank code `bank` and account `account`, valid mod 97.
-fn iban_de(bank: u64, account: u64) -> String {
-    let bban = format!("{bank:08}{account:010}");
-    let digits = format!("{bban}131400");
-    let remainder = digits
-        .bytes()
-        .fold(0u64, |acc, digit| (acc * 10 + u64::from(digit - b'0')) % 97);
-    format!("DE{:02}{bban}", 98 - remainder)
-}
-
 fn debtor(block: u64) -> String {
-    iban_de(37040044, 2_000_000 + block % DEBTORS)
+    scenarios::iban_de(37040044, 2_000_000 + block % DEBTORS)
 }
 
 /// The pain.001 message of chunk `chunk`.
@@ -98,7 +88,7 @@ fn write_pain001(path: &Path, message_id: &str, first: u64, last: u64) -> std::i
                  <CdtrAcct><Id><IBAN>{}</IBAN></Id></CdtrAcct></CdtTrfTxInf>",
                 amount / 100,
                 amount % 100,
-                iban_de(50010517, position)
+                scenarios::iban_de(50010517, position)
             )?;
         }
         writeln!(out, "</PmtInf>")?;
@@ -158,7 +148,7 @@ impl Relay {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let mut child = Command::new(&self.binary)
+        let child = Command::new(&self.binary)
             .arg("relay")
             .args(["--nats-url", &self.nats_url])
             .args(["--stream-name", STREAM_NAME])
@@ -174,27 +164,14 @@ impl Relay {
             .stderr(log)
             .spawn()
             .context("spawn ledger relay")?;
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if line.starts_with("relay: publishing") {
-                    let _ = sender.send(());
-                }
-            }
-        });
+        let child = processes::wait_until_ready(
+            child,
+            "relay: publishing",
+            &format!("relay#{}", self.slot),
+        )?;
         let pid = child.id();
-        match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(()) => {
-                self.child = Some(child);
-                Ok(pid)
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait()?;
-                anyhow::bail!("relay#{} did not start: {status}", self.slot)
-            }
-        }
+        self.child = Some(child);
+        Ok(pid)
     }
 
     /// SIGKILL by PID, reaped. Returns the PID killed.

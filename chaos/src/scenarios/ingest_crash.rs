@@ -24,18 +24,8 @@ const DEBTORS: u64 = 4;
 const PER_BLOCK: u64 = 100;
 const CLEARING: &str = "EURCLEARING01";
 
-/// A German IBAN for bank code `bank` and account `account`, valid mod 97.
-fn iban_de(bank: u64, account: u64) -> String {
-    let bban = format!("{bank:08}{account:010}");
-    let digits = format!("{bban}131400");
-    let remainder = digits
-        .bytes()
-        .fold(0u64, |acc, digit| (acc * 10 + u64::from(digit - b'0')) % 97);
-    format!("DE{:02}{bban}", 98 - remainder)
-}
-
 fn debtor(block: u64) -> String {
-    iban_de(37040044, 1_000_000 + block % DEBTORS)
+    scenarios::iban_de(37040044, 1_000_000 + block % DEBTORS)
 }
 
 fn amount_minor(position: u64) -> i64 {
@@ -81,7 +71,7 @@ fn write_pain001(path: &Path, message_id: &str, transactions: u64) -> std::io::R
                  <CdtrAcct><Id><IBAN>{}</IBAN></Id></CdtrAcct></CdtTrfTxInf>",
                 amount / 100,
                 amount % 100,
-                iban_de(50010517, position)
+                scenarios::iban_de(50010517, position)
             )?;
         }
         writeln!(out, "</PmtInf>")?;

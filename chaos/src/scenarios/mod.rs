@@ -16,6 +16,16 @@ pub mod crash;
 pub mod ingest_crash;
 pub mod replay_storm;
 
+/// A German IBAN for bank code `bank` and account `account`, valid mod 97.
+pub fn iban_de(bank: u64, account: u64) -> String {
+    let bban = format!("{bank:08}{account:010}");
+    let digits = format!("{bban}131400");
+    let remainder = digits
+        .bytes()
+        .fold(0u64, |acc, digit| (acc * 10 + u64::from(digit - b'0')) % 97);
+    format!("DE{:02}{bban}", 98 - remainder)
+}
+
 /// Full sizes, or the short ones the test suite runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
