@@ -149,7 +149,7 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
         .collect();
     // Semantics §1: a concurrent duplicate never applies twice. The caller
     // holds the keys' advisory locks since before this transaction began
-    // (`store::try_lock_session_each`), so these records are the latest.
+    // (`store::lock_writer_then_try_each`), so these records are the latest.
     let records = store::select_idempotency_records(tx, &keys).await?;
     let records: HashMap<ClientKey, IdempotencyRecord> = records
         .into_iter()

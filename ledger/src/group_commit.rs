@@ -4,9 +4,10 @@
 //! committed) and applies it with [`Ledger::apply_batch`] in one SERIALIZABLE
 //! transaction. Every request gets its own answer.
 //!
-//! One applier is one writer per process: batches of one process never abort
-//! each other on a hot account, and one transaction's fsync serves a whole
-//! batch. Exactly-once is the batch's: a request whose idempotency key an
+//! Every batch holds the database's writer lock (`store::WRITER_LOCK`) while
+//! it runs, so batches, of this process or of any other on the database,
+//! never abort each other on a hot account, and one transaction's fsync
+//! serves a whole batch. Exactly-once is the batch's: a request whose idempotency key an
 //! earlier request of the same batch carries is answered with that request's
 //! replay (or refused as a reused key), as applying them one after another
 //! would; a later batch finds the record the earlier one stored.
@@ -37,8 +38,8 @@ pub struct GroupCommitOptions {
     /// Commands applied in one transaction at most; at most the ledger's
     /// `batch_size_max`.
     pub batch_size_max: usize,
-    /// Batches in flight at once: while one commits, the next is formed and
-    /// applied. More than one lets batches conflict (they are retried).
+    /// Batches in flight at once: while one holds the database's writer
+    /// lock, the next is formed and waits for it.
     pub appliers_max: usize,
 }
 

@@ -274,8 +274,9 @@ macro_rules! in_transaction {
             |$tx, _locks_acquired| $body
         )
     };
-    // `session_locks`: advisory lock ids taken on the connection before BEGIN
-    // (so the snapshot follows every earlier holder's commit) and released
+    // `session_locks`: the writer lock and then these advisory lock ids,
+    // taken on the connection before BEGIN (so the snapshot follows every
+    // earlier holder's commit) and released
     // after the transaction ended; a connection whose release is not
     // acknowledged is closed, which releases them too. The body sees which
     // ids it holds (`$acquired[i]` for `session_locks[i]`); when it holds
@@ -299,7 +300,7 @@ macro_rules! in_transaction {
                         .client
                         .as_ref()
                         .expect("a fresh session holds a client");
-                    let acquired = store::try_lock_session_each(client, session_locks).await?;
+                    let acquired = store::lock_writer_then_try_each(client, session_locks).await?;
                     if !acquired.iter().any(|held| *held) {
                         store::unlock_session_locks(client).await?;
                         session.clean = true;

@@ -349,3 +349,101 @@ async fn the_idempotency_key_lock_is_held_by_the_session_before_its_transaction_
         .get(0);
     assert!(free, "the key's lock outlived the answer");
 }
+
+#[tokio::test]
+async fn a_batch_waits_for_the_writer_lock_another_session_holds_and_applies_once_it_is_free() {
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
+    let other = db.client().await;
+    let (class, object) = ledger::store::WRITER_LOCK;
+    // Another writer (a second server process) is between its BEGIN and its
+    // COMMIT: this batch must not begin, or it could abort the other.
+    other
+        .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &object])
+        .await
+        .unwrap();
+    let ledger = db.ledger.clone();
+    let applying = tokio::spawn(async move {
+        let command = command(
+            "c",
+            "waits",
+            transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING"),
+        );
+        ledger.apply(&command).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !applying.is_finished(),
+        "the batch ran beside another writer"
+    );
+    assert_eq!(invariants::count(&other, "payments").await, 0);
+    other
+        .execute("SELECT pg_advisory_unlock_all()", &[])
+        .await
+        .unwrap();
+
+    let applied = applying.await.unwrap().unwrap();
+    assert_eq!(applied.receipts[0].outcome, Outcome::Applied);
+    let free: bool = other
+        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &object])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(free, "the writer lock outlived the answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_of_two_ledgers_on_one_database_never_abort_each_other_on_a_hot_account() {
+    // One attempt only: a batch that another batch aborted would come back
+    // as Contention instead of being retried out of sight.
+    let options = LedgerOptions {
+        transaction_attempts_max: 1,
+        ..LedgerOptions::default()
+    };
+    let db = TestDatabase::with_two_accounts(options.clone()).await;
+    let second = ledger::Ledger::connect(db.config.clone(), options).unwrap();
+    const TASKS_PER_LEDGER: usize = 6;
+    const BATCHES_PER_TASK: usize = 8;
+    const COMMANDS_PER_BATCH: usize = 4;
+    let mut tasks = Vec::new();
+    for (ledger_index, ledger) in [db.ledger.clone(), second.clone()].into_iter().enumerate() {
+        for task in 0..TASKS_PER_LEDGER {
+            let ledger = ledger.clone();
+            tasks.push(tokio::spawn(async move {
+                for batch in 0..BATCHES_PER_TASK {
+                    let commands: Vec<_> = (0..COMMANDS_PER_BATCH)
+                        .map(|index| {
+                            let name = format!("L{ledger_index}-T{task}-B{batch}-C{index}");
+                            // Every payment debits and credits the same two accounts.
+                            command(
+                                "c",
+                                &name,
+                                transfer(&name, PaymentState::Settled, eur(1), "BOB", "CLEARING"),
+                            )
+                        })
+                        .collect();
+                    let answers = ledger
+                        .apply_batch(&commands)
+                        .await
+                        .expect("the batch applied");
+                    for answer in answers {
+                        assert_eq!(
+                            answer.expect("applied").receipts[0].outcome,
+                            Outcome::Applied
+                        );
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let client = db.client().await;
+    let payments_expected = (2 * TASKS_PER_LEDGER * BATCHES_PER_TASK * COMMANDS_PER_BATCH) as i64;
+    assert_eq!(
+        invariants::count(&client, "payments").await,
+        payments_expected
+    );
+    assert!(invariants::violations(&client).await.is_empty());
+    second.close();
+}

@@ -1,5 +1,6 @@
-//! Idempotency records, the session-level key locks taken before a transaction,
-//! and the stored responses replays return byte for byte.
+//! Idempotency records, the ids of the session-level key locks taken before a
+//! transaction (`session_locks.rs`), and the stored responses replays return
+//! byte for byte.
 
 use std::time::SystemTime;
 
@@ -66,40 +67,6 @@ pub fn idempotency_lock_id(client: &ClientId, key: &IdempotencyKey) -> i64 {
     hasher.update(key.as_str().as_bytes());
     let digest = hasher.finalize();
     i64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
-}
-
-/// Takes a session-level advisory lock per id, without waiting, on a
-/// connection outside any transaction, so that the transaction begun after
-/// it takes its snapshot after every earlier holder's commit. Says for each
-/// id whether it was taken (`false`: another session holds it, applying the
-/// same key right now); the caller releases what it took with
-/// [`unlock_session_locks`].
-pub async fn try_lock_session_each(
-    client: &tokio_postgres::Client,
-    lock_ids: &[i64],
-) -> Result<Vec<bool>, StoreError> {
-    if lock_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    // One round trip: parsed, bound and run in one message sequence (an
-    // unprepared `query` would first prepare it, in a round trip of its own).
-    let rows = client
-        .query_typed(
-            "SELECT pg_try_advisory_lock(id) FROM unnest($1::BIGINT[]) WITH ORDINALITY AS l (id, n) \
-             ORDER BY n",
-            &[(&lock_ids, tokio_postgres::types::Type::INT8_ARRAY)],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-/// Releases every session-level advisory lock of the connection.
-pub async fn unlock_session_locks(client: &tokio_postgres::Client) -> Result<(), StoreError> {
-    // The simple query protocol: one round trip, nothing to prepare.
-    client
-        .batch_execute("SELECT pg_advisory_unlock_all()")
-        .await?;
-    Ok(())
 }
 
 /// A record to store under `(client_id, key)`.

@@ -18,6 +18,7 @@ mod idempotency;
 mod outbox;
 mod payments;
 mod returns;
+mod session_locks;
 mod transfers;
 mod visibility;
 
@@ -27,6 +28,7 @@ pub use idempotency::*;
 pub use outbox::*;
 pub use payments::*;
 pub use returns::*;
+pub use session_locks::*;
 pub use transfers::*;
 
 use deadpool_postgres::Transaction;
