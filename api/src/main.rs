@@ -410,7 +410,6 @@ impl From<anyhow::Error> for Failure {
                     LedgerError::Unavailable(_)
                         | LedgerError::Internal(_)
                         | LedgerError::Contention { .. }
-                        | LedgerError::RequestInProgress
                 )
             )
         });

@@ -39,7 +39,7 @@ pub const PAYMENTS_REJECTED_TOTAL: &str = "ledger_payments_rejected_total";
 /// SubmitPayment requests answered with a stored response (counter).
 pub const IDEMPOTENCY_REPLAYS_TOTAL: &str = "ledger_idempotency_replays_total";
 /// SubmitPayment requests refused over their idempotency key, by `conflict`
-/// (`key_reused`, `request_in_progress`) (counter).
+/// (`key_reused`: the key was used for another request) (counter).
 pub const IDEMPOTENCY_KEY_CONFLICTS_TOTAL: &str = "ledger_idempotency_key_conflicts_total";
 /// 1 when the last health check reached the database, else 0 (gauge).
 pub const DATABASE_UP: &str = "ledger_database_up";
@@ -244,7 +244,6 @@ pub fn record_payment_response(response: &ApplyResponse) {
 pub fn record_payment_error(error: &LedgerError) {
     let conflict = match error {
         LedgerError::IdempotencyKeyReused { .. } => "key_reused",
-        LedgerError::RequestInProgress => "request_in_progress",
         _ => return,
     };
     ::metrics::counter!(IDEMPOTENCY_KEY_CONFLICTS_TOTAL, "conflict" => conflict).increment(1);

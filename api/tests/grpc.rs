@@ -576,22 +576,17 @@ async fn a_request_over_the_concurrency_limit_is_shed_at_once_never_queued() {
 }
 
 #[tokio::test]
-async fn a_concurrent_duplicate_still_in_progress_is_aborted_with_retry_info_and_applies_once() {
+async fn a_concurrent_duplicate_waits_for_the_first_request_and_is_answered_with_its_replay() {
     // Without group commit each request is its own transaction. The first
-    // request holds its idempotency key while it waits for a row lock; the
-    // duplicate sees the key taken, retries (three attempts here, to keep the
-    // test short), and is answered ABORTED, REQUEST_IN_PROGRESS (semantics
-    // §1) while the first is still running: never applied twice, never left
-    // hanging.
+    // holds the database's writer lock while it waits for a row lock; the
+    // duplicate waits for the writer lock, then finds the first's stored
+    // answer (semantics §1): never applied twice, never refused.
     let server = TestServer::start_with_options(
         ServerConfig {
             group_commit: None,
             ..ServerConfig::default()
         },
-        LedgerOptions {
-            transaction_attempts_max: 3,
-            ..LedgerOptions::default()
-        },
+        LedgerOptions::default(),
     )
     .await;
     let channel = server.channel().await;
@@ -599,48 +594,28 @@ async fn a_concurrent_duplicate_still_in_progress_is_aborted_with_retry_info_and
     let lock = AccountLock::hold(&server).await;
     let first = spawn_submit(&channel, "dup", document.clone());
     wait_for_lock_waiters(&server, 1).await;
-    let duplicate = tokio::time::timeout(
-        Duration::from_secs(10),
-        spawn_submit(&channel, "dup", document.clone()),
-    )
-    .await
-    .expect("the duplicate is answered while the first still waits")
-    .unwrap();
-    let status = duplicate.expect_err("the duplicate is not applied");
-    assert_eq!(status.code(), Code::Aborted, "{status:?}");
-    assert_eq!(
-        status
-            .get_details_retry_info()
-            .expect("a RetryInfo")
-            .retry_delay,
-        Some(Duration::from_millis(200))
-    );
-    assert_eq!(
-        status
-            .get_details_error_info()
-            .expect("an ErrorInfo")
-            .reason,
-        "REQUEST_IN_PROGRESS"
-    );
+    let duplicate = spawn_submit(&channel, "dup", document.clone());
+    wait_for_lock_waiters(&server, 2).await;
     lock.release().await;
-    let applied = tokio::time::timeout(Duration::from_secs(10), first)
-        .await
-        .expect("the first request is answered")
-        .unwrap()
-        .expect("the first request applies");
-    let applied = applied.get_ref();
-    assert!(!applied.replay);
-    assert_eq!(applied.results[0].outcome(), Outcome::Applied);
+    let mut answers = Vec::new();
+    for call in [first, duplicate] {
+        let answer = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("answered once the row lock is free")
+            .unwrap()
+            .expect("neither call is refused")
+            .into_inner();
+        answers.push(answer);
+    }
+    assert_eq!(
+        answers.iter().filter(|answer| !answer.replay).count(),
+        1,
+        "one applied, the other its replay"
+    );
+    assert_eq!(answers[0].results, answers[1].results);
+    assert_eq!(answers[0].results[0].outcome(), Outcome::Applied);
 
-    // Retried with the same key, the aborted caller gets the first answer.
     let mut client = LedgerServiceClient::new(channel);
-    let retried = client
-        .submit_payment(submit(TOKEN_A, "dup", document))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(retried.replay);
-    assert_eq!(retried.results, applied.results);
     let account = client
         .get_account(authed(
             TOKEN_A,

@@ -58,13 +58,16 @@ pub(crate) enum ItemResult {
     KeyReused,
 }
 
-/// Applies `commands` inside an open SERIALIZABLE transaction, one result
-/// per command, in order.
+/// Applies `commands` inside a SERIALIZABLE transaction that has just begun
+/// (no statement run yet: its first is the writer lock), one result per
+/// command, in order. `statement_timeout_ms` limits every statement of it,
+/// the wait for the writer lock included.
 pub(crate) async fn apply_batch_in(
     tx: &Transaction<'_>,
     commands: &[ApplyCommand],
+    statement_timeout_ms: Option<u64>,
 ) -> Result<Vec<ItemResult>, StoreError> {
-    let loaded = load(tx, commands).await?;
+    let loaded = load(tx, commands, statement_timeout_ms).await?;
     let plan = plan(commands, loaded)?;
     write(tx, commands, plan).await
 }
@@ -140,38 +143,27 @@ impl Mapping {
     }
 }
 
-async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded, StoreError> {
+/// Loads what the batch's decisions read, in two round trips: the writer lock
+/// with the idempotency records and the payments and account mapping every
+/// message names (those of commands a record will answer included: loading
+/// them decides nothing), then the accounts and returns those resolve to.
+async fn load(
+    tx: &Transaction<'_>,
+    commands: &[ApplyCommand],
+    statement_timeout_ms: Option<u64>,
+) -> Result<Loaded, StoreError> {
     let keys: Vec<(&ClientId, &IdempotencyKey)> = commands
         .iter()
         .map(|command| (&command.client_id, &command.idempotency_key))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    // Semantics §1: a concurrent duplicate never applies twice. The caller
-    // holds the keys' advisory locks since before this transaction began
-    // (`store::lock_writer_then_try_each`), so these records are the latest.
-    let records = store::select_idempotency_records(tx, &keys).await?;
-    let records: HashMap<ClientKey, IdempotencyRecord> = records
-        .into_iter()
-        .map(|(client, key, record)| ((client, key), record))
-        .collect();
-
-    // What the commands without a record name.
     let mut business_keys = HashSet::new();
     let mut references = HashSet::new();
     let mut agents = HashSet::new();
     let mut currencies = HashSet::new();
-    // Commands answered from a stored record decide nothing.
-    let fresh_messages = || {
-        commands
-            .iter()
-            .filter(|command| {
-                !records.contains_key(&(command.client_id.clone(), command.idempotency_key.clone()))
-            })
-            .flat_map(|command| &command.messages)
-    };
     let mut instruction_references = HashSet::new();
-    for message in fresh_messages() {
+    for message in commands.iter().flat_map(|command| &command.messages) {
         match &message.business_key {
             BusinessKey::Instruction(reference) => {
                 instruction_references.insert(reference.canonical());
@@ -199,7 +191,14 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
     let references: Vec<&str> = references.into_iter().collect();
     let agents: Vec<(&str, &str)> = agents.into_iter().collect();
     let currencies: Vec<&str> = currencies.into_iter().collect();
+    // One round trip. The writer lock is sent first and every statement
+    // behind it runs after it, so the transaction's snapshot (taken by the
+    // first of them) follows every earlier batch's commit: these records and
+    // rows are the latest, and no other batch writes until this one ends
+    // (semantics §1: a concurrent duplicate waits, then finds the record).
     pipelined!(
+        locked = store::lock_writer(tx, statement_timeout_ms),
+        records = store::select_idempotency_records(tx, &keys),
         payments = store::select_payments_by_business_keys_for_update(tx, &business_keys),
         referenced = store::select_payments_by_instruction_references_for_update(
             tx,
@@ -209,6 +208,20 @@ async fn load(tx: &Transaction<'_>, commands: &[ApplyCommand]) -> Result<Loaded,
         settlement = store::select_settlement_account_ids(tx, &agents),
         clearing = store::select_clearing_account_ids(tx, &currencies),
     );
+    let () = locked;
+    let records: HashMap<ClientKey, IdempotencyRecord> = records
+        .into_iter()
+        .map(|(client, key, record)| ((client, key), record))
+        .collect();
+    // Commands answered from a stored record decide nothing.
+    let fresh_messages = || {
+        commands
+            .iter()
+            .filter(|command| {
+                !records.contains_key(&(command.client_id.clone(), command.idempotency_key.clone()))
+            })
+            .flat_map(|command| &command.messages)
+    };
     let mut payments: HashMap<BusinessKey, Payment> = payments
         .into_iter()
         .map(|payment| (payment.business_key.clone(), payment))

@@ -3,7 +3,7 @@
 //! service's own fault stay opaque to clients.
 
 use crate::model::{AccountReference, ClientId, IdempotencyKey};
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -29,11 +29,6 @@ pub enum LedgerError {
     /// retries with the same idempotency key.
     #[error("too much contention, retry later (after {attempts} attempts)")]
     Contention { attempts: u32 },
-    /// Another request under the same idempotency key was being applied for
-    /// as long as the retries lasted (semantics §1, a concurrent duplicate).
-    /// Retry with the same key: the answer will be its replay.
-    #[error("a request with the same idempotency key is in progress, retry later")]
-    RequestInProgress,
     /// The database is unreachable or timed out. Retry with the same key.
     /// Transparent: the store's error already says "database unavailable".
     #[error(transparent)]
@@ -57,7 +52,6 @@ impl LedgerError {
         matches!(
             self,
             LedgerError::Contention { .. }
-                | LedgerError::RequestInProgress
                 | LedgerError::Unavailable(_)
                 | LedgerError::Overloaded { .. }
                 | LedgerError::DeadlineExpired
@@ -71,7 +65,6 @@ impl From<StoreError> for LedgerError {
             StoreError::Unavailable(_) | StoreError::Timeout | StoreError::Unreachable { .. } => {
                 LedgerError::Unavailable(error)
             }
-            StoreError::Conflict(store::REQUEST_IN_PROGRESS) => LedgerError::RequestInProgress,
             StoreError::Conflict(_) => LedgerError::Contention { attempts: 1 },
             StoreError::Database(_) | StoreError::Corrupt { .. } => LedgerError::Internal(error),
         }

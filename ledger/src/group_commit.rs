@@ -4,7 +4,7 @@
 //! committed) and applies it with [`Ledger::apply_batch`] in one SERIALIZABLE
 //! transaction. Every request gets its own answer.
 //!
-//! Every batch holds the database's writer lock (`store::WRITER_LOCK`) while
+//! Every batch holds the database's writer lock (`store::lock_writer`) while
 //! it runs, so batches, of this process or of any other on the database,
 //! never abort each other on a hot account, and one transaction's fsync
 //! serves a whole batch. Exactly-once is the batch's: a request whose idempotency key an

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use crate::service::Ledger;
-use crate::store;
 
 /// Transaction attempts, the first included (counter).
 pub const TRANSACTION_ATTEMPTS_TOTAL: &str = "ledger_transaction_attempts_total";
@@ -46,15 +45,13 @@ pub const GROUP_COMMIT_QUEUE_WAIT_SECONDS: &str = "ledger_group_commit_queue_wai
 pub const GROUP_COMMIT_REQUESTS_NOT_APPLIED_TOTAL: &str =
     "ledger_group_commit_requests_not_applied_total";
 
-/// The SQLSTATE a [`store::StoreError::Conflict`] reason stands for: the
-/// `sqlstate` label. An idempotency key another session holds (the advisory
-/// try-lock failed) is `55P03`, PostgreSQL's `lock_not_available`.
+/// The SQLSTATE a [`crate::store::StoreError::Conflict`] reason stands for: the
+/// `sqlstate` label.
 pub fn conflict_sqlstate(reason: &'static str) -> &'static str {
     match reason {
         "serialization failure" => "40001",
         "deadlock" => "40P01",
         "unique violation" => "23505",
-        store::REQUEST_IN_PROGRESS => "55P03",
         _ => "other",
     }
 }
@@ -164,7 +161,6 @@ mod tests {
             ("serialization failure", "40001"),
             ("deadlock", "40P01"),
             ("unique violation", "23505"),
-            (store::REQUEST_IN_PROGRESS, "55P03"),
         ] {
             assert_eq!(conflict_sqlstate(reason), sqlstate, "{reason}");
         }

@@ -236,19 +236,6 @@ impl Session {
             .await
             .map_err(StoreError::from)
     }
-
-    /// Releases the session-level locks after the transaction ended cleanly;
-    /// if the release is not acknowledged the connection is closed instead
-    /// (which releases them).
-    async fn release_locks(&mut self, session_locks: &[i64]) {
-        if session_locks.is_empty() || !self.clean {
-            return;
-        }
-        let client = self.client.as_ref().expect("a session holds a client");
-        if store::unlock_session_locks(client).await.is_err() {
-            self.clean = false;
-        }
-    }
 }
 
 enum Attempt<T> {
@@ -265,25 +252,8 @@ enum Attempt<T> {
 /// future that borrows the transaction cannot be proven `Send` for every
 /// lifetime (rust-lang/rust#64552), and the gRPC server needs `Send` futures.
 macro_rules! in_transaction {
-    ($ledger:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {
-        in_transaction!(
-            $ledger,
-            $isolation,
-            $read_only,
-            session_locks = &[],
-            |$tx, _locks_acquired| $body
-        )
-    };
-    // `session_locks`: the writer lock and then these advisory lock ids,
-    // taken on the connection before BEGIN (so the snapshot follows every
-    // earlier holder's commit) and released
-    // after the transaction ended; a connection whose release is not
-    // acknowledged is closed, which releases them too. The body sees which
-    // ids it holds (`$acquired[i]` for `session_locks[i]`); when it holds
-    // none of them, the attempt is a REQUEST_IN_PROGRESS conflict.
-    ($ledger:expr, $isolation:expr, $read_only:expr, session_locks = $locks:expr, |$tx:ident, $acquired:ident| $body:expr) => {{
+    ($ledger:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {{
         let ledger: &Ledger = $ledger;
-        let session_locks: &[i64] = $locks;
         let mut attempt_number: u32 = 0;
         loop {
             attempt_number += 1;
@@ -293,21 +263,6 @@ macro_rules! in_transaction {
             );
             let attempt = tracing::Instrument::instrument(async {
                 let mut session = ledger.checkout_for_attempt().await?;
-                let $acquired: Vec<bool> = if session_locks.is_empty() {
-                    Vec::new()
-                } else {
-                    let client = session
-                        .client
-                        .as_ref()
-                        .expect("a fresh session holds a client");
-                    let acquired = store::lock_writer_then_try_each(client, session_locks).await?;
-                    if !acquired.iter().any(|held| *held) {
-                        store::unlock_session_locks(client).await?;
-                        session.clean = true;
-                        return Err(StoreError::Conflict(store::REQUEST_IN_PROGRESS));
-                    }
-                    acquired
-                };
                 let client = session
                     .client
                     .as_mut()
@@ -324,19 +279,16 @@ macro_rules! in_transaction {
                         if $tx.rollback().await.is_ok() {
                             session.clean = true;
                         }
-                        session.release_locks(session_locks).await;
                         return Err(error);
                     }
                 };
                 match ledger.commit($tx).await {
                     Commit::Done => {
                         session.clean = true;
-                        session.release_locks(session_locks).await;
                         Ok(Attempt::Done(value))
                     }
                     Commit::Refused(error) => {
                         session.clean = true;
-                        session.release_locks(session_locks).await;
                         Err(error)
                     }
                     Commit::Unknown(error) => {
@@ -502,12 +454,8 @@ impl Ledger {
         tracing::debug!(attempt_number, reason, "transaction conflict");
         if attempt_number >= attempts_max {
             crate::metrics::record_transaction_give_up(reason);
-            return ControlFlow::Break(Err(if reason == store::REQUEST_IN_PROGRESS {
-                LedgerError::RequestInProgress
-            } else {
-                LedgerError::Contention {
-                    attempts: attempts_max,
-                }
+            return ControlFlow::Break(Err(LedgerError::Contention {
+                attempts: attempts_max,
             }));
         }
         crate::metrics::record_transaction_retry(reason);
@@ -916,118 +864,22 @@ impl Ledger {
         for command in commands {
             self.check_command(command)?;
         }
-        // Commands whose idempotency key another session holds (a concurrent
-        // duplicate in another process) wait for a later round; the others
-        // are applied now, so that one held key never holds up a batch.
-        let mut answers: Vec<Option<Result<ApplyResponse, LedgerError>>> =
-            commands.iter().map(|_| None).collect();
-        let mut waiting: Vec<usize> = (0..commands.len()).collect();
-        let rounds_max = self.options.transaction_attempts_max.max(1);
-        for round in 1..=rounds_max {
-            let subset: Vec<ApplyCommand>;
-            let round_commands = if waiting.len() == commands.len() {
-                commands
-            } else {
-                subset = waiting
-                    .iter()
-                    .map(|&index| commands[index].clone())
-                    .collect();
-                &subset
-            };
-            let round_answers = match self.apply_round(round_commands, statement_timeout_ms).await {
-                Ok(round_answers) => round_answers,
-                // Every key of the round was held for as long as the retries lasted.
-                Err(LedgerError::RequestInProgress) => break,
-                Err(error) => return Err(error),
-            };
-            let mut still_waiting = Vec::new();
-            for (&index, answer) in waiting.iter().zip(round_answers) {
-                match answer {
-                    Some(answer) => answers[index] = Some(answer),
-                    None => still_waiting.push(index),
-                }
-            }
-            waiting = still_waiting;
-            if waiting.is_empty() {
-                break;
-            }
-            if round < rounds_max {
-                tokio::time::sleep(self.backoff(round)).await;
-            }
-        }
-        for index in waiting {
-            answers[index] = Some(Err(LedgerError::RequestInProgress));
-        }
-        Ok(answers
-            .into_iter()
-            .map(|answer| answer.expect("every command answered"))
-            .collect())
-    }
-
-    /// One round of [`Ledger::apply_batch_within`]: the commands whose
-    /// idempotency-key lock this session takes are applied in one
-    /// transaction; the others are `None` (held by another session).
-    async fn apply_round(
-        &self,
-        commands: &[ApplyCommand],
-        statement_timeout_ms: Option<u64>,
-    ) -> Result<Vec<Option<Result<ApplyResponse, LedgerError>>>, LedgerError> {
         // Bounded: each unknown commit outcome is resolved by a lookup, and a
         // transaction found not committed is run again at most this often.
         const COMMIT_RESOLUTIONS_MAX: u32 = 3;
-        let command_lock_ids: Vec<i64> = commands
-            .iter()
-            .map(|command| store::idempotency_lock_id(&command.client_id, &command.idempotency_key))
-            .collect();
-        let mut lock_ids = command_lock_ids.clone();
-        lock_ids.sort_unstable();
-        lock_ids.dedup();
-        // The position in `lock_ids` of each command's key.
-        let lock_index: Vec<usize> = command_lock_ids
-            .iter()
-            .map(|id| lock_ids.binary_search(id).expect("every key has its id"))
-            .collect();
         for _ in 0..COMMIT_RESOLUTIONS_MAX {
-            let attempt = in_transaction!(
-                self,
-                IsolationLevel::Serializable,
-                false,
-                session_locks = &lock_ids,
-                |tx, acquired| async {
-                    if let Some(timeout_ms) = statement_timeout_ms {
-                        store::set_local_statement_timeout(&tx, timeout_ms).await?;
-                    }
-                    let held: Vec<bool> = lock_index.iter().map(|&i| acquired[i]).collect();
-                    let results = if held.iter().all(|held| *held) {
-                        apply::apply_batch_in(&tx, commands).await?
-                    } else {
-                        let subset: Vec<ApplyCommand> =
-                            held_commands(commands, &held).cloned().collect();
-                        apply::apply_batch_in(&tx, &subset).await?
-                    };
-                    Ok((held, results))
-                }
-            )?;
+            let attempt = in_transaction!(self, IsolationLevel::Serializable, false, |tx| async {
+                apply::apply_batch_in(&tx, commands, statement_timeout_ms).await
+            })?;
             match attempt {
-                Attempt::Done((held, results)) => {
-                    let mut finished = self
-                        .finish(held_commands(commands, &held), results)
-                        .into_iter();
-                    return Ok(held
-                        .iter()
-                        .map(|held| {
-                            held.then(|| finished.next().expect("one answer per applied command"))
-                        })
-                        .collect());
-                }
+                Attempt::Done(results) => return Ok(self.finish(commands.iter(), results)),
                 Attempt::CommitOutcomeUnknown(error) => {
                     tracing::warn!(%error, "commit outcome unknown, looking the idempotency keys up");
                     if let Some(responses) = self.committed_responses(commands).await? {
-                        return Ok(responses.into_iter().map(Some).collect());
+                        return Ok(responses);
                     }
-                    // Not committed (or a command was left for a later
-                    // round): a run that starts with the same idempotency
-                    // lookups is safe.
+                    // Not committed: a run that starts with the same
+                    // idempotency lookups is safe.
                 }
             }
         }
@@ -1128,16 +980,4 @@ impl Ledger {
         ended?;
         Ok(report)
     }
-}
-
-/// The commands whose idempotency key this session holds, in order.
-fn held_commands<'c>(
-    commands: &'c [ApplyCommand],
-    held: &'c [bool],
-) -> impl Iterator<Item = &'c ApplyCommand> {
-    commands
-        .iter()
-        .zip(held)
-        .filter(|(_, held)| **held)
-        .map(|(command, _)| command)
 }

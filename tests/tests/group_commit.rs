@@ -194,35 +194,3 @@ async fn a_reused_key_in_a_batch_fails_only_its_own_request() {
         Outcome::Applied
     );
 }
-
-#[tokio::test]
-async fn a_key_another_session_holds_waits_without_holding_up_the_rest_of_its_batch() {
-    let db = TestDatabase::with_two_accounts(LedgerOptions {
-        transaction_attempts_max: 3,
-        ..LedgerOptions::default()
-    })
-    .await;
-    let held = payment("HELD");
-    let lock_id = ledger::store::idempotency_lock_id(&held.client_id, &held.idempotency_key);
-    let other = db.client().await;
-    other
-        .execute("SELECT pg_advisory_lock($1)", &[&lock_id])
-        .await
-        .unwrap();
-    let answers = db
-        .ledger
-        .apply_batch(&[payment("BEFORE"), held, payment("AFTER")])
-        .await
-        .unwrap();
-    assert_eq!(
-        answers[0].as_ref().unwrap().receipts[0].outcome,
-        Outcome::Applied
-    );
-    assert!(matches!(answers[1], Err(LedgerError::RequestInProgress)));
-    assert_eq!(
-        answers[2].as_ref().unwrap().receipts[0].outcome,
-        Outcome::Applied
-    );
-    let client = db.client().await;
-    assert_eq!(invariants::count(&client, "payments").await, 2);
-}

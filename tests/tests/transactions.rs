@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ledger::model::{Outcome, PaymentState};
+use ledger::model::{Outcome, OverdraftRule, PaymentState};
 use ledger::{LedgerError, LedgerOptions};
 use ledger_system_tests::fixtures::*;
 use ledger_system_tests::{invariants, TestDatabase};
@@ -307,66 +307,34 @@ async fn a_command_with_several_messages_stores_one_answer_and_applies_nothing_w
     assert_eq!(invariants::count(&db.client().await, "transfers").await, 2);
 }
 
-#[tokio::test]
-async fn the_idempotency_key_lock_is_held_by_the_session_before_its_transaction_and_free_after_the_answer(
-) {
-    let db = TestDatabase::with_two_accounts(LedgerOptions {
-        transaction_attempts_max: 2,
-        ..LedgerOptions::default()
-    })
-    .await;
-    let command = command(
-        "c",
-        "held",
-        transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING"),
-    );
-    let lock_id = ledger::store::idempotency_lock_id(&command.client_id, &command.idempotency_key);
-    let other = db.client().await;
-    // Another session holds the key outside any transaction, as a first
-    // attempt does from before its BEGIN until after its COMMIT: the
-    // duplicate never begins planning.
-    other
-        .execute("SELECT pg_advisory_lock($1)", &[&lock_id])
+/// Holds the writer lock in a transaction of its own, as another process's
+/// batch does between its BEGIN and its COMMIT.
+async fn hold_the_writer_lock(
+    client: &mut tokio_postgres::Client,
+) -> tokio_postgres::Transaction<'_> {
+    let holder = client.transaction().await.unwrap();
+    holder
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN EXCLUSIVE MODE",
+            ledger::store::WRITER_LOCK_TABLE
+        ))
         .await
         .unwrap();
-    assert!(matches!(
-        db.ledger.apply(&command).await,
-        Err(LedgerError::RequestInProgress)
-    ));
-    assert_eq!(invariants::count(&other, "payments").await, 0);
-    other
-        .execute("SELECT pg_advisory_unlock_all()", &[])
-        .await
-        .unwrap();
-
-    let applied = db.ledger.apply(&command).await.unwrap();
-    assert_eq!(applied.receipts[0].outcome, Outcome::Applied);
-    // Once answered, the pooled connection holds no lock of the key.
-    let free: bool = other
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_id])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(free, "the key's lock outlived the answer");
+    holder
 }
 
 #[tokio::test]
-async fn a_batch_waits_for_the_writer_lock_another_session_holds_and_applies_once_it_is_free() {
+async fn a_batch_waits_for_the_writer_lock_another_session_holds_and_then_sees_what_committed_meanwhile(
+) {
     let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
-    let other = db.client().await;
-    let (class, object) = ledger::store::WRITER_LOCK;
-    // Another writer (a second server process) is between its BEGIN and its
-    // COMMIT: this batch must not begin, or it could abort the other.
-    other
-        .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &object])
-        .await
-        .unwrap();
+    let mut other = db.client().await;
+    let holder = hold_the_writer_lock(&mut other).await;
     let ledger = db.ledger.clone();
     let applying = tokio::spawn(async move {
         let command = command(
             "c",
             "waits",
-            transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING"),
+            transfer("P1", PaymentState::Settled, eur(42), "BOB", "LATE"),
         );
         ledger.apply(&command).await
     });
@@ -375,20 +343,69 @@ async fn a_batch_waits_for_the_writer_lock_another_session_holds_and_applies_onc
         !applying.is_finished(),
         "the batch ran beside another writer"
     );
-    assert_eq!(invariants::count(&other, "payments").await, 0);
-    other
-        .execute("SELECT pg_advisory_unlock_all()", &[])
+    // The creditor account is opened while the batch waits: its snapshot,
+    // taken after the lock, must see it.
+    db.ledger
+        .open_account(&open("LATE", "EUR", OverdraftRule::Unrestricted))
         .await
         .unwrap();
+    assert_eq!(invariants::count(&db.client().await, "payments").await, 0);
+    holder.rollback().await.unwrap();
 
     let applied = applying.await.unwrap().unwrap();
-    assert_eq!(applied.receipts[0].outcome, Outcome::Applied);
-    let free: bool = other
-        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &object])
+    assert_eq!(
+        outcome_codes(&applied),
+        ["APPLIED"],
+        "the snapshot was taken before the lock was granted"
+    );
+    // Once answered, no transaction of the ledger holds the lock.
+    let mut checker = db.client().await;
+    let check = checker.transaction().await.unwrap();
+    check
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN EXCLUSIVE MODE NOWAIT",
+            ledger::store::WRITER_LOCK_TABLE
+        ))
         .await
-        .unwrap()
-        .get(0);
-    assert!(free, "the writer lock outlived the answer");
+        .expect("the writer lock outlived the answer");
+    check.rollback().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_duplicate_that_arrives_while_the_first_waits_for_the_writer_lock_is_answered_with_its_replay(
+) {
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
+    let mut other = db.client().await;
+    let holder = hold_the_writer_lock(&mut other).await;
+    let command = command(
+        "c",
+        "dup",
+        transfer("P1", PaymentState::Settled, eur(42), "BOB", "CLEARING"),
+    );
+    let spawn_apply = |command: ledger::ApplyCommand| {
+        let ledger = db.ledger.clone();
+        tokio::spawn(async move { ledger.apply(&command).await })
+    };
+    let first = spawn_apply(command.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let duplicate = spawn_apply(command.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!first.is_finished() && !duplicate.is_finished());
+    holder.rollback().await.unwrap();
+
+    let answers = [
+        first.await.unwrap().unwrap(),
+        duplicate.await.unwrap().unwrap(),
+    ];
+    assert_eq!(
+        answers.iter().filter(|answer| !answer.replay).count(),
+        1,
+        "one applied, the other its replay"
+    );
+    assert_eq!(answers[0].response_bytes, answers[1].response_bytes);
+    let client = db.client().await;
+    assert_eq!(invariants::count(&client, "transfers").await, 1);
+    assert!(invariants::violations(&client).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

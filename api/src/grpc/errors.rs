@@ -28,9 +28,6 @@ pub enum ApiError {
     },
     /// Retries of conflicting transactions ran out: retry with the same key.
     Contention,
-    /// Another request under the same idempotency key is still being
-    /// applied (semantics §1): retry with the same key for its replay.
-    RequestInProgress,
     NotFound(String),
     AlreadyExists(String),
     /// The database is unreachable or timed out: retry with the same key.
@@ -109,16 +106,6 @@ impl ApiError {
                 Status::with_error_details(
                     Code::Aborted,
                     "conflicting concurrent requests; retry with the same idempotency key",
-                    details,
-                )
-            }
-            ApiError::RequestInProgress => {
-                let mut details = ErrorDetails::with_retry_info(Some(RETRY_DELAY));
-                details.set_error_info("REQUEST_IN_PROGRESS", ERROR_DOMAIN, []);
-                Status::with_error_details(
-                    Code::Aborted,
-                    "a request with the same idempotency key is in progress; \
-                     retry with the same key for its answer",
                     details,
                 )
             }
@@ -213,7 +200,6 @@ impl From<LedgerError> for ApiError {
                 tracing::warn!(attempts, "transaction retries exhausted");
                 ApiError::Contention
             }
-            LedgerError::RequestInProgress => ApiError::RequestInProgress,
             LedgerError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable

@@ -1,6 +1,4 @@
-//! Idempotency records, the ids of the session-level key locks taken before a
-//! transaction (`session_locks.rs`), and the stored responses replays return
-//! byte for byte.
+//! Idempotency records, and the stored responses replays return byte for byte.
 
 use std::time::SystemTime;
 
@@ -54,19 +52,6 @@ pub async fn select_idempotency_records(
             ))
         })
         .collect()
-}
-
-/// The advisory lock id of one `(client_id, key)` (semantics §1: a
-/// concurrent duplicate finds it taken).
-pub fn idempotency_lock_id(client: &ClientId, key: &IdempotencyKey) -> i64 {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    hasher.update(b"ledger.idempotency_key\0");
-    hasher.update((client.as_str().len() as u32).to_be_bytes());
-    hasher.update(client.as_str().as_bytes());
-    hasher.update(key.as_str().as_bytes());
-    let digest = hasher.finalize();
-    i64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
 }
 
 /// A record to store under `(client_id, key)`.

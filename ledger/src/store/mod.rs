@@ -18,9 +18,9 @@ mod idempotency;
 mod outbox;
 mod payments;
 mod returns;
-mod session_locks;
 mod transfers;
 mod visibility;
+mod writer_lock;
 
 pub use accounts::*;
 pub use conflicts::*;
@@ -28,8 +28,8 @@ pub use idempotency::*;
 pub use outbox::*;
 pub use payments::*;
 pub use returns::*;
-pub use session_locks::*;
 pub use transfers::*;
+pub use writer_lock::*;
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::error::SqlState;
@@ -89,10 +89,6 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-/// The [`StoreError::Conflict`] reason of a transaction that found another
-/// one applying the same idempotency key right now.
-pub const REQUEST_IN_PROGRESS: &str = "request in progress";
-
 impl StoreError {
     /// 25P02: a statement sent after an earlier one of the same transaction
     /// failed. Never the cause, only its echo.
@@ -143,17 +139,6 @@ async fn execute(
 ) -> Result<u64, StoreError> {
     let statement = tx.prepare_cached(sql).await?;
     Ok(tx.execute(&statement, params).await?)
-}
-
-/// Limits every further statement of this transaction to `timeout_ms`.
-pub async fn set_local_statement_timeout(
-    tx: &Transaction<'_>,
-    timeout_ms: u64,
-) -> Result<(), StoreError> {
-    // A number we formatted: safe to splice (SET takes no parameters).
-    tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
-        .await?;
-    Ok(())
 }
 
 /// A round trip to the database, for health checks.
