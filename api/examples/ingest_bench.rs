@@ -301,10 +301,26 @@ async fn set_based(db: &TestDatabase, transactions: u64) -> Duration {
     .await
     .unwrap();
     tx.execute(
+        // Each transfer carries both accounts' sums after it (running balances):
+        // the debtors are only debited and the clearing account only credited.
         "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
-                                currency, amount_minor) \
-         SELECT payment_id, 'POSTED', debit_account_id, credit_account_id, currency, amount_minor \
-         FROM payments ORDER BY payment_id",
+                                currency, amount_minor, \
+                                debit_debits_pending, debit_debits_posted, \
+                                debit_credits_pending, debit_credits_posted, \
+                                credit_debits_pending, credit_debits_posted, \
+                                credit_credits_pending, credit_credits_posted) \
+         SELECT p.payment_id, 'POSTED', p.debit_account_id, p.credit_account_id, p.currency, \
+                p.amount_minor, \
+                d.debits_pending, d.debits_posted + SUM(p.amount_minor) OVER ( \
+                    PARTITION BY p.debit_account_id ORDER BY p.payment_id), \
+                d.credits_pending, d.credits_posted, \
+                c.debits_pending, c.debits_posted, \
+                c.credits_pending, c.credits_posted + SUM(p.amount_minor) OVER ( \
+                    PARTITION BY p.credit_account_id ORDER BY p.payment_id) \
+         FROM payments p \
+         JOIN accounts d ON d.account_id = p.debit_account_id \
+         JOIN accounts c ON c.account_id = p.credit_account_id \
+         ORDER BY p.payment_id",
         &[],
     )
     .await

@@ -360,12 +360,7 @@ async fn a_batch_waits_for_the_writer_lock_another_session_holds_and_then_sees_w
     );
     // Once answered, no transaction of the ledger holds the lock.
     let mut checker = db.client().await;
-    let check = checker.transaction().await.unwrap();
-    check
-        .batch_execute(&format!(
-            "LOCK TABLE {} IN EXCLUSIVE MODE NOWAIT",
-            ledger::store::WRITER_LOCK_TABLE
-        ))
+    let check = tokio::time::timeout(Duration::from_secs(5), hold_the_writer_lock(&mut checker))
         .await
         .expect("the writer lock outlived the answer");
     check.rollback().await.unwrap();

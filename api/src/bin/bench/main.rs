@@ -41,7 +41,7 @@ const TOKEN: &str = "bench-token-0123456789abcdef";
 const ACCOUNTS: usize = 10_000;
 const HOT_ACCOUNT: usize = 0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Scenario {
     Uniform,
     Hot,
@@ -66,68 +66,54 @@ impl Scenario {
     }
 }
 
+/// SubmitPayment over gRPC against its peers, durable, in one run
+/// (docs/benchmarks.md).
+#[derive(clap::Parser)]
+#[command(name = "ledger-bench")]
 struct Options {
+    /// Concurrent clients per point, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
     clients: Vec<usize>,
+    /// Measured seconds per point.
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Seconds of load before each point's measurement.
+    #[arg(long, default_value_t = 2)]
     warmup_seconds: u64,
+    /// Share of calls that replay an earlier key (0 to 1).
+    #[arg(long, default_value_t = 0.1, value_parser = share)]
     replay_share: f64,
-    scenarios: Vec<Scenario>,
+    /// One scenario only (default: all three).
+    #[arg(long = "scenario", value_enum)]
+    scenario: Option<Scenario>,
+    /// Skip the pgbench peers (plain SQL, pgledger).
+    #[arg(long = "no-peers", action = clap::ArgAction::SetFalse)]
     peers: bool,
+    /// Skip the server with one transaction per request.
+    #[arg(long = "no-per-request", action = clap::ArgAction::SetFalse)]
     per_request: bool,
     /// The earlier setup: every table analyzed while empty, and no
     /// statistics during the run (the first seconds of a new database).
+    #[arg(long)]
     cold_statistics: bool,
 }
 
-fn options() -> Options {
-    let mut options = Options {
-        clients: vec![64],
-        seconds: 10,
-        warmup_seconds: 2,
-        replay_share: 0.1,
-        scenarios: vec![Scenario::Uniform, Scenario::Hot, Scenario::TwoServers],
-        peers: true,
-        per_request: true,
-        cold_statistics: false,
-    };
-    let mut arguments = std::env::args().skip(1);
-    while let Some(argument) = arguments.next() {
-        let mut value = || {
-            arguments
-                .next()
-                .unwrap_or_else(|| panic!("{argument} takes a value"))
-        };
-        match argument.as_str() {
-            "--clients" => {
-                options.clients = value()
-                    .split(',')
-                    .map(|count| count.parse().expect("--clients 1,8,32,64"))
-                    .collect()
-            }
-            "--seconds" => options.seconds = value().parse().expect("--seconds N"),
-            "--warmup-seconds" => {
-                options.warmup_seconds = value().parse().expect("--warmup-seconds N")
-            }
-            "--replay-share" => options.replay_share = value().parse().expect("--replay-share 0.1"),
-            "--scenario" => {
-                options.scenarios = match value().as_str() {
-                    "uniform" => vec![Scenario::Uniform],
-                    "hot" => vec![Scenario::Hot],
-                    "two-servers" => vec![Scenario::TwoServers],
-                    other => panic!("unknown scenario {other}: uniform, hot or two-servers"),
-                }
-            }
-            "--no-peers" => options.peers = false,
-            "--no-per-request" => options.per_request = false,
-            "--cold-statistics" => options.cold_statistics = true,
-            other => panic!(
-                "unknown argument {other}; use --clients LIST, --seconds N, --warmup-seconds N, \
-                 --replay-share X, --scenario uniform|hot|two-servers, --no-peers, --no-per-request, \
-                 --cold-statistics"
-            ),
+impl Options {
+    fn scenarios(&self) -> Vec<Scenario> {
+        match self.scenario {
+            Some(scenario) => vec![scenario],
+            None => vec![Scenario::Uniform, Scenario::Hot, Scenario::TwoServers],
         }
     }
-    options
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    let share: f64 = text.parse().map_err(|error| format!("{error}"))?;
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err("a share from 0 to 1".to_owned())
+    }
 }
 
 fn account(index: usize) -> String {
@@ -245,7 +231,7 @@ fn row(label: &str, point: &Point) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let options = options();
+    let options = <Options as clap::Parser>::parse();
     let data = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&data).expect("a directory");
     // Run as root, the cluster runs as `postgres`, which must reach the data dir.
@@ -274,7 +260,7 @@ async fn main() {
         options.warmup_seconds,
         options.replay_share * 100.0
     );
-    for &scenario in &options.scenarios {
+    for scenario in options.scenarios() {
         for &clients in &options.clients {
             println!("\n{} scenario, {clients} clients", scenario.name());
             let grouped =
