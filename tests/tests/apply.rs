@@ -2,9 +2,10 @@
 //! replays and business duplicates, and the account mapping of semantics §5.
 
 use ledger::model::{
-    Amount, Bic, Currency, IdempotencyKey, Outcome, OverdraftRule, PaymentState, RejectionReason,
+    Account, AccountId, Amount, Balances, Bic, Currency, IdempotencyKey, Outcome, OverdraftRule,
+    PaymentMessage, PaymentState, RejectionReason,
 };
-use ledger::{LedgerError, Receipt};
+use ledger::{ApplyResponse, LedgerError, Receipt};
 use ledger_system_tests::fixtures::*;
 use ledger_system_tests::{invariants, TestDatabase};
 
@@ -14,33 +15,81 @@ use PaymentState::{Pending, Rejected, Returned, Settled};
 /// `ALICE` and two unrestricted accounts `BOB` and `CLEARING`, all in EUR.
 async fn ledger_with_accounts() -> TestDatabase {
     let db = TestDatabase::with_defaults().await;
-    for (name, overdraft) in [
-        ("ALICE", OverdraftRule::DebitsMustNotExceedCredits),
-        ("BOB", OverdraftRule::Unrestricted),
-        ("CLEARING", OverdraftRule::Unrestricted),
-    ] {
-        db.ledger
-            .open_account(&open(name, "EUR", overdraft))
-            .await
-            .unwrap();
+    db.ledger
+        .open_account(&open(
+            "ALICE",
+            "EUR",
+            OverdraftRule::DebitsMustNotExceedCredits,
+        ))
+        .await
+        .unwrap();
+    for name in ["BOB", "CLEARING"] {
+        open_unrestricted(&db, name, "EUR").await.unwrap();
     }
     db
 }
 
-async fn balances_of(db: &TestDatabase, name: &str) -> [i64; 4] {
-    let balances = db
-        .ledger
+/// Opens an account in `currency` that may be overdrawn.
+async fn open_unrestricted(
+    db: &TestDatabase,
+    reference_text: &str,
+    currency: &str,
+) -> Result<Account, LedgerError> {
+    db.ledger
+        .open_account(&open(reference_text, currency, OverdraftRule::Unrestricted))
+        .await
+}
+
+/// Applies `message` as `client` under `idempotency_key`.
+async fn apply_as(
+    db: &TestDatabase,
+    client: &str,
+    idempotency_key: &str,
+    message: PaymentMessage,
+) -> ApplyResponse {
+    db.ledger
+        .apply(&command(client, idempotency_key, message))
+        .await
+        .unwrap()
+}
+
+/// A payment from `BOB` to `CLEARING`.
+fn bob_pays_clearing(
+    business_key: &str,
+    target_state: PaymentState,
+    amount: Amount,
+) -> PaymentMessage {
+    transfer(business_key, target_state, amount, "BOB", "CLEARING")
+}
+
+async fn account_id(db: &TestDatabase, name: &str) -> AccountId {
+    db.ledger
         .get_account(&reference(name))
         .await
         .unwrap()
         .unwrap()
-        .balances;
+        .account_id
+}
+
+/// (debits_pending, debits_posted, credits_pending, credits_posted).
+fn counters(balances: &Balances) -> [i64; 4] {
     [
         balances.debits_pending,
         balances.debits_posted,
         balances.credits_pending,
         balances.credits_posted,
     ]
+}
+
+async fn balances_of(db: &TestDatabase, name: &str) -> [i64; 4] {
+    let account = db.ledger.get_account(&reference(name)).await.unwrap();
+    counters(&account.unwrap().balances)
+}
+
+/// `replay` is the stored answer to `first`'s request, byte for byte.
+fn assert_replay_of(replay: &ApplyResponse, first: &ApplyResponse) {
+    assert!(replay.replay);
+    assert_eq!(replay.response_bytes, first.response_bytes);
 }
 
 async fn assert_sound(db: &TestDatabase) {
@@ -58,7 +107,7 @@ async fn a_settled_payment_posts_once_and_its_replay_returns_the_first_response(
     let command = command(
         "bank-a",
         "key-1",
-        transfer("P1", Settled, eur(1250), "BOB", "CLEARING"),
+        bob_pays_clearing("P1", Settled, eur(1250)),
     );
 
     let first = db.ledger.apply(&command).await.unwrap();
@@ -67,8 +116,7 @@ async fn a_settled_payment_posts_once_and_its_replay_returns_the_first_response(
     assert_eq!(first.receipts[0].outcome, Outcome::Applied);
     assert_eq!(first.receipts[0].state, Some(Settled));
     assert!(!first.replay);
-    assert!(replay.replay);
-    assert_eq!(replay.response_bytes, first.response_bytes);
+    assert_replay_of(&replay, &first);
     assert_eq!(replay.receipts[0], first.receipts[0]);
     assert_eq!(balances_of(&db, "BOB").await, [0, 1250, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 1250]);
@@ -81,14 +129,13 @@ async fn a_settled_payment_posts_once_and_its_replay_returns_the_first_response(
 #[tokio::test]
 async fn a_reused_idempotency_key_with_another_request_is_refused_and_writes_nothing() {
     let db = ledger_with_accounts().await;
-    db.ledger
-        .apply(&command(
-            "bank-a",
-            "key-1",
-            transfer("P1", Settled, eur(100), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
+    apply_as(
+        &db,
+        "bank-a",
+        "key-1",
+        bob_pays_clearing("P1", Settled, eur(100)),
+    )
+    .await;
     let client = db.client().await;
     let records_before = invariants::count(&client, "idempotency_records").await;
 
@@ -97,7 +144,7 @@ async fn a_reused_idempotency_key_with_another_request_is_refused_and_writes_not
         .apply(&command(
             "bank-a",
             "key-1",
-            transfer("P2", Settled, eur(100), "BOB", "CLEARING"),
+            bob_pays_clearing("P2", Settled, eur(100)),
         ))
         .await;
 
@@ -116,24 +163,20 @@ async fn a_reused_idempotency_key_with_another_request_is_refused_and_writes_not
 #[tokio::test]
 async fn idempotency_keys_are_scoped_by_client() {
     let db = ledger_with_accounts().await;
-    let a = db
-        .ledger
-        .apply(&command(
-            "bank-a",
-            "same-key",
-            transfer("P1", Settled, eur(1), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
-    let b = db
-        .ledger
-        .apply(&command(
-            "bank-b",
-            "same-key",
-            transfer("P2", Settled, eur(2), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
+    let a = apply_as(
+        &db,
+        "bank-a",
+        "same-key",
+        bob_pays_clearing("P1", Settled, eur(1)),
+    )
+    .await;
+    let b = apply_as(
+        &db,
+        "bank-b",
+        "same-key",
+        bob_pays_clearing("P2", Settled, eur(2)),
+    )
+    .await;
     assert!(!a.replay && !b.replay);
     assert_ne!(a.receipts[0].payment_id, b.receipts[0].payment_id);
     assert_eq!(balances_of(&db, "BOB").await, [0, 3, 0, 0]);
@@ -142,17 +185,9 @@ async fn idempotency_keys_are_scoped_by_client() {
 #[tokio::test]
 async fn a_business_duplicate_under_a_new_key_names_the_existing_payment_and_posts_nothing() {
     let db = ledger_with_accounts().await;
-    let message = transfer("P1", Settled, eur(500), "BOB", "CLEARING");
-    let first = db
-        .ledger
-        .apply(&command("bank-a", "k1", message.clone()))
-        .await
-        .unwrap();
-    let duplicate = db
-        .ledger
-        .apply(&command("bank-a", "k2", message))
-        .await
-        .unwrap();
+    let message = bob_pays_clearing("P1", Settled, eur(500));
+    let first = apply_as(&db, "bank-a", "k1", message.clone()).await;
+    let duplicate = apply_as(&db, "bank-a", "k2", message).await;
 
     assert_eq!(outcome(&duplicate.receipts[0]), "DUPLICATE");
     assert_eq!(
@@ -166,23 +201,20 @@ async fn a_business_duplicate_under_a_new_key_names_the_existing_payment_and_pos
 #[tokio::test]
 async fn a_business_duplicate_with_other_content_is_refused_and_flagged_for_the_audit() {
     let db = ledger_with_accounts().await;
-    db.ledger
-        .apply(&command(
-            "bank-a",
-            "k1",
-            transfer("P1", Settled, eur(500), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
-    let conflicting = db
-        .ledger
-        .apply(&command(
-            "bank-a",
-            "k2",
-            transfer("P1", Settled, eur(501), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
+    apply_as(
+        &db,
+        "bank-a",
+        "k1",
+        bob_pays_clearing("P1", Settled, eur(500)),
+    )
+    .await;
+    let conflicting = apply_as(
+        &db,
+        "bank-a",
+        "k2",
+        bob_pays_clearing("P1", Settled, eur(501)),
+    )
+    .await;
     assert_eq!(
         conflicting.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::BusinessKeyConflict)
@@ -191,51 +223,45 @@ async fn a_business_duplicate_with_other_content_is_refused_and_flagged_for_the_
     assert_eq!(invariants::count(&client, "payment_conflicts").await, 1);
     assert_eq!(balances_of(&db, "BOB").await, [0, 500, 0, 0]);
     // The refusal is stored: its replay is the same refusal, not a second flag.
-    let replay = db
-        .ledger
-        .apply(&command(
-            "bank-a",
-            "k2",
-            transfer("P1", Settled, eur(501), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
-    assert!(replay.replay);
-    assert_eq!(replay.response_bytes, conflicting.response_bytes);
+    let replay = apply_as(
+        &db,
+        "bank-a",
+        "k2",
+        bob_pays_clearing("P1", Settled, eur(501)),
+    )
+    .await;
+    assert_replay_of(&replay, &conflicting);
     assert_eq!(invariants::count(&client, "payment_conflicts").await, 1);
 }
 
 #[tokio::test]
 async fn a_payment_moves_through_pending_settled_and_returned_posting_each_difference() {
     let db = ledger_with_accounts().await;
-    let apply = |key: &'static str, message| {
-        let db = &db;
-        async move {
-            db.ledger
-                .apply(&command("bank-a", key, message))
-                .await
-                .unwrap()
-        }
-    };
-    let pending = apply("k1", transfer("P1", Pending, eur(700), "BOB", "CLEARING")).await;
+    let pending = apply_as(
+        &db,
+        "bank-a",
+        "k1",
+        bob_pays_clearing("P1", Pending, eur(700)),
+    )
+    .await;
     assert_eq!(pending.receipts[0].state, Some(Pending));
     assert_eq!(balances_of(&db, "BOB").await, [700, 0, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 700, 0]);
 
-    let settled = apply("k2", status("P1", Settled)).await;
+    let settled = apply_as(&db, "bank-a", "k2", status("P1", Settled)).await;
     assert_eq!(outcome(&settled.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "BOB").await, [0, 700, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 700]);
 
-    let late_pending = apply("k3", status("P1", Pending)).await;
+    let late_pending = apply_as(&db, "bank-a", "k3", status("P1", Pending)).await;
     assert_eq!(outcome(&late_pending.receipts[0]), "ALREADY_APPLIED");
 
-    let returned = apply("k4", status("P1", Returned)).await;
+    let returned = apply_as(&db, "bank-a", "k4", status("P1", Returned)).await;
     assert_eq!(returned.receipts[0].state, Some(Returned));
     assert_eq!(balances_of(&db, "BOB").await, [0, 700, 0, 700]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 700, 0, 700]);
 
-    let contradicting = apply("k5", status("P1", Rejected)).await;
+    let contradicting = apply_as(&db, "bank-a", "k5", status("P1", Rejected)).await;
     assert_eq!(
         contradicting.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::StateConflict {
@@ -260,25 +286,11 @@ async fn a_payment_moves_through_pending_settled_and_returned_posting_each_diffe
 #[tokio::test]
 async fn a_rejected_pending_payment_releases_its_reservation() {
     let db = ledger_with_accounts().await;
-    db.ledger
-        .apply(&command(
-            "c",
-            "k1",
-            transfer("P1", Pending, eur(10), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
-    db.ledger
-        .apply(&command("c", "k2", status("P1", Rejected)))
-        .await
-        .unwrap();
+    apply_as(&db, "c", "k1", bob_pays_clearing("P1", Pending, eur(10))).await;
+    apply_as(&db, "c", "k2", status("P1", Rejected)).await;
     assert_eq!(balances_of(&db, "BOB").await, [0, 0, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 0]);
-    let settle = db
-        .ledger
-        .apply(&command("c", "k3", status("P1", Settled)))
-        .await
-        .unwrap();
+    let settle = apply_as(&db, "c", "k3", status("P1", Settled)).await;
     assert_eq!(outcome(&settle.receipts[0]), "REJECTED");
     assert_sound(&db).await;
 }
@@ -298,14 +310,13 @@ async fn a_status_for_an_unknown_payment_is_refused_as_retryable_and_applies_onc
         0
     );
 
-    db.ledger
-        .apply(&command(
-            "c",
-            "original",
-            transfer("P1", Pending, eur(5), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
+    apply_as(
+        &db,
+        "c",
+        "original",
+        bob_pays_clearing("P1", Pending, eur(5)),
+    )
+    .await;
     let retried = db.ledger.apply(&early).await.unwrap();
     assert_eq!(outcome(&retried.receipts[0]), "APPLIED");
     assert!(!retried.replay);
@@ -317,16 +328,10 @@ async fn an_overdraft_on_an_account_that_forbids_it_is_refused_stored_and_posts_
     let db = ledger_with_accounts().await;
     let overdraft = command("c", "k1", transfer("P1", Settled, eur(1), "ALICE", "BOB"));
     let refused = db.ledger.apply(&overdraft).await.unwrap();
-    let alice = db
-        .ledger
-        .get_account(&reference("ALICE"))
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
         refused.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::InsufficientFunds {
-            account_id: alice.account_id
+            account_id: account_id(&db, "ALICE").await
         })
     );
     assert_eq!(balances_of(&db, "ALICE").await, [0, 0, 0, 0]);
@@ -334,26 +339,22 @@ async fn an_overdraft_on_an_account_that_forbids_it_is_refused_stored_and_posts_
 
     // Funded, a new attempt under a new key goes through; the old key still
     // answers with its stored refusal.
-    db.ledger
-        .apply(&command(
-            "c",
-            "fund",
-            transfer("F1", Settled, eur(1), "BOB", "ALICE"),
-        ))
-        .await
-        .unwrap();
+    apply_as(
+        &db,
+        "c",
+        "fund",
+        transfer("F1", Settled, eur(1), "BOB", "ALICE"),
+    )
+    .await;
     let replay = db.ledger.apply(&overdraft).await.unwrap();
-    assert!(replay.replay);
-    assert_eq!(replay.response_bytes, refused.response_bytes);
-    let paid = db
-        .ledger
-        .apply(&command(
-            "c",
-            "k2",
-            transfer("P1", Settled, eur(1), "ALICE", "BOB"),
-        ))
-        .await
-        .unwrap();
+    assert_replay_of(&replay, &refused);
+    let paid = apply_as(
+        &db,
+        "c",
+        "k2",
+        transfer("P1", Settled, eur(1), "ALICE", "BOB"),
+    )
+    .await;
     assert_eq!(outcome(&paid.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "ALICE").await, [0, 1, 0, 1]);
     // The schema refuses an overdraft even behind the ledger's back.
@@ -374,19 +375,14 @@ async fn an_overdraft_on_an_account_that_forbids_it_is_refused_stored_and_posts_
 #[tokio::test]
 async fn unknown_accounts_and_currency_mismatches_are_refused_with_their_reason() {
     let db = ledger_with_accounts().await;
-    db.ledger
-        .open_account(&open("DOLLARS", "USD", OverdraftRule::Unrestricted))
-        .await
-        .unwrap();
-    let unknown = db
-        .ledger
-        .apply(&command(
-            "c",
-            "k1",
-            transfer("P1", Settled, eur(1), "NOBODY", "BOB"),
-        ))
-        .await
-        .unwrap();
+    open_unrestricted(&db, "DOLLARS", "USD").await.unwrap();
+    let unknown = apply_as(
+        &db,
+        "c",
+        "k1",
+        transfer("P1", Settled, eur(1), "NOBODY", "BOB"),
+    )
+    .await;
     let Outcome::Rejected(RejectionReason::AccountNotFound { references }) =
         &unknown.receipts[0].outcome
     else {
@@ -397,15 +393,13 @@ async fn unknown_accounts_and_currency_mismatches_are_refused_with_their_reason(
     };
     assert_eq!(references, &["account NOBODY", "clearing account in EUR"]);
 
-    let mismatch = db
-        .ledger
-        .apply(&command(
-            "c",
-            "k2",
-            transfer("P2", Settled, eur(1), "BOB", "DOLLARS"),
-        ))
-        .await
-        .unwrap();
+    let mismatch = apply_as(
+        &db,
+        "c",
+        "k2",
+        transfer("P2", Settled, eur(1), "BOB", "DOLLARS"),
+    )
+    .await;
     assert_eq!(
         mismatch.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::CurrencyMismatch)
@@ -432,10 +426,7 @@ fn malformed_amounts_and_keys_are_refused_before_reaching_the_ledger() {
 async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_then_the_clearing_account(
 ) {
     let db = ledger_with_accounts().await;
-    db.ledger
-        .open_account(&open("NOSTRO-COBA", "EUR", OverdraftRule::Unrestricted))
-        .await
-        .unwrap();
+    open_unrestricted(&db, "NOSTRO-COBA", "EUR").await.unwrap();
     let coba = Bic::parse("COBADEFFXXX").unwrap();
     db.ledger
         .set_settlement_account(&operator(), &coba, &reference("NOSTRO-COBA"))
@@ -446,18 +437,14 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
     let mut to_coba = transfer("P1", Settled, eur(10), "BOB", "DE-ELSEWHERE");
     to_coba.instruction.as_mut().unwrap().creditor =
         agent_side(Some("DE89370400440532013000"), "COBADEFFXXX");
-    let applied = db.ledger.apply(&command("c", "k1", to_coba)).await.unwrap();
+    let applied = apply_as(&db, "c", "k1", to_coba).await;
     assert_eq!(outcome(&applied.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "NOSTRO-COBA").await, [0, 0, 0, 10]);
 
     // Unknown agent and no clearing account: refused, naming what was looked for.
     let mut to_unknown = transfer("P2", Settled, eur(10), "BOB", "X");
     to_unknown.instruction.as_mut().unwrap().creditor = agent_side(None, "UNKNDEFFXXX");
-    let refused = db
-        .ledger
-        .apply(&command("c", "k2", to_unknown.clone()))
-        .await
-        .unwrap();
+    let refused = apply_as(&db, "c", "k2", to_unknown.clone()).await;
     assert_eq!(
         refused.receipts[0].outcome,
         Outcome::Rejected(RejectionReason::AccountNotFound {
@@ -473,11 +460,7 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
         .set_clearing_account(&operator(), &reference("CLEARING"))
         .await
         .unwrap();
-    let applied = db
-        .ledger
-        .apply(&command("c", "k3", to_unknown))
-        .await
-        .unwrap();
+    let applied = apply_as(&db, "c", "k3", to_unknown).await;
     assert_eq!(outcome(&applied.receipts[0]), "APPLIED");
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 10]);
 
@@ -492,43 +475,28 @@ async fn sides_the_ledger_does_not_hold_map_to_the_agents_settlement_account_the
 #[tokio::test]
 async fn opening_an_account_twice_is_refused_and_transfers_page_by_keyset() {
     let db = ledger_with_accounts().await;
-    let again = db
-        .ledger
-        .open_account(&open("BOB", "EUR", OverdraftRule::Unrestricted))
-        .await;
+    let again = open_unrestricted(&db, "BOB", "EUR").await;
     assert!(matches!(again, Err(LedgerError::AccountExists { .. })));
 
     for index in 0..5 {
-        db.ledger
-            .apply(&command(
-                "c",
-                &format!("k{index}"),
-                transfer(
-                    &format!("P{index}"),
-                    Settled,
-                    eur(index + 1),
-                    "BOB",
-                    "CLEARING",
-                ),
-            ))
-            .await
-            .unwrap();
+        apply_as(
+            &db,
+            "c",
+            &format!("k{index}"),
+            bob_pays_clearing(&format!("P{index}"), Settled, eur(index + 1)),
+        )
+        .await;
     }
-    let bob = db
-        .ledger
-        .get_account(&reference("BOB"))
-        .await
-        .unwrap()
-        .unwrap();
+    let bob = account_id(&db, "BOB").await;
     let first_page = db
         .ledger
-        .list_transfers(bob.account_id, None, ledger::TimeRange::default(), 2)
+        .list_transfers(bob, None, ledger::TimeRange::default(), 2)
         .await
         .unwrap();
     let second_page = db
         .ledger
         .list_transfers(
-            bob.account_id,
+            bob,
             Some(first_page[1].transfer_id),
             ledger::TimeRange::default(),
             10,
@@ -547,14 +515,13 @@ async fn opening_an_account_twice_is_refused_and_transfers_page_by_keyset() {
 async fn a_request_with_a_transiently_refused_transaction_applies_none_of_it_and_its_retry_applies_all(
 ) {
     let db = ledger_with_accounts().await;
-    db.ledger
-        .apply(&command(
-            "bank-a",
-            "k0",
-            transfer("P0", Settled, eur(100), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
+    apply_as(
+        &db,
+        "bank-a",
+        "k0",
+        bob_pays_clearing("P0", Settled, eur(100)),
+    )
+    .await;
     let client = db.client().await;
     let counts = |client| async move {
         let mut counts = Vec::new();
@@ -574,7 +541,7 @@ async fn a_request_with_a_transiently_refused_transaction_applies_none_of_it_and
         ledger::model::ClientId::parse("bank-a").unwrap(),
         IdempotencyKey::parse("k-many").unwrap(),
         vec![
-            transfer("P1", Settled, eur(250), "BOB", "CLEARING"),
+            bob_pays_clearing("P1", Settled, eur(250)),
             // Contradicts P0's state: flagged for the audit when it stands.
             status("P0", Rejected),
             // P2 is not in the ledger yet: a transient refusal.
@@ -607,20 +574,18 @@ async fn a_request_with_a_transiently_refused_transaction_applies_none_of_it_and
 
     // Once the original arrives, the retry under the same key applies the
     // whole request, and is stored.
-    db.ledger
-        .apply(&command(
-            "bank-b",
-            "k2",
-            transfer("P2", Pending, eur(70), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
+    apply_as(
+        &db,
+        "bank-b",
+        "k2",
+        bob_pays_clearing("P2", Pending, eur(70)),
+    )
+    .await;
     let applied = db.ledger.apply(&request).await.unwrap();
     let outcomes = outcome_codes(&applied);
     assert_eq!(outcomes, ["APPLIED", "STATE_CONFLICT", "APPLIED"]);
     let replay = db.ledger.apply(&request).await.unwrap();
-    assert!(replay.replay);
-    assert_eq!(replay.response_bytes, applied.response_bytes);
+    assert_replay_of(&replay, &applied);
     assert_eq!(invariants::count(&client, "payment_conflicts").await, 1);
     assert_eq!(balances_of(&db, "BOB").await, [0, 100 + 250 + 70, 0, 0]);
     assert_sound(&db).await;
@@ -636,14 +601,13 @@ fn return_of(business_key: &str, returned: Amount) -> ledger::model::PaymentMess
 #[tokio::test]
 async fn a_return_reverses_only_what_it_names_and_refuses_more_or_another_currency() {
     let db = ledger_with_accounts().await;
-    db.ledger
-        .apply(&command(
-            "bank-a",
-            "k1",
-            transfer("P1", Settled, eur(100_000), "BOB", "CLEARING"),
-        ))
-        .await
-        .unwrap();
+    apply_as(
+        &db,
+        "bank-a",
+        "k1",
+        bob_pays_clearing("P1", Settled, eur(100_000)),
+    )
+    .await;
     let usd = Amount::from_minor_units(Currency::parse("USD").unwrap(), 1_000).unwrap();
     for (key, returned, reason) in [
         (
@@ -653,28 +617,16 @@ async fn a_return_reverses_only_what_it_names_and_refuses_more_or_another_curren
         ),
         ("r-usd", usd, RejectionReason::ReturnCurrencyMismatch),
     ] {
-        let refused = db
-            .ledger
-            .apply(&command("bank-b", key, return_of("P1", returned)))
-            .await
-            .unwrap();
+        let refused = apply_as(&db, "bank-b", key, return_of("P1", returned)).await;
         assert_eq!(refused.receipts[0].outcome, Outcome::Rejected(reason));
         // Stored like other refusals: its replay is the same answer.
-        let replay = db
-            .ledger
-            .apply(&command("bank-b", key, return_of("P1", returned)))
-            .await
-            .unwrap();
+        let replay = apply_as(&db, "bank-b", key, return_of("P1", returned)).await;
         assert!(replay.replay);
     }
     assert_eq!(balances_of(&db, "BOB").await, [0, 100_000, 0, 0]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 0, 0, 100_000]);
 
-    let whole = db
-        .ledger
-        .apply(&command("bank-b", "r-whole", return_of("P1", eur(100_000))))
-        .await
-        .unwrap();
+    let whole = apply_as(&db, "bank-b", "r-whole", return_of("P1", eur(100_000))).await;
     assert_eq!(whole.receipts[0].outcome, Outcome::Applied);
     assert_eq!(balances_of(&db, "BOB").await, [0, 100_000, 0, 100_000]);
     assert_eq!(balances_of(&db, "CLEARING").await, [0, 100_000, 0, 100_000]);
@@ -684,41 +636,27 @@ async fn a_return_reverses_only_what_it_names_and_refuses_more_or_another_curren
 #[tokio::test]
 async fn an_account_opened_with_a_spaced_lower_case_iban_is_the_account_messages_name() {
     let db = ledger_with_accounts().await;
-    let opened = db
-        .ledger
-        .open_account(&open(
-            "de89 3704 0044 0532 0130 00",
-            "EUR",
-            OverdraftRule::Unrestricted,
-        ))
+    let opened = open_unrestricted(&db, "de89 3704 0044 0532 0130 00", "EUR")
         .await
         .unwrap();
     assert_eq!(opened.external_reference.as_str(), "DE89370400440532013000");
     // Opening it again in its compact form is opening the same account.
-    assert!(db
-        .ledger
-        .open_account(&open(
-            "DE89370400440532013000",
-            "EUR",
-            OverdraftRule::Unrestricted
-        ))
+    assert!(open_unrestricted(&db, "DE89370400440532013000", "EUR")
         .await
         .is_err());
-    let applied = db
-        .ledger
-        .apply(&command(
-            "bank-a",
-            "k1",
-            transfer(
-                "P1",
-                Settled,
-                eur(700),
-                "DE89 3704 0044 0532 0130 00",
-                "CLEARING",
-            ),
-        ))
-        .await
-        .unwrap();
+    let applied = apply_as(
+        &db,
+        "bank-a",
+        "k1",
+        transfer(
+            "P1",
+            Settled,
+            eur(700),
+            "DE89 3704 0044 0532 0130 00",
+            "CLEARING",
+        ),
+    )
+    .await;
     assert_eq!(applied.receipts[0].outcome, Outcome::Applied);
     assert_eq!(
         balances_of(&db, "de89370400440532013000").await,
@@ -729,13 +667,7 @@ async fn an_account_opened_with_a_spaced_lower_case_iban_is_the_account_messages
 #[tokio::test]
 async fn balances_as_of_a_moment_are_those_the_transfers_up_to_then_left() {
     let db = ledger_with_accounts().await;
-    let bob = db
-        .ledger
-        .get_account(&reference("BOB"))
-        .await
-        .unwrap()
-        .unwrap()
-        .account_id;
+    let bob = account_id(&db, "BOB").await;
     let moment = || async {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let now = std::time::SystemTime::now();
@@ -753,11 +685,7 @@ async fn balances_as_of_a_moment_are_those_the_transfers_up_to_then_left() {
     ];
     let mut moments = vec![before_any];
     for (index, message) in steps.into_iter().enumerate() {
-        let applied = db
-            .ledger
-            .apply(&command("bank-a", &format!("k{index}"), message))
-            .await
-            .unwrap();
+        let applied = apply_as(&db, "bank-a", &format!("k{index}"), message).await;
         assert_eq!(outcome(&applied.receipts[0]), "APPLIED");
         moments.push(moment().await);
     }
@@ -770,22 +698,8 @@ async fn balances_as_of_a_moment_are_those_the_transfers_up_to_then_left() {
         [0, 150, 0, 107],
     ];
     for (moment, expected) in moments.iter().zip(expected) {
-        let balances = db
-            .ledger
-            .get_account_as_of(bob, *moment)
-            .await
-            .unwrap()
-            .unwrap()
-            .balances;
-        assert_eq!(
-            [
-                balances.debits_pending,
-                balances.debits_posted,
-                balances.credits_pending,
-                balances.credits_posted
-            ],
-            expected
-        );
+        let as_of = db.ledger.get_account_as_of(bob, *moment).await.unwrap();
+        assert_eq!(counters(&as_of.unwrap().balances), expected);
     }
     // The latest moment is now.
     assert_eq!(balances_of(&db, "BOB").await, expected[5]);

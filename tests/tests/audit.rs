@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ledger::audit::{AuditReport, Direction, EntryReferences, StatementEntry, StatementInput};
-use ledger::model::{OverdraftRule, PaymentState};
+use ledger::model::{Amount, OverdraftRule, PaymentMessage, PaymentState};
+use ledger::{ApplyResponse, Ledger};
 use ledger_system_tests::fixtures::*;
 use ledger_system_tests::{invariants, TestDatabase};
 
@@ -17,13 +18,7 @@ use PaymentState::{Pending, Rejected, Returned, Settled};
 /// settled from pending, rejected directly, rejected from pending (voided),
 /// returned from settled, returned from pending.
 async fn ledger_with_every_kind_of_payment() -> TestDatabase {
-    let db = TestDatabase::with_defaults().await;
-    for name in ["ALICE", "BOB", "CAROL"] {
-        db.ledger
-            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
-            .await
-            .unwrap();
-    }
+    let db = ledger_with_accounts(&["ALICE", "BOB", "CAROL"]).await;
     let paths: &[(&str, &[PaymentState])] = &[
         ("P-PENDING", &[Pending]),
         ("P-SETTLED", &[Settled]),
@@ -34,22 +29,75 @@ async fn ledger_with_every_kind_of_payment() -> TestDatabase {
         ("P-PENDING-RETURNED", &[Pending, Returned]),
     ];
     for (number, (name, states)) in paths.iter().enumerate() {
-        let amount = eur(1_000 + number as i64);
-        for (step, state) in states.iter().enumerate() {
-            let message = if step == 0 {
-                transfer(name, *state, amount, "ALICE", "BOB")
-            } else {
-                status(name, *state)
-            };
-            let response = db
-                .ledger
-                .apply(&command("bank-a", &format!("{name}-{step}"), message))
-                .await
-                .unwrap();
+        let payment = Payment {
+            name,
+            amount: eur(1_000 + number as i64),
+            debtor: "ALICE",
+            creditor: "BOB",
+        };
+        for response in apply_path(&db.ledger, "bank-a", &payment, states).await {
             assert_eq!(response.receipts[0].outcome.code(), "APPLIED", "{name}");
         }
     }
     db
+}
+
+/// A database with an unrestricted EUR account for each of `names`.
+async fn ledger_with_accounts(names: &[&str]) -> TestDatabase {
+    let db = TestDatabase::with_defaults().await;
+    for name in names {
+        db.ledger
+            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
+            .await
+            .unwrap();
+    }
+    db
+}
+
+/// One payment as its first message names it.
+struct Payment<'a> {
+    name: &'a str,
+    amount: Amount,
+    debtor: &'a str,
+    creditor: &'a str,
+}
+
+/// The message that moves `payment` to `state` at `step` of its path: the
+/// transfer that creates it first, a status after that.
+fn step_message(payment: &Payment<'_>, step: usize, state: PaymentState) -> PaymentMessage {
+    if step == 0 {
+        transfer(
+            payment.name,
+            state,
+            payment.amount,
+            payment.debtor,
+            payment.creditor,
+        )
+    } else {
+        status(payment.name, state)
+    }
+}
+
+/// Applies `payment` through `states`, one request per step under
+/// `client`'s key `{name}-{step}`: each step's response.
+async fn apply_path(
+    ledger: &Ledger,
+    client: &str,
+    payment: &Payment<'_>,
+    states: &[PaymentState],
+) -> Vec<ApplyResponse> {
+    let mut responses = Vec::new();
+    for (step, state) in states.iter().enumerate() {
+        let message = step_message(payment, step, *state);
+        let idempotency_key = format!("{}-{step}", payment.name);
+        responses.push(
+            ledger
+                .apply(&command(client, &idempotency_key, message))
+                .await
+                .unwrap(),
+        );
+    }
+    responses
 }
 
 fn codes(report: &AuditReport) -> Vec<&'static str> {
@@ -103,11 +151,32 @@ async fn payment_id(db: &TestDatabase, name: &str) -> i64 {
         .0
 }
 
+async fn audit(db: &TestDatabase) -> AuditReport {
+    db.ledger.audit(None).await.unwrap()
+}
+
+/// Breaks the ledger with every kind of payment on purpose: runs `sql` with
+/// the id of payment `name` as `$1`, behind the ledger's back. The payment's
+/// id and the audit that follows.
+async fn audit_after_tampering_with(name: &str, sql: &str) -> (i64, AuditReport) {
+    let db = ledger_with_every_kind_of_payment().await;
+    let payment = payment_id(&db, name).await;
+    db.client().await.execute(sql, &[&payment]).await.unwrap();
+    (payment, audit(&db).await)
+}
+
+/// The report holds only `code`, once, for `payment`.
+fn assert_named_once_for_payment(report: &AuditReport, code: &str, payment: i64) {
+    let subjects = only(report, code);
+    assert_eq!(subjects.len(), 1);
+    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+}
+
 #[tokio::test]
 async fn a_ledger_with_payments_in_every_state_audits_clean() {
     let db = ledger_with_every_kind_of_payment().await;
     assert!(invariants::violations(&db.client().await).await.is_empty());
-    let report = db.ledger.audit(None).await.unwrap();
+    let report = audit(&db).await;
     assert_clean(&report);
     assert_eq!(report.counts.accounts, 3);
     assert_eq!(report.counts.payments, 7);
@@ -119,7 +188,7 @@ async fn a_ledger_with_payments_in_every_state_audits_clean() {
 #[tokio::test]
 async fn an_empty_ledger_audits_clean() {
     let db = TestDatabase::with_defaults().await;
-    assert_clean(&db.ledger.audit(None).await.unwrap());
+    assert_clean(&audit(&db).await);
 }
 
 #[tokio::test]
@@ -133,7 +202,7 @@ async fn a_changed_stored_balance_is_named_as_a_balance_and_trial_balance_mismat
         )
         .await
         .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
+    let report = audit(&db).await;
     assert_eq!(codes(&report), ["TRIAL_BALANCE", "BALANCE_MISMATCH"]);
     assert_eq!(report.discrepancies[0].subject(), "currency EUR");
     assert!(report.discrepancies[1].subject().starts_with("account BOB"));
@@ -141,20 +210,12 @@ async fn a_changed_stored_balance_is_named_as_a_balance_and_trial_balance_mismat
 
 #[tokio::test]
 async fn a_deleted_outbox_row_is_named_for_its_payment() {
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-PENDING-SETTLED").await;
-    db.client()
-        .await
-        .execute(
-            "DELETE FROM outbox WHERE payment_id = $1 AND to_state = 'SETTLED'",
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
-    let subjects = only(&report, "OUTBOX_MISMATCH");
-    assert_eq!(subjects.len(), 1);
-    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+    let (payment, report) = audit_after_tampering_with(
+        "P-PENDING-SETTLED",
+        "DELETE FROM outbox WHERE payment_id = $1 AND to_state = 'SETTLED'",
+    )
+    .await;
+    assert_named_once_for_payment(&report, "OUTBOX_MISMATCH", payment);
     assert!(report.discrepancies[0]
         .detail()
         .contains("does not end in the payment's state"));
@@ -162,43 +223,29 @@ async fn a_deleted_outbox_row_is_named_for_its_payment() {
 
 #[tokio::test]
 async fn an_outbox_row_without_its_state_change_is_named() {
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-SETTLED").await;
-    db.client()
-        .await
-        .execute(
-            "INSERT INTO outbox (payment_id, from_state, to_state, status_code, payload) \
-             VALUES ($1, 'SETTLED', 'RETURNED', 'ACSC', '{}')",
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
-    let subjects = only(&report, "OUTBOX_MISMATCH");
-    assert_eq!(subjects.len(), 1);
-    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+    let (payment, report) = audit_after_tampering_with(
+        "P-SETTLED",
+        "INSERT INTO outbox (payment_id, from_state, to_state, status_code, payload) \
+         VALUES ($1, 'SETTLED', 'RETURNED', 'ACSC', '{}')",
+    )
+    .await;
+    assert_named_once_for_payment(&report, "OUTBOX_MISMATCH", payment);
 }
 
 #[tokio::test]
 async fn a_transfer_inserted_behind_the_ledgers_back_is_named() {
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-PENDING").await;
     // A POSTED transfer for a payment that is still pending, balances untouched.
-    db.client()
-        .await
-        .execute(
-            &format!(
-                "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
-                   currency, amount_minor, {RUNNING_COLUMNS}) \
-                 SELECT p.payment_id, 'POSTED', p.debit_account_id, p.credit_account_id, \
-                   p.currency, p.amount_minor, {RUNNING_AFTER_POSTED} \
-                 FROM payments p {RUNNING_JOIN} WHERE payment_id = $1"
-            ),
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
+    let (payment, report) = audit_after_tampering_with(
+        "P-PENDING",
+        &format!(
+            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
+               currency, amount_minor, {RUNNING_COLUMNS}) \
+             SELECT p.payment_id, 'POSTED', p.debit_account_id, p.credit_account_id, \
+               p.currency, p.amount_minor, {RUNNING_AFTER_POSTED} \
+             FROM payments p {RUNNING_JOIN} WHERE payment_id = $1"
+        ),
+    )
+    .await;
     assert_eq!(
         codes(&report),
         [
@@ -216,17 +263,11 @@ async fn a_transfer_inserted_behind_the_ledgers_back_is_named() {
 #[tokio::test]
 async fn a_state_changed_without_transfers_is_named_twice() {
     // The transfers and the outbox both disagree with the state.
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-PENDING").await;
-    db.client()
-        .await
-        .execute(
-            "UPDATE payments SET state = 'SETTLED' WHERE payment_id = $1",
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
+    let (payment, report) = audit_after_tampering_with(
+        "P-PENDING",
+        "UPDATE payments SET state = 'SETTLED' WHERE payment_id = $1",
+    )
+    .await;
     assert_eq!(
         codes(&report),
         ["TRANSFERS_DO_NOT_MATCH_STATE", "OUTBOX_MISMATCH"]
@@ -254,7 +295,7 @@ async fn a_transfer_with_another_amount_than_its_payment_is_named() {
         ))
         .await
         .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
+    let report = audit(&db).await;
     // The running balances the changed transfer and the later ones recorded
     // are off by the 5 as well.
     let state: Vec<_> = report
@@ -311,7 +352,7 @@ async fn a_business_key_applied_twice_is_named() {
         ))
         .await
         .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
+    let report = audit(&db).await;
     let subjects = only(&report, "BUSINESS_KEY_APPLIED_TWICE");
     assert_eq!(subjects, [format!("business key {}", key("P-SETTLED"))]);
     assert!(report.discrepancies[0]
@@ -322,13 +363,7 @@ async fn a_business_key_applied_twice_is_named() {
 #[tokio::test]
 async fn a_clean_ledger_audits_clean_every_time_under_concurrent_load() {
     // The DEFERRABLE snapshot never sees a transaction halfway.
-    let db = TestDatabase::with_defaults().await;
-    for name in ["ALICE", "BOB", "CAROL", "DAVE"] {
-        db.ledger
-            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
-            .await
-            .unwrap();
-    }
+    let db = ledger_with_accounts(&["ALICE", "BOB", "CAROL", "DAVE"]).await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for task in 0..4_usize {
@@ -340,27 +375,19 @@ async fn a_clean_ledger_audits_clean_every_time_under_concurrent_load() {
             let mut number = 0_usize;
             while !stop.load(Ordering::SeqCst) || number < 10 {
                 let name = format!("LOAD-{task}-{number}");
-                let debtor = accounts[(task + number) % 4];
-                let creditor = accounts[(task + number + 1) % 4];
-                let amount = eur(100 + number as i64);
+                let payment = Payment {
+                    name: &name,
+                    amount: eur(100 + number as i64),
+                    debtor: accounts[(task + number) % 4],
+                    creditor: accounts[(task + number + 1) % 4],
+                };
                 let steps: &[PaymentState] = match number % 4 {
                     0 => &[Settled],
                     1 => &[Pending, Settled],
                     2 => &[Pending, Rejected],
                     _ => &[Settled, Returned],
                 };
-                for (step, state) in steps.iter().enumerate() {
-                    let message = if step == 0 {
-                        transfer(&name, *state, amount, debtor, creditor)
-                    } else {
-                        status(&name, *state)
-                    };
-                    ledger
-                        .apply(&command("load", &format!("{name}-{step}"), message))
-                        .await
-                        .unwrap();
-                    applied += 1;
-                }
+                applied += apply_path(&ledger, "load", &payment, steps).await.len();
                 number += 1;
             }
             applied
@@ -368,7 +395,7 @@ async fn a_clean_ledger_audits_clean_every_time_under_concurrent_load() {
     }
     let mut audits = 0;
     while audits < 10 {
-        let report = db.ledger.audit(None).await.unwrap();
+        let report = audit(&db).await;
         assert_clean(&report);
         audits += 1;
     }
@@ -378,7 +405,7 @@ async fn a_clean_ledger_audits_clean_every_time_under_concurrent_load() {
         applied += writer.await.unwrap();
     }
     assert!(applied >= 40);
-    let report = db.ledger.audit(None).await.unwrap();
+    let report = audit(&db).await;
     assert_clean(&report);
     assert!(report.counts.payments >= 40);
 }
@@ -460,18 +487,12 @@ async fn a_statement_is_compared_with_the_ledger_in_the_same_snapshot() {
 
 #[tokio::test]
 async fn a_running_balance_that_differs_from_the_sums_of_the_transfers_is_named() {
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-SETTLED").await;
-    db.client()
-        .await
-        .execute(
-            "UPDATE transfers SET credit_credits_posted = credit_credits_posted + 1 \
-             WHERE payment_id = $1",
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
+    let (_, report) = audit_after_tampering_with(
+        "P-SETTLED",
+        "UPDATE transfers SET credit_credits_posted = credit_credits_posted + 1 \
+         WHERE payment_id = $1",
+    )
+    .await;
     let subjects = only(&report, "RUNNING_BALANCE_MISMATCH");
     assert_eq!(subjects.len(), 1, "{subjects:?}");
     assert!(report.discrepancies[0].detail().contains("credits posted"));
@@ -479,18 +500,12 @@ async fn a_running_balance_that_differs_from_the_sums_of_the_transfers_is_named(
 
 #[tokio::test]
 async fn a_transfer_stamped_before_the_one_before_it_is_named() {
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-PENDING-RETURNED").await;
-    db.client()
-        .await
-        .execute(
-            "UPDATE transfers SET created_at = created_at - INTERVAL '1 day' \
-             WHERE payment_id = $1 AND kind = 'REVERSAL'",
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
+    let (_, report) = audit_after_tampering_with(
+        "P-PENDING-RETURNED",
+        "UPDATE transfers SET created_at = created_at - INTERVAL '1 day' \
+         WHERE payment_id = $1 AND kind = 'REVERSAL'",
+    )
+    .await;
     let subjects = only(&report, "RUNNING_BALANCE_MISMATCH");
     // Out of order on both of its accounts.
     assert_eq!(subjects.len(), 2, "{subjects:?}");
@@ -499,20 +514,12 @@ async fn a_transfer_stamped_before_the_one_before_it_is_named() {
 
 #[tokio::test]
 async fn a_return_recorded_with_another_amount_than_its_reversal_is_named() {
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-SETTLED-RETURNED").await;
-    db.client()
-        .await
-        .execute(
-            "UPDATE payment_returns SET amount_minor = amount_minor - 1 WHERE payment_id = $1",
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
-    let subjects = only(&report, "RETURN_MISMATCH");
-    assert_eq!(subjects.len(), 1);
-    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+    let (payment, report) = audit_after_tampering_with(
+        "P-SETTLED-RETURNED",
+        "UPDATE payment_returns SET amount_minor = amount_minor - 1 WHERE payment_id = $1",
+    )
+    .await;
+    assert_named_once_for_payment(&report, "RETURN_MISMATCH", payment);
     assert!(report.discrepancies[0]
         .detail()
         .contains("differs from its recorded return"));
@@ -520,18 +527,10 @@ async fn a_return_recorded_with_another_amount_than_its_reversal_is_named() {
 
 #[tokio::test]
 async fn a_return_without_its_record_is_named() {
-    let db = ledger_with_every_kind_of_payment().await;
-    let payment = payment_id(&db, "P-PENDING-RETURNED").await;
-    db.client()
-        .await
-        .execute(
-            "DELETE FROM payment_returns WHERE payment_id = $1",
-            &[&payment],
-        )
-        .await
-        .unwrap();
-    let report = db.ledger.audit(None).await.unwrap();
-    let subjects = only(&report, "RETURN_MISMATCH");
-    assert_eq!(subjects.len(), 1);
-    assert!(subjects[0].starts_with(&format!("payment {payment} ")));
+    let (payment, report) = audit_after_tampering_with(
+        "P-PENDING-RETURNED",
+        "DELETE FROM payment_returns WHERE payment_id = $1",
+    )
+    .await;
+    assert_named_once_for_payment(&report, "RETURN_MISMATCH", payment);
 }

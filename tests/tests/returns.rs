@@ -3,23 +3,26 @@
 //! at most the settled amount; the payment RETURNED once all of it was.
 
 use ledger::model::{
-    Amount, OverdraftRule, PaymentMessage, PaymentState, RejectionReason, ReturnId,
+    Amount, Outcome, PaymentId, PaymentMessage, PaymentState, RejectionReason, ReturnId,
 };
-use ledger::Receipt;
+use ledger::{LedgerOptions, Receipt};
 use ledger_system_tests::fixtures::*;
 use ledger_system_tests::{invariants, TestDatabase};
 
 use PaymentState::{Pending, Rejected, Returned, Settled};
 
-async fn ledger_with_accounts() -> TestDatabase {
-    let db = TestDatabase::with_defaults().await;
-    for name in ["BOB", "CLEARING"] {
-        db.ledger
-            .open_account(&open(name, "EUR", OverdraftRule::Unrestricted))
-            .await
-            .unwrap();
-    }
-    db
+/// Unrestricted EUR accounts `BOB` and `CLEARING`, and payment `P1` of
+/// 1,000.00 from BOB to CLEARING applied (key `k0`) in `state`: the database
+/// and the payment's receipt.
+async fn ledger_with_p1_of_1_000(state: PaymentState) -> (TestDatabase, Receipt) {
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
+    let created = apply(
+        &db,
+        "k0",
+        transfer("P1", state, eur(1_000), "BOB", "CLEARING"),
+    )
+    .await;
+    (db, created)
 }
 
 fn return_of(business_key: &str, return_id: &str, returned: Amount) -> PaymentMessage {
@@ -56,6 +59,17 @@ async fn balances_of(db: &TestDatabase, name: &str) -> [i64; 4] {
     ]
 }
 
+/// The payment's state and how much of it was returned so far.
+async fn returned_so_far(db: &TestDatabase, payment_id: PaymentId) -> (PaymentState, Amount) {
+    let payment = db.ledger.get_payment(payment_id).await.unwrap().unwrap();
+    (payment.state, payment.amount_returned)
+}
+
+/// Whether the database refuses `sql`, run with the payment's id as `$1`.
+async fn database_refuses(client: &tokio_postgres::Client, sql: &str, payment_id: i64) -> bool {
+    client.execute(sql, &[&payment_id]).await.is_err()
+}
+
 async fn assert_sound(db: &TestDatabase) {
     let violations = invariants::violations(&db.client().await).await;
     assert!(violations.is_empty(), "{violations:#?}");
@@ -83,13 +97,7 @@ async fn outbox_moves(db: &TestDatabase) -> Vec<String> {
 
 #[tokio::test]
 async fn partial_returns_add_up_to_the_settled_amount_each_applied_once() {
-    let db = ledger_with_accounts().await;
-    let created = apply(
-        &db,
-        "k0",
-        transfer("P1", Settled, eur(1_000), "BOB", "CLEARING"),
-    )
-    .await;
+    let (db, created) = ledger_with_p1_of_1_000(Settled).await;
     let payment_id = created.payment_id.unwrap();
 
     let first = apply(&db, "r1", return_of("P1", "R1", eur(300))).await;
@@ -99,11 +107,7 @@ async fn partial_returns_add_up_to_the_settled_amount_each_applied_once() {
         Some(Settled),
         "partly returned is still settled"
     );
-    let payment = db.ledger.get_payment(payment_id).await.unwrap().unwrap();
-    assert_eq!(
-        (payment.state, payment.amount_returned),
-        (Settled, eur(300))
-    );
+    assert_eq!(returned_so_far(&db, payment_id).await, (Settled, eur(300)));
     assert_eq!(balances_of(&db, "BOB").await, [0, 1_000, 0, 300]);
 
     // The same return under another idempotency key posts nothing again.
@@ -113,7 +117,7 @@ async fn partial_returns_add_up_to_the_settled_amount_each_applied_once() {
     let other = apply(&db, "r1-other", return_of("P1", "R1", eur(200))).await;
     assert_eq!(
         other.outcome,
-        ledger::model::Outcome::Rejected(RejectionReason::ReturnIdConflict)
+        Outcome::Rejected(RejectionReason::ReturnIdConflict)
     );
     let client = db.client().await;
     assert_eq!(invariants::count(&client, "payment_conflicts").await, 1);
@@ -121,7 +125,7 @@ async fn partial_returns_add_up_to_the_settled_amount_each_applied_once() {
     let beyond = apply(&db, "r2-beyond", return_of("P1", "R2", eur(701))).await;
     assert_eq!(
         beyond.outcome,
-        ledger::model::Outcome::Rejected(RejectionReason::ReturnExceedsRemaining)
+        Outcome::Rejected(RejectionReason::ReturnExceedsRemaining)
     );
     let replay = db
         .ledger
@@ -141,9 +145,8 @@ async fn partial_returns_add_up_to_the_settled_amount_each_applied_once() {
     let last = apply(&db, "r3", return_of("P1", "R3", eur(50))).await;
     assert_eq!(last.outcome.code(), "APPLIED");
     assert_eq!(last.state, Some(Returned));
-    let payment = db.ledger.get_payment(payment_id).await.unwrap().unwrap();
     assert_eq!(
-        (payment.state, payment.amount_returned),
+        returned_so_far(&db, payment_id).await,
         (Returned, eur(1_000))
     );
     assert_eq!(balances_of(&db, "BOB").await, [0, 1_000, 0, 1_000]);
@@ -152,7 +155,7 @@ async fn partial_returns_add_up_to_the_settled_amount_each_applied_once() {
     let more = apply(&db, "r4", return_of("P1", "R4", eur(1))).await;
     assert_eq!(
         more.outcome,
-        ledger::model::Outcome::Rejected(RejectionReason::ReturnExceedsRemaining)
+        Outcome::Rejected(RejectionReason::ReturnExceedsRemaining)
     );
     let earlier = apply(&db, "r2-late", return_of("P1", "R2", eur(650))).await;
     assert_eq!(earlier.outcome.code(), "ALREADY_APPLIED");
@@ -177,13 +180,7 @@ async fn partial_returns_add_up_to_the_settled_amount_each_applied_once() {
 
 #[tokio::test]
 async fn a_partial_return_of_a_hold_settles_it_and_a_later_rejection_contradicts_it() {
-    let db = ledger_with_accounts().await;
-    apply(
-        &db,
-        "k0",
-        transfer("P1", Pending, eur(1_000), "BOB", "CLEARING"),
-    )
-    .await;
+    let (db, _) = ledger_with_p1_of_1_000(Pending).await;
     let returned = apply(&db, "r1", return_of("P1", "R1", eur(400))).await;
     assert_eq!(returned.state, Some(Settled));
     assert_eq!(balances_of(&db, "BOB").await, [0, 1_000, 0, 400]);
@@ -201,13 +198,7 @@ async fn a_partial_return_of_a_hold_settles_it_and_a_later_rejection_contradicts
 
 #[tokio::test]
 async fn returns_of_one_payment_in_one_request_are_applied_in_order_and_checked_together() {
-    let db = ledger_with_accounts().await;
-    apply(
-        &db,
-        "k0",
-        transfer("P1", Settled, eur(1_000), "BOB", "CLEARING"),
-    )
-    .await;
+    let (db, _) = ledger_with_p1_of_1_000(Settled).await;
     let request = ledger::ApplyCommand::new(
         ledger::model::ClientId::parse("bank-b").unwrap(),
         ledger::model::IdempotencyKey::parse("several").unwrap(),
@@ -239,52 +230,43 @@ async fn returns_of_one_payment_in_one_request_are_applied_in_order_and_checked_
 
 #[tokio::test]
 async fn the_database_refuses_a_second_reversal_of_one_return_and_more_returned_than_settled() {
-    let db = ledger_with_accounts().await;
-    let created = apply(
-        &db,
-        "k0",
-        transfer("P1", Settled, eur(1_000), "BOB", "CLEARING"),
-    )
-    .await;
+    let (db, created) = ledger_with_p1_of_1_000(Settled).await;
     apply(&db, "r1", return_of("P1", "R1", eur(300))).await;
     let payment_id = created.payment_id.unwrap().0;
     let client = db.client().await;
-    let twice = client
-        .execute(
-            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
-             currency, amount_minor, return_id) \
-             SELECT payment_id, kind, debit_account_id, credit_account_id, currency, \
-             amount_minor, return_id FROM transfers WHERE kind = 'REVERSAL' AND payment_id = $1",
-            &[&payment_id],
-        )
-        .await;
-    assert!(twice.is_err(), "a return is reversed once");
-    let posted_twice = client
-        .execute(
-            "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
-             currency, amount_minor) \
-             SELECT payment_id, kind, debit_account_id, credit_account_id, currency, \
-             amount_minor FROM transfers WHERE kind = 'POSTED' AND payment_id = $1",
-            &[&payment_id],
-        )
-        .await;
-    assert!(posted_twice.is_err(), "other kinds stay once per payment");
-    let over = client
-        .execute(
-            "UPDATE payments SET amount_returned_minor = amount_minor + 1 WHERE payment_id = $1",
-            &[&payment_id],
-        )
-        .await;
-    assert!(over.is_err(), "never more returned than the amount");
-    let returned_but_settled = client
-        .execute(
-            "UPDATE payments SET amount_returned_minor = amount_minor WHERE payment_id = $1",
-            &[&payment_id],
-        )
-        .await;
-    assert!(
-        returned_but_settled.is_err(),
-        "all of it returned is RETURNED"
-    );
+    let twice = database_refuses(
+        &client,
+        "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
+         currency, amount_minor, return_id) \
+         SELECT payment_id, kind, debit_account_id, credit_account_id, currency, \
+         amount_minor, return_id FROM transfers WHERE kind = 'REVERSAL' AND payment_id = $1",
+        payment_id,
+    )
+    .await;
+    assert!(twice, "a return is reversed once");
+    let posted_twice = database_refuses(
+        &client,
+        "INSERT INTO transfers (payment_id, kind, debit_account_id, credit_account_id, \
+         currency, amount_minor) \
+         SELECT payment_id, kind, debit_account_id, credit_account_id, currency, \
+         amount_minor FROM transfers WHERE kind = 'POSTED' AND payment_id = $1",
+        payment_id,
+    )
+    .await;
+    assert!(posted_twice, "other kinds stay once per payment");
+    let over = database_refuses(
+        &client,
+        "UPDATE payments SET amount_returned_minor = amount_minor + 1 WHERE payment_id = $1",
+        payment_id,
+    )
+    .await;
+    assert!(over, "never more returned than the amount");
+    let returned_but_settled = database_refuses(
+        &client,
+        "UPDATE payments SET amount_returned_minor = amount_minor WHERE payment_id = $1",
+        payment_id,
+    )
+    .await;
+    assert!(returned_but_settled, "all of it returned is RETURNED");
     assert_sound(&db).await;
 }
