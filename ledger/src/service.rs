@@ -184,6 +184,9 @@ pub struct OpenAccount {
 pub struct Ledger {
     pool: Pool,
     options: Arc<LedgerOptions>,
+    /// The connection settings the pool was built from (with the ledger's
+    /// session options), for a pool of its own ([`Ledger::with_pool_of`]).
+    config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -357,8 +360,15 @@ impl Ledger {
             options.statement_timeout_ms,
             options.statement_timeout_ms.saturating_mul(3),
         ));
+        Ledger::build(config, Arc::new(options))
+    }
+
+    fn build(
+        config: tokio_postgres::Config,
+        options: Arc<LedgerOptions>,
+    ) -> Result<Ledger, LedgerError> {
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 // A `SELECT 1`-style check before reuse: a broken connection is
@@ -379,8 +389,20 @@ impl Ledger {
             })?;
         Ok(Ledger {
             pool,
-            options: Arc::new(options),
+            options,
+            config,
         })
+    }
+
+    /// The same ledger (options and fault injection shared) over a pool of
+    /// its own of at most `pool_size_max` connections, for a caller that
+    /// drives its connections from a runtime of its own (the group-commit
+    /// appliers' thread).
+    pub(crate) fn with_pool_of(&self, pool_size_max: usize) -> Result<Ledger, LedgerError> {
+        assert!(pool_size_max > 0);
+        let ledger = Ledger::build(self.config.clone(), self.options.clone())?;
+        ledger.pool.resize(pool_size_max);
+        Ok(ledger)
     }
 
     /// The pool, for transactions that hold a connection across other IO
