@@ -311,7 +311,9 @@ pub fn metric_total(address: &str, metric: &str) -> Option<f64> {
                     .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
             })
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum(),
+            // From +0.0: `sum` of no series (a counter never incremented
+            // is not exported) would be -0.0, printed "-0".
+            .fold(0.0, |total, value| total + value),
     )
 }
 
