@@ -576,6 +576,66 @@ async fn a_request_over_the_concurrency_limit_is_shed_at_once_never_queued() {
 }
 
 #[tokio::test]
+async fn a_conflict_with_a_writer_outside_the_ledger_that_outlasts_the_retries_is_aborted_with_retry_info(
+) {
+    // Batches never conflict with each other (they take turns on the writer
+    // lock), but a writer outside the ledger can: a session that updates the
+    // accounts after the request's snapshot was taken makes its row lock a
+    // serialization failure. With one attempt, that is ABORTED at once.
+    let server = TestServer::start_with_options(
+        ServerConfig {
+            group_commit: None,
+            ..ServerConfig::default()
+        },
+        LedgerOptions {
+            transaction_attempts_max: 1,
+            ..LedgerOptions::default()
+        },
+    )
+    .await;
+    let channel = server.channel().await;
+    let document = pacs008("MSG-CONFLICT", &[("E2E-CONFLICT", "7.00")]);
+    let outside = server.database.client().await;
+    outside
+        .batch_execute("BEGIN; UPDATE accounts SET debits_pending = debits_pending")
+        .await
+        .unwrap();
+    let first = spawn_submit(&channel, "conflict", document.clone());
+    wait_for_lock_waiters(&server, 1).await;
+    outside.batch_execute("COMMIT").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("answered once the outside writer committed")
+        .unwrap()
+        .expect_err("the conflicting request is not applied");
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .expect("an ErrorInfo")
+            .reason,
+        "TRANSACTION_CONFLICT"
+    );
+    assert_eq!(
+        status
+            .get_details_retry_info()
+            .expect("a RetryInfo")
+            .retry_delay,
+        Some(Duration::from_millis(200))
+    );
+
+    // Retried under the same key, it is a clean first attempt.
+    let retried = LedgerServiceClient::new(channel)
+        .submit_payment(submit(TOKEN_A, "conflict", document))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!retried.replay);
+    assert_eq!(retried.results[0].outcome(), Outcome::Applied);
+    server.shut_down().await;
+}
+
+#[tokio::test]
 async fn a_concurrent_duplicate_waits_for_the_first_request_and_is_answered_with_its_replay() {
     // Without group commit each request is its own transaction. The first
     // holds the database's writer lock while it waits for a row lock; the
