@@ -268,24 +268,33 @@ impl LedgerServer {
 
     /// SIGKILL by PID, and reaps it. Returns the PID killed.
     pub fn kill(&mut self) -> Option<u32> {
-        let mut child = self.child.take()?;
-        let pid = child.id();
-        // std's Child::kill is kill(pid, SIGKILL).
-        let _ = child.kill();
-        let _ = child.wait();
-        Some(pid)
+        kill_child(&mut self.child)
     }
 
     /// Whether the server exited on its own, and how.
     pub fn exited(&mut self) -> Option<String> {
-        let child = self.child.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                self.child = None;
-                Some(status.to_string())
-            }
-            _ => None,
+        child_exited(&mut self.child)
+    }
+}
+
+/// SIGKILLs the child, if any, by PID and reaps it. Returns the PID killed.
+pub fn kill_child(child: &mut Option<Child>) -> Option<u32> {
+    let mut child = child.take()?;
+    let pid = child.id();
+    // std's Child::kill is kill(pid, SIGKILL).
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(pid)
+}
+
+/// Whether the child exited on its own, and how (it is then forgotten).
+pub fn child_exited(child: &mut Option<Child>) -> Option<String> {
+    match child.as_mut()?.try_wait() {
+        Ok(Some(status)) => {
+            *child = None;
+            Some(status.to_string())
         }
+        _ => None,
     }
 }
 

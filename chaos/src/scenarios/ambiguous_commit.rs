@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::client::{self, Resolution};
 use crate::processes::{LedgerServer, Postgres};
 use crate::proxy::Proxy;
-use crate::scenarios::crash::{creditor, debtor, payment, CREDITORS, DEBTORS};
+use crate::scenarios::crash::{creditor, debtor, send_payment, CREDITORS, DEBTORS};
 use crate::scenarios::{self, Overdraft, Run};
 use crate::scorecard::Scorecard;
 
@@ -96,18 +96,9 @@ pub async fn run(run: &Run) -> anyhow::Result<Arc<Scorecard>> {
                 if number >= cap || (number >= minimum && enough) {
                     break;
                 }
-                let (debtor, creditor, amount) = payment(number);
                 let id = format!("AC{seed}-{number}");
-                let document = client::pacs008(&id, &debtor, &creditor, "EUR", amount);
-                let resolution = client::submit_until_answered(
-                    &channels,
-                    client_number,
-                    &id,
-                    &document,
-                    Duration::from_secs(300),
-                    &scorecard,
-                )
-                .await;
+                let resolution =
+                    send_payment(&channels, client_number, &id, number, &scorecard).await;
                 resolved.push((number, resolution));
             }
             resolved

@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use tokio_stream::StreamExt;
 
 use crate::processes::{self, Postgres};
-use crate::scenarios::{self, Overdraft, Run};
+use crate::scenarios::{self, pain001, Overdraft, Run};
 use crate::scorecard::Scorecard;
 
 const RELAYS: usize = 2;
@@ -36,7 +36,6 @@ const NATS_RESTARTS: usize = 2;
 /// state changes was delivered since the previous one (or the start).
 const KILL_SPACING_PERMILLE: u64 = 200;
 const DEBTORS: u64 = 4;
-const PER_BLOCK: u64 = 100;
 const CLEARING: &str = "EURCLEARING01";
 const STREAM_NAME: &str = "LEDGER_CONFIRMATIONS";
 const SUBJECT_PREFIX: &str = "ledger.confirmations";
@@ -49,53 +48,6 @@ fn debtor(block: u64) -> String {
 /// The pain.001 message of chunk `chunk`.
 fn pain_message_id(seed: u64, chunk: u64) -> String {
     format!("CONF-{seed}-{chunk}")
-}
-
-/// Payment positions `first..=last` (global, 1-based) as one
-/// pain.001.001.09: held (PENDING) payments to non-held creditors.
-fn write_pain001(path: &Path, message_id: &str, first: u64, last: u64) -> std::io::Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
-    write!(
-        out,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.09\">\n<CstmrCdtTrfInitn>\n\
-         <GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-30T06:30:00Z</CreDtTm>\
-         <NbOfTxs>{}</NbOfTxs><InitgPty><Nm>Chaos Corp</Nm></InitgPty></GrpHdr>\n",
-        last - first + 1
-    )?;
-    let mut block_first = first;
-    while block_first <= last {
-        let block_last = (block_first + PER_BLOCK - 1).min(last);
-        let block = block_first / PER_BLOCK;
-        writeln!(
-            out,
-            "<PmtInf><PmtInfId>PMT-{message_id}-{block}</PmtInfId><PmtMtd>TRF</PmtMtd>\
-             <NbOfTxs>{}</NbOfTxs><ReqdExctnDt><Dt>2026-12-01</Dt></ReqdExctnDt>\
-             <Dbtr><Nm>Debtor</Nm></Dbtr><DbtrAcct><Id><IBAN>{}</IBAN></Id></DbtrAcct>\
-             <DbtrAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></DbtrAgt>",
-            block_last - block_first + 1,
-            debtor(block)
-        )?;
-        for position in block_first..=block_last {
-            let amount = 100 + position % 1_000;
-            writeln!(
-                out,
-                "<CdtTrfTxInf><PmtId><InstrId>I-{position}</InstrId>\
-                 <EndToEndId>E2E-{message_id}-{position}</EndToEndId></PmtId>\
-                 <Amt><InstdAmt Ccy=\"EUR\">{}.{:02}</InstdAmt></Amt>\
-                 <CdtrAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></CdtrAgt>\
-                 <Cdtr><Nm>Creditor</Nm></Cdtr>\
-                 <CdtrAcct><Id><IBAN>{}</IBAN></Id></CdtrAcct></CdtTrfTxInf>",
-                amount / 100,
-                amount % 100,
-                scenarios::iban_de(50010517, position)
-            )?;
-        }
-        writeln!(out, "</PmtInf>")?;
-        block_first = block_last + 1;
-    }
-    writeln!(out, "</CstmrCdtTrfInitn>\n</Document>")?;
-    out.flush()
 }
 
 /// A pacs.002.001.10 settling (ACSC) payment positions `first..=last` of
@@ -176,22 +128,11 @@ impl Relay {
 
     /// SIGKILL by PID, reaped. Returns the PID killed.
     fn kill(&mut self) -> Option<u32> {
-        let mut child = self.child.take()?;
-        let pid = child.id();
-        let _ = child.kill();
-        let _ = child.wait();
-        Some(pid)
+        processes::kill_child(&mut self.child)
     }
 
     fn exited(&mut self) -> Option<String> {
-        let child = self.child.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                self.child = None;
-                Some(status.to_string())
-            }
-            _ => None,
-        }
+        processes::child_exited(&mut self.child)
     }
 }
 
@@ -516,7 +457,14 @@ pub async fn run(run: &Run) -> anyhow::Result<Arc<Scorecard>> {
             let last = ((chunk + 1) * chunk_size).min(payments);
             if first <= last {
                 let path = run.work_dir.join(format!("pain001-{chunk}.xml"));
-                write_pain001(&path, &pain_message_id(run.seed, chunk), first, last)?;
+                // Held (PENDING) payments to non-held creditors.
+                pain001::write(
+                    &path,
+                    &pain_message_id(run.seed, chunk),
+                    first,
+                    last,
+                    debtor,
+                )?;
                 files.push((path, last - first + 1));
             }
         }

@@ -38,6 +38,28 @@ pub(super) fn payment(number: u64) -> (String, String, u64) {
     )
 }
 
+/// Sends payment `number` as a pacs.008 under the id (and idempotency key)
+/// `id`, first to `channels[client_number]`, until it has a definitive answer.
+pub(super) async fn send_payment(
+    channels: &[tonic::transport::Channel],
+    client_number: usize,
+    id: &str,
+    number: u64,
+    scorecard: &Scorecard,
+) -> Resolution {
+    let (debtor, creditor, amount) = payment(number);
+    let document = client::pacs008(id, &debtor, &creditor, "EUR", amount);
+    client::submit_until_answered(
+        channels,
+        client_number,
+        id,
+        &document,
+        Duration::from_secs(300),
+        scorecard,
+    )
+    .await
+}
+
 pub async fn run(run: &Run) -> anyhow::Result<Arc<Scorecard>> {
     let total = run.operations(10_000, 300);
     let (kills, crashes) = match run.size {
@@ -94,18 +116,9 @@ pub async fn run(run: &Run) -> anyhow::Result<Arc<Scorecard>> {
         tasks.push(tokio::spawn(async move {
             let mut resolved = Vec::new();
             while let Some(number) = progress.next(total).await {
-                let (debtor, creditor, amount) = payment(number);
                 let id = format!("CR{seed}-{number}");
-                let document = client::pacs008(&id, &debtor, &creditor, "EUR", amount);
-                let resolution = client::submit_until_answered(
-                    &channels,
-                    client_number,
-                    &id,
-                    &document,
-                    Duration::from_secs(300),
-                    &scorecard,
-                )
-                .await;
+                let resolution =
+                    send_payment(&channels, client_number, &id, number, &scorecard).await;
                 resolved.push((number, resolution));
             }
             resolved

@@ -5,8 +5,6 @@
 //! each), the balances are the file's, the audit clean.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,68 +14,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::processes::{self, Postgres};
-use crate::scenarios::{self, Overdraft, Run};
+use crate::scenarios::{self, pain001, Overdraft, Run};
 use crate::scorecard::Scorecard;
 
 const KILLS: usize = 5;
 const DEBTORS: u64 = 4;
-const PER_BLOCK: u64 = 100;
 const CLEARING: &str = "EURCLEARING01";
 
 fn debtor(block: u64) -> String {
     scenarios::iban_de(37040044, 1_000_000 + block % DEBTORS)
-}
-
-fn amount_minor(position: u64) -> i64 {
-    (100 + position % 1_000) as i64
-}
-
-/// Writes a pain.001.001.09 of `transactions`, blocks of `PER_BLOCK`, block
-/// `b` debiting `debtor(b)`, every creditor a non-held IBAN (the clearing
-/// account's).
-fn write_pain001(path: &Path, message_id: &str, transactions: u64) -> std::io::Result<()> {
-    let mut out = BufWriter::new(std::fs::File::create(path)?);
-    write!(
-        out,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.09\">\n<CstmrCdtTrfInitn>\n\
-         <GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-30T06:30:00Z</CreDtTm>\
-         <NbOfTxs>{transactions}</NbOfTxs><InitgPty><Nm>Chaos Corp</Nm></InitgPty></GrpHdr>\n"
-    )?;
-    let mut position = 0;
-    for block in 0..transactions.div_ceil(PER_BLOCK) {
-        let first = block * PER_BLOCK + 1;
-        let last = (first + PER_BLOCK - 1).min(transactions);
-        writeln!(
-            out,
-            "<PmtInf><PmtInfId>PMT-{message_id}-{}</PmtInfId><PmtMtd>TRF</PmtMtd>\
-             <NbOfTxs>{}</NbOfTxs><ReqdExctnDt><Dt>2026-12-01</Dt></ReqdExctnDt>\
-             <Dbtr><Nm>Debtor</Nm></Dbtr><DbtrAcct><Id><IBAN>{}</IBAN></Id></DbtrAcct>\
-             <DbtrAgt><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></DbtrAgt>",
-            block + 1,
-            last - first + 1,
-            debtor(block)
-        )?;
-        for _ in first..=last {
-            position += 1;
-            let amount = amount_minor(position);
-            writeln!(
-                out,
-                "<CdtTrfTxInf><PmtId><InstrId>I-{position}</InstrId>\
-                 <EndToEndId>E2E-{message_id}-{position}</EndToEndId></PmtId>\
-                 <Amt><InstdAmt Ccy=\"EUR\">{}.{:02}</InstdAmt></Amt>\
-                 <CdtrAgt><FinInstnId><BICFI>BNPAFRPPXXX</BICFI></FinInstnId></CdtrAgt>\
-                 <Cdtr><Nm>Creditor</Nm></Cdtr>\
-                 <CdtrAcct><Id><IBAN>{}</IBAN></Id></CdtrAcct></CdtTrfTxInf>",
-                amount / 100,
-                amount % 100,
-                scenarios::iban_de(50010517, position)
-            )?;
-        }
-        writeln!(out, "</PmtInf>")?;
-    }
-    writeln!(out, "</CstmrCdtTrfInitn>\n</Document>")?;
-    out.flush()
 }
 
 pub async fn run(run: &Run) -> anyhow::Result<Arc<Scorecard>> {
@@ -92,7 +37,7 @@ pub async fn run(run: &Run) -> anyhow::Result<Arc<Scorecard>> {
     scenarios::open_accounts(run, &postgres, &accounts, Some(CLEARING)).await?;
     let file = run.work_dir.join("pain001.xml");
     let message_id = format!("CHAOS-{}", run.seed);
-    write_pain001(&file, &message_id, total)?;
+    pain001::write(&file, &message_id, 1, total, debtor)?;
     scorecard.figure(
         "setup",
         format!(
@@ -264,9 +209,9 @@ async fn check(
     scenarios::sabotage(run, postgres, CLEARING, scorecard).await;
     let mut expected: BTreeMap<String, [i64; 4]> = BTreeMap::new();
     for position in 1..=total {
-        let block = (position - 1) / PER_BLOCK;
-        expected.entry(debtor(block)).or_default()[2] += amount_minor(position);
-        expected.entry(CLEARING.to_owned()).or_default()[3] += amount_minor(position);
+        let block = (position - 1) / pain001::TRANSACTIONS_PER_BLOCK;
+        expected.entry(debtor(block)).or_default()[2] += pain001::amount_minor(position);
+        expected.entry(CLEARING.to_owned()).or_default()[3] += pain001::amount_minor(position);
     }
     let actual = scenarios::balances(postgres).await;
     scorecard.invariant(

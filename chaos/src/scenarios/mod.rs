@@ -14,6 +14,7 @@ pub mod bank;
 pub mod confirmations;
 pub mod crash;
 pub mod ingest_crash;
+pub mod pain001;
 pub mod replay_storm;
 
 /// A German IBAN for bank code `bank` and account `account`, valid mod 97.
