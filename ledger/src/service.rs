@@ -894,7 +894,7 @@ impl Ledger {
                 apply::apply_batch_in(&tx, commands, statement_timeout_ms).await
             })?;
             match attempt {
-                Attempt::Done(results) => return Ok(self.finish(commands.iter(), results)),
+                Attempt::Done(results) => return Ok(Ledger::finish(commands, results)),
                 Attempt::CommitOutcomeUnknown(error) => {
                     tracing::warn!(%error, "commit outcome unknown, looking the idempotency keys up");
                     if let Some(responses) = self.committed_responses(commands).await? {
@@ -909,12 +909,13 @@ impl Ledger {
     }
 
     /// Each applied command's answer, from its result.
-    fn finish<'c>(
-        &self,
-        commands: impl Iterator<Item = &'c ApplyCommand>,
+    fn finish(
+        commands: &[ApplyCommand],
         results: Vec<ItemResult>,
     ) -> Vec<Result<ApplyResponse, LedgerError>> {
+        assert_eq!(commands.len(), results.len(), "one result per command");
         commands
+            .iter()
             .zip(results)
             .map(|(command, result)| match result {
                 ItemResult::Response(response) => Ok(response),
