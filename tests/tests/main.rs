@@ -13,6 +13,7 @@
 //!   expiries, immediate payments and returns, in any order and at once.
 //! - `outbox_delivery`: relays' claims of undelivered outbox rows, per-payment order.
 //! - `returns`: partial and multiple returns, each once, at most the settled amount.
+//! - `schema`: references the database itself refuses, whoever writes.
 
 mod apply;
 mod audit;
@@ -23,4 +24,5 @@ mod holds;
 mod lifecycle_properties;
 mod outbox_delivery;
 mod returns;
+mod schema;
 mod transactions;
