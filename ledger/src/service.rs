@@ -360,22 +360,22 @@ impl Ledger {
             options.statement_timeout_ms,
             options.statement_timeout_ms.saturating_mul(3),
         ));
-        // An empty query before each reuse: a connection broken while idle
-        // in the pool is replaced before a request runs on it. Connections
-        // inside a transaction never get back to the pool; `Session`
-        // detaches them.
-        Ledger::build(config, Arc::new(options), RecyclingMethod::Verified)
+        Ledger::build(config, Arc::new(options))
     }
 
     fn build(
         config: tokio_postgres::Config,
         options: Arc<LedgerOptions>,
-        recycling_method: RecyclingMethod,
     ) -> Result<Ledger, LedgerError> {
         let manager = Manager::from_config(
             config.clone(),
             tokio_postgres::NoTls,
-            ManagerConfig { recycling_method },
+            ManagerConfig {
+                // A `SELECT 1`-style check before reuse: a broken connection is
+                // replaced. Connections inside a transaction never get here;
+                // `Session` detaches them.
+                recycling_method: RecyclingMethod::Verified,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(options.pool_size_max)
@@ -398,20 +398,9 @@ impl Ledger {
     /// its own of at most `pool_size_max` connections, for a caller that
     /// drives its connections from a runtime of its own (the group-commit
     /// appliers' thread).
-    ///
-    /// Its connections are reused without the empty query: each batch would
-    /// wait one more round trip for it while every other batch waits for the
-    /// writer lock. A connection the server closed is still replaced (its
-    /// connection task, driven by the appliers' runtime, has ended); one that
-    /// breaks unnoticed fails its batch as `Unavailable`, which the caller
-    /// answers and drops, as it would a break during the batch.
     pub(crate) fn with_pool_of(&self, pool_size_max: usize) -> Result<Ledger, LedgerError> {
         assert!(pool_size_max > 0);
-        let ledger = Ledger::build(
-            self.config.clone(),
-            self.options.clone(),
-            RecyclingMethod::Fast,
-        )?;
+        let ledger = Ledger::build(self.config.clone(), self.options.clone())?;
         ledger.pool.resize(pool_size_max);
         Ok(ledger)
     }
