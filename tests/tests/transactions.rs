@@ -459,3 +459,46 @@ async fn batches_of_two_ledgers_on_one_database_never_abort_each_other_on_a_hot_
     assert!(invariants::violations(&client).await.is_empty());
     second.close();
 }
+
+#[tokio::test]
+async fn new_payments_get_ascending_ids_in_the_order_a_batch_creates_them() {
+    let db = TestDatabase::with_two_accounts(LedgerOptions::default()).await;
+    let commands: Vec<_> = ["A", "B", "C", "D"]
+        .into_iter()
+        .map(|name| {
+            // C names an account the ledger does not hold and has no
+            // settlement or clearing account for: refused, no payment.
+            let creditor = if name == "C" { "NOBODY" } else { "CLEARING" };
+            command(
+                "c",
+                name,
+                transfer(name, PaymentState::Settled, eur(1), "BOB", creditor),
+            )
+        })
+        .collect();
+    let answers = db.ledger.apply_batch(&commands).await.unwrap();
+    let ids: Vec<Option<i64>> = answers
+        .iter()
+        .map(|answer| {
+            answer.as_ref().unwrap().receipts[0]
+                .payment_id
+                .map(|id| id.0)
+        })
+        .collect();
+    let [Some(a), Some(b), c, Some(d)] = ids[..] else {
+        panic!("A, B and D created: {ids:?}");
+    };
+    assert!(a < b && b < d, "{ids:?}");
+    assert_eq!(c, None, "C refused without a payment: {ids:?}");
+    let later = db
+        .ledger
+        .apply(&command(
+            "c",
+            "E",
+            transfer("E", PaymentState::Settled, eur(1), "BOB", "CLEARING"),
+        ))
+        .await
+        .unwrap();
+    assert!(later.receipts[0].payment_id.unwrap().0 > d);
+    assert!(invariants::violations(&db.client().await).await.is_empty());
+}
