@@ -9,7 +9,7 @@
 -- statement"). The triggers below check every row a statement inserted with
 -- one query over its transition table, probing the same unique indexes, and
 -- raise foreign_key_violation (23503), as the foreign key did, naming the
--- first row that refers to nothing.
+-- first reference to nothing.
 --
 -- What a foreign key also guaranteed, and how it still holds:
 -- * a referenced row is not deleted, nor its key changed, while something
@@ -33,16 +33,20 @@ ALTER TABLE transfers
 ALTER TABLE outbox
     DROP CONSTRAINT outbox_payment_id_fkey;
 
--- Each check is a correlated NOT EXISTS kept as a subplan (OFFSET 0): one
--- index probe a row, whatever the planner guesses of the transition table,
--- never a scan of the referenced table.
+-- Two checks, each one function for the tables it applies to. Each is a
+-- correlated NOT EXISTS kept as a subplan (OFFSET 0): one index probe a row,
+-- whatever the planner guesses of the transition table, never a scan of the
+-- referenced table. The message names the reference, not the row: the row
+-- was not stored.
 
-CREATE FUNCTION payments_name_existing_accounts() RETURNS trigger
+-- (debit_account_id, currency) and (credit_account_id, currency) name an
+-- account in that currency.
+CREATE FUNCTION rows_name_existing_accounts() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     missing RECORD;
 BEGIN
-    SELECT i.payment_id, side.account_id, i.currency INTO missing
+    SELECT side.account_id, i.currency INTO missing
     FROM inserted i,
          LATERAL (VALUES (i.debit_account_id), (i.credit_account_id)) AS side (account_id)
     WHERE NOT EXISTS (
@@ -51,9 +55,28 @@ BEGIN
         OFFSET 0)
     LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'payment % names account % in %, which does not exist',
-            missing.payment_id, missing.account_id, missing.currency
-            USING ERRCODE = 'foreign_key_violation', TABLE = 'payments';
+        RAISE EXCEPTION 'a row of % names account % in %, which does not exist',
+            TG_TABLE_NAME, missing.account_id, missing.currency
+            USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- payment_id names a payment.
+CREATE FUNCTION rows_name_existing_payments() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    missing RECORD;
+BEGIN
+    SELECT i.payment_id INTO missing
+    FROM inserted i
+    WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.payment_id = i.payment_id OFFSET 0)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'a row of % names payment %, which does not exist',
+            TG_TABLE_NAME, missing.payment_id
+            USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME;
     END IF;
     RETURN NULL;
 END;
@@ -61,64 +84,16 @@ $$;
 
 CREATE TRIGGER payments_name_existing_accounts
     AFTER INSERT ON payments REFERENCING NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION payments_name_existing_accounts();
-
-CREATE FUNCTION transfers_name_existing_payments_and_accounts() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    missing RECORD;
-BEGIN
-    SELECT i.transfer_id, i.payment_id INTO missing
-    FROM inserted i
-    WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.payment_id = i.payment_id OFFSET 0)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transfer % names payment %, which does not exist',
-            missing.transfer_id, missing.payment_id
-            USING ERRCODE = 'foreign_key_violation', TABLE = 'transfers';
-    END IF;
-    SELECT i.transfer_id, side.account_id, i.currency INTO missing
-    FROM inserted i,
-         LATERAL (VALUES (i.debit_account_id), (i.credit_account_id)) AS side (account_id)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM accounts a
-        WHERE a.account_id = side.account_id AND a.currency = i.currency
-        OFFSET 0)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transfer % names account % in %, which does not exist',
-            missing.transfer_id, missing.account_id, missing.currency
-            USING ERRCODE = 'foreign_key_violation', TABLE = 'transfers';
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER transfers_name_existing_payments_and_accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION rows_name_existing_accounts();
+CREATE TRIGGER transfers_name_existing_payments
     AFTER INSERT ON transfers REFERENCING NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION transfers_name_existing_payments_and_accounts();
-
-CREATE FUNCTION outbox_names_existing_payments() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    missing RECORD;
-BEGIN
-    SELECT i.outbox_id, i.payment_id INTO missing
-    FROM inserted i
-    WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.payment_id = i.payment_id OFFSET 0)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'outbox row % names payment %, which does not exist',
-            missing.outbox_id, missing.payment_id
-            USING ERRCODE = 'foreign_key_violation', TABLE = 'outbox';
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
+    FOR EACH STATEMENT EXECUTE FUNCTION rows_name_existing_payments();
+CREATE TRIGGER transfers_name_existing_accounts
+    AFTER INSERT ON transfers REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION rows_name_existing_accounts();
 CREATE TRIGGER outbox_names_existing_payments
     AFTER INSERT ON outbox REFERENCING NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION outbox_names_existing_payments();
+    FOR EACH STATEMENT EXECUTE FUNCTION rows_name_existing_payments();
 
 -- Rows that others refer to stay, and no row's references change: what
 -- the foreign keys re-checked on UPDATE cannot happen.
