@@ -169,6 +169,8 @@ pub const METRICS: &[MetricDescription] = {
         metric(l::GROUP_COMMIT_QUEUE_DEPTH, Gauge, &[], "Requests left waiting in the group-commit queue when the last batch was taken."),
         metric(l::GROUP_COMMIT_QUEUE_WAIT_SECONDS, Histogram, &[], "Time a request waited in the group-commit queue, in seconds."),
         metric(l::GROUP_COMMIT_REQUESTS_NOT_APPLIED_TOTAL, Counter, &["reason"], "Requests group commit did not apply: queue full, deadline expired, caller gone."),
+        metric(l::GROUP_COMMIT_POOL_CONNECTIONS_MAX, Gauge, &[], "Connections the group-commit appliers' own pool may open: one per applier."),
+        metric(l::GROUP_COMMIT_POOL_CONNECTIONS, Gauge, &[], "Connections of the appliers' own pool open after the last batch."),
     ]
 };
 

@@ -332,6 +332,9 @@ async fn prometheus_scrapes_the_payments_rejections_and_replays_the_server_answe
         ),
         ("ledger_database_up", 1.0),
         ("ledger_db_pool_connections_max", 16.0),
+        // The appliers' own pool: one connection for the one applier, open.
+        ("ledger_group_commit_pool_connections_max", 1.0),
+        ("ledger_group_commit_pool_connections", 1.0),
         // Every fresh request went through group commit, in some batches.
         (
             "ledger_group_commit_batch_size_sum",

@@ -195,6 +195,7 @@ async fn applier(
     batch_size_max: usize,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(batch_size_max);
+    metrics::record_group_commit_pool(ledger.pool_status());
     // One applier at a time takes a batch; it applies it without the lock,
     // so the next applier forms the next batch meanwhile.
     loop {
@@ -226,6 +227,7 @@ async fn applier(
             batch.replies.push(job.reply);
         }
         apply_splitting(&ledger, batch).await;
+        metrics::record_group_commit_pool(ledger.pool_status());
     }
 }
 

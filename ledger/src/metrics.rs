@@ -40,6 +40,12 @@ pub const GROUP_COMMIT_BATCH_SPLITS_TOTAL: &str = "ledger_group_commit_batch_spl
 pub const GROUP_COMMIT_QUEUE_DEPTH: &str = "ledger_group_commit_queue_depth";
 /// Time a request waited in the queue before its batch started (histogram, seconds).
 pub const GROUP_COMMIT_QUEUE_WAIT_SECONDS: &str = "ledger_group_commit_queue_wait_seconds";
+/// Connections the appliers' own pool may open: one per applier (gauge).
+pub const GROUP_COMMIT_POOL_CONNECTIONS_MAX: &str = "ledger_group_commit_pool_connections_max";
+/// Connections of the appliers' own pool open after the last batch (gauge):
+/// below the maximum, an applier's connection broke and is opened again by
+/// its next batch.
+pub const GROUP_COMMIT_POOL_CONNECTIONS: &str = "ledger_group_commit_pool_connections";
 /// Requests group commit did not apply, by `reason` (`queue_full`,
 /// `deadline_expired`, `caller_gone`) (counter).
 pub const GROUP_COMMIT_REQUESTS_NOT_APPLIED_TOTAL: &str =
@@ -114,6 +120,13 @@ pub(crate) fn record_group_commit_batch_applied() {
 
 pub(crate) fn record_group_commit_batch_split() {
     metrics::counter!(GROUP_COMMIT_BATCH_SPLITS_TOTAL).increment(1);
+}
+
+/// The appliers' own pool (not read by the periodic collector, which sees
+/// the request pool only): set by the appliers at start and after each batch.
+pub(crate) fn record_group_commit_pool(status: PoolStatus) {
+    metrics::gauge!(GROUP_COMMIT_POOL_CONNECTIONS_MAX).set(status.connections_max as f64);
+    metrics::gauge!(GROUP_COMMIT_POOL_CONNECTIONS).set(status.connections_open as f64);
 }
 
 /// The connection pool now.
