@@ -29,6 +29,26 @@ fn spawn_submit(
     tokio::spawn(async move { client.submit_payment(request).await })
 }
 
+/// A refusal the client may retry: `code`, an ErrorInfo with `reason`, and
+/// a RetryInfo asking for 200 ms.
+fn assert_retryable(status: &tonic::Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .expect("an ErrorInfo")
+            .reason,
+        reason
+    );
+    assert_eq!(
+        status
+            .get_details_retry_info()
+            .expect("a RetryInfo")
+            .retry_delay,
+        Some(Duration::from_millis(200))
+    );
+}
+
 fn outcomes(response: &proto::SubmitPaymentResponse) -> Vec<(Outcome, String)> {
     response
         .results
@@ -608,21 +628,7 @@ async fn a_conflict_with_a_writer_outside_the_ledger_that_outlasts_the_retries_i
         .expect("answered once the outside writer committed")
         .unwrap()
         .expect_err("the conflicting request is not applied");
-    assert_eq!(status.code(), Code::Aborted, "{status:?}");
-    assert_eq!(
-        status
-            .get_details_error_info()
-            .expect("an ErrorInfo")
-            .reason,
-        "TRANSACTION_CONFLICT"
-    );
-    assert_eq!(
-        status
-            .get_details_retry_info()
-            .expect("a RetryInfo")
-            .retry_delay,
-        Some(Duration::from_millis(200))
-    );
+    assert_retryable(&status, Code::Aborted, "TRANSACTION_CONFLICT");
 
     // Retried under the same key, it is a clean first attempt.
     let retried = LedgerServiceClient::new(channel)
@@ -1157,22 +1163,7 @@ async fn with_group_commit_a_full_queue_is_resource_exhausted_with_retry_info_at
     .await
     .expect("refused at once, not queued")
     .expect_err("the queue is full");
-    let status = third;
-    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    assert_eq!(
-        status
-            .get_details_retry_info()
-            .expect("a RetryInfo")
-            .retry_delay,
-        Some(Duration::from_millis(200))
-    );
-    assert_eq!(
-        status
-            .get_details_error_info()
-            .expect("an ErrorInfo")
-            .reason,
-        "QUEUE_FULL"
-    );
+    assert_retryable(&third, Code::ResourceExhausted, "QUEUE_FULL");
     lock.release().await;
     for request in [first, second] {
         let answer = request.await.unwrap().unwrap().into_inner();

@@ -28,18 +28,25 @@ async fn ledger_with_p1() -> (TestDatabase, i64) {
     (db, payment_id)
 }
 
-/// The SQLSTATE and message `sql` was refused with; panics if it was applied.
-async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String) {
+/// Asserts that the database refuses `sql` as the foreign keys did
+/// (foreign_key_violation) with a message that contains `naming`.
+async fn assert_refused(client: &tokio_postgres::Client, sql: &str, naming: &str) {
     let error = client
         .batch_execute(sql)
         .await
         .expect_err(&format!("the database refuses {sql}"));
     let database_error = error.as_db_error().expect("a refusal by the database");
-    (
-        database_error.code().code().to_owned(),
-        database_error.message().to_owned(),
-    )
+    let message = database_error.message();
+    assert_eq!(
+        database_error.code().code(),
+        FOREIGN_KEY_VIOLATION,
+        "{sql}: {message}"
+    );
+    assert!(message.contains(naming), "{sql}: {message}");
 }
+
+/// CLEARING's account id, as an SQL expression.
+const CLEARING_ID: &str = "(SELECT account_id FROM accounts WHERE external_reference = 'CLEARING')";
 
 async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
     client
@@ -80,24 +87,23 @@ async fn a_payment_naming_no_account_or_an_account_of_another_currency_is_refuse
     let (db, _) = ledger_with_p1().await;
     let client = db.client().await;
 
-    let (code, message) = refusal(&client, &insert_payment("P2", "EUR", "999999")).await;
-    assert_eq!(code, FOREIGN_KEY_VIOLATION);
-    assert!(
-        message.contains("names account 999999 in EUR, which does not exist"),
-        "{message}"
-    );
+    assert_refused(
+        &client,
+        &insert_payment("P2", "EUR", "999999"),
+        "names account 999999 in EUR, which does not exist",
+    )
+    .await;
 
-    let clearing = "(SELECT account_id FROM accounts WHERE external_reference = 'CLEARING')";
-    let (code, message) = refusal(&client, &insert_payment("P3", "USD", clearing)).await;
-    assert_eq!(code, FOREIGN_KEY_VIOLATION);
-    assert!(
-        message.contains("in USD, which does not exist"),
-        "{message}"
-    );
+    assert_refused(
+        &client,
+        &insert_payment("P3", "USD", CLEARING_ID),
+        "in USD, which does not exist",
+    )
+    .await;
 
     assert_eq!(count(&client, "payments").await, 1, "only P1 is stored");
     client
-        .batch_execute(&insert_payment("P4", "EUR", clearing))
+        .batch_execute(&insert_payment("P4", "EUR", CLEARING_ID))
         .await
         .expect("a payment between existing accounts of its currency is stored");
 }
@@ -107,30 +113,25 @@ async fn a_transfer_naming_no_payment_or_no_account_is_refused() {
     let (db, _) = ledger_with_p1().await;
     let client = db.client().await;
 
-    let (code, message) = refusal(
+    assert_refused(
         &client,
         &insert_transfer_like_p1s("-7", "credit_account_id"),
+        "names payment -7, which does not exist",
     )
     .await;
-    assert_eq!(code, FOREIGN_KEY_VIOLATION);
-    assert!(
-        message.contains("names payment -7, which does not exist"),
-        "{message}"
-    );
 
     // Another payment, so that the copy is not P1's POSTED transfer again.
-    let clearing = "(SELECT account_id FROM accounts WHERE external_reference = 'CLEARING')";
     client
-        .batch_execute(&insert_payment("P2", "EUR", clearing))
+        .batch_execute(&insert_payment("P2", "EUR", CLEARING_ID))
         .await
         .unwrap();
     let p2 = "(SELECT payment_id FROM payments WHERE business_key = 'uetr:P2')";
-    let (code, message) = refusal(&client, &insert_transfer_like_p1s(p2, "424242")).await;
-    assert_eq!(code, FOREIGN_KEY_VIOLATION);
-    assert!(
-        message.contains("names account 424242 in EUR, which does not exist"),
-        "{message}"
-    );
+    assert_refused(
+        &client,
+        &insert_transfer_like_p1s(p2, "424242"),
+        "names account 424242 in EUR, which does not exist",
+    )
+    .await;
 
     assert_eq!(count(&client, "transfers").await, 1, "only P1's transfer");
 }
@@ -140,17 +141,13 @@ async fn an_outbox_row_naming_no_payment_is_refused() {
     let (db, _) = ledger_with_p1().await;
     let client = db.client().await;
     let rows_before = count(&client, "outbox").await;
-    let (code, message) = refusal(
+    assert_refused(
         &client,
         "INSERT INTO outbox (payment_id, to_state, status_code, payload) \
          VALUES (31337, 'SETTLED', 'ACSC', '{}')",
+        "names payment 31337, which does not exist",
     )
     .await;
-    assert_eq!(code, FOREIGN_KEY_VIOLATION);
-    assert!(
-        message.contains("names payment 31337, which does not exist"),
-        "{message}"
-    );
     assert_eq!(count(&client, "outbox").await, rows_before);
 }
 
@@ -159,7 +156,7 @@ async fn one_row_naming_nothing_refuses_the_whole_statement_that_inserted_it() {
     let (db, _) = ledger_with_p1().await;
     let client = db.client().await;
     // 500 payments between BOB and CLEARING, the 317th to an account that is not there.
-    let (code, message) = refusal(
+    assert_refused(
         &client,
         "INSERT INTO payments (business_key, state, currency, amount_minor, \
            debit_account_id, credit_account_id, created_by_client_id) \
@@ -168,10 +165,9 @@ async fn one_row_naming_nothing_refuses_the_whole_statement_that_inserted_it() {
          FROM generate_series(1, 500) AS n, \
            (SELECT account_id FROM accounts WHERE external_reference = 'BOB') AS bob, \
            (SELECT account_id FROM accounts WHERE external_reference = 'CLEARING') AS clearing",
+        "account 8888888",
     )
     .await;
-    assert_eq!(code, FOREIGN_KEY_VIOLATION);
-    assert!(message.contains("account 8888888"), "{message}");
     assert_eq!(
         count(&client, "payments").await,
         1,
@@ -210,12 +206,7 @@ async fn accounts_and_payments_are_never_removed_nor_their_references_changed() 
         "UPDATE outbox SET payment_id = payment_id".to_owned(),
     ];
     for sql in refused {
-        let (code, message) = refusal(&client, &sql).await;
-        assert_eq!(code, FOREIGN_KEY_VIOLATION, "{sql}: {message}");
-        assert!(
-            message.contains("never removed nor re-pointed"),
-            "{sql}: {message}"
-        );
+        assert_refused(&client, &sql, "never removed nor re-pointed").await;
     }
 
     // What the ledger itself changes in place stays possible: balances,
