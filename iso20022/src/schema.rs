@@ -381,11 +381,20 @@ fn table_namespace(text: &'static str) -> &'static str {
         .unwrap_or("")
 }
 
-/// The schema whose target namespace is `ns`.
+/// The schema whose target namespace is `ns`. Every document asks, so the
+/// namespaces are indexed once rather than read from the tables each time.
 pub(crate) fn by_namespace(ns: &str) -> Option<&'static Schema> {
-    TABLES
-        .iter()
-        .position(|(_, t)| table_namespace(t) == ns)
+    static BY_NAMESPACE: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    BY_NAMESPACE
+        .get_or_init(|| {
+            TABLES
+                .iter()
+                .enumerate()
+                .map(|(i, (_, t))| (table_namespace(t), i))
+                .collect()
+        })
+        .get(ns)
+        .copied()
         .map(schema_at)
 }
 
