@@ -49,6 +49,18 @@ pub fn postgres_cpu_ms(data_dir: &Path) -> Option<f64> {
     Some(ticks as f64 * 1_000.0 / TICKS_PER_SECOND)
 }
 
+/// The cores this machine gives the run: a second of them is this many
+/// thousand CPU milliseconds.
+pub fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get()) as f64
+}
+
+/// The payments a second `cpu_ms_per_payment` allows with every core busy:
+/// what a party could do at most on this machine, at its measured cost.
+pub fn ceiling_per_second(cpu_ms_per_payment: f64) -> f64 {
+    1_000.0 * cores() / cpu_ms_per_payment.max(f64::MIN_POSITIVE)
+}
+
 /// CPU used by the point's parties over its measured window.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuSample {
@@ -65,6 +77,11 @@ impl CpuSample {
             postgres_ms: postgres_cpu_ms(data_dir).unwrap_or(0.0),
             load_generator_ms: process_cpu_ms(std::process::id()).unwrap_or(0.0),
         }
+    }
+
+    /// All of it, in CPU milliseconds.
+    pub fn total_ms(self) -> f64 {
+        self.server_ms + self.postgres_ms + self.load_generator_ms
     }
 
     /// What was used between `earlier` and `self`.

@@ -27,6 +27,7 @@
 //! target/release/ledger-bench --clients 1,8,32,64 --seconds 20
 //! ```
 
+mod compare;
 mod cpu;
 mod peers;
 mod service;
@@ -34,8 +35,9 @@ mod stats;
 
 use std::collections::BTreeMap;
 
+use compare::compare_point;
 use peers::{run_peer, Peer};
-use service::run_service_point;
+use service::{ledger_binary, run_service_point};
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
 const ACCOUNTS: usize = 10_000;
@@ -96,6 +98,15 @@ struct Options {
     /// statistics during the run (the first seconds of a new database).
     #[arg(long)]
     cold_statistics: bool,
+    /// Compare the server (A: the `ledger` beside this binary, or
+    /// `LEDGER_BIN`) with this other build of it (B): alternated rounds of
+    /// group-commit points, then medians, spreads and how often B was
+    /// ahead. The peers and the per-request server are not run.
+    #[arg(long, value_name = "LEDGER")]
+    compare_with: Option<std::path::PathBuf>,
+    /// Rounds of A and B per point with `--compare-with`.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
 }
 
 impl Options {
@@ -188,16 +199,7 @@ async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
 }
 
 fn row(label: &str, point: &Point) {
-    let errors = if point.errors.is_empty() {
-        "none".to_owned()
-    } else {
-        point
-            .errors
-            .iter()
-            .map(|(code, count)| format!("{code} {count}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let errors = point.errors_text();
     println!(
         "{label:<28} {:>9.0}/s  p50 {:>7.1} ms  p95 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  errors: {errors}",
         point.payments_per_second,
@@ -213,20 +215,48 @@ fn row(label: &str, point: &Point) {
             kib as f64 / 1024.0
         );
     }
-    // Where each answered call's CPU went; two cores give 2,000 CPU-ms a second.
-    let calls = point.latencies_us.len().max(1) as f64;
+    // Where each answered call's CPU went.
     let cpu = point.cpu;
-    let total_ms = cpu.server_ms + cpu.postgres_ms + cpu.load_generator_ms;
     println!(
         "{:<28} server {:.2}, PostgreSQL {:.2}, load generator {:.2} \
-         (total {:.2}: at most {:.0}/s on 2 cores)",
+         (total {:.2}: at most {:.0}/s on {} cores)",
         "  CPU ms per call",
-        cpu.server_ms / calls,
-        cpu.postgres_ms / calls,
-        cpu.load_generator_ms / calls,
-        total_ms / calls,
-        2_000.0 * calls / total_ms.max(1.0),
+        cpu.server_ms / point.calls(),
+        cpu.postgres_ms / point.calls(),
+        cpu.load_generator_ms / point.calls(),
+        point.cpu_ms_per_call(),
+        point.cpu_ceiling_per_second(),
+        cpu::cores(),
     );
+}
+
+impl Point {
+    /// Client-visible errors by gRPC code, or "none".
+    fn errors_text(&self) -> String {
+        if self.errors.is_empty() {
+            return "none".to_owned();
+        }
+        self.errors
+            .iter()
+            .map(|(code, count)| format!("{code} {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Answered calls in the measured window.
+    fn calls(&self) -> f64 {
+        self.latencies_us.len().max(1) as f64
+    }
+
+    /// CPU of every party (servers, PostgreSQL, load generator) per call.
+    fn cpu_ms_per_call(&self) -> f64 {
+        self.cpu.total_ms() / self.calls()
+    }
+
+    /// Calls a second at this point's CPU per call with every core busy.
+    fn cpu_ceiling_per_second(&self) -> f64 {
+        cpu::ceiling_per_second(self.cpu_ms_per_call())
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -260,15 +290,31 @@ async fn main() {
         options.warmup_seconds,
         options.replay_share * 100.0
     );
+    let ledger = ledger_binary();
     for scenario in options.scenarios() {
         for &clients in &options.clients {
             println!("\n{} scenario, {clients} clients", scenario.name());
+            if let Some(other) = &options.compare_with {
+                compare_point(
+                    [&ledger, other],
+                    &cluster,
+                    &admin,
+                    scenario,
+                    clients,
+                    &options,
+                )
+                .await;
+                continue;
+            }
             let grouped =
-                run_service_point(&cluster, &admin, scenario, clients, true, &options).await;
+                run_service_point(&ledger, &cluster, &admin, scenario, clients, true, &options)
+                    .await;
             row("service, group commit", &grouped);
             if options.per_request {
-                let single =
-                    run_service_point(&cluster, &admin, scenario, clients, false, &options).await;
+                let single = run_service_point(
+                    &ledger, &cluster, &admin, scenario, clients, false, &options,
+                )
+                .await;
                 row("service, tx per request", &single);
                 println!(
                     "{:<28} {:>9.2}x",
@@ -282,13 +328,25 @@ async fn main() {
                         Some(figures) => {
                             let tps = figures.payments_per_second;
                             println!("{:<28} {tps:>9.0}/s", format!("{label} (pgbench)"));
-                            if let Some(cpu) = figures.postgres_cpu_ms_per_payment {
-                                println!("{:<28} PostgreSQL {cpu:.2}", "  CPU ms per payment");
+                            if let Some(cpu) = figures.cpu {
+                                println!(
+                                    "{:<28} PostgreSQL {:.2}, pgbench {:.2} (total {:.2}: at most {:.0}/s on {} cores)",
+                                    "  CPU ms per payment",
+                                    cpu.postgres_ms_per_payment,
+                                    cpu.pgbench_ms_per_payment,
+                                    cpu.total_ms_per_payment(),
+                                    cpu::ceiling_per_second(cpu.total_ms_per_payment()),
+                                    cpu::cores(),
+                                );
                             }
+                            // The second figure says whether a ratio was within
+                            // reach at all: the service's CPU ceiling over the
+                            // peer's measured throughput.
                             println!(
-                                "{:<28} {:>9.2}x",
+                                "{:<28} {:>9.2}x  (the service's CPU ceiling / {label}: {:.2}x)",
                                 format!("group commit / {label}"),
-                                grouped.payments_per_second / tps
+                                grouped.payments_per_second / tps,
+                                grouped.cpu_ceiling_per_second() / tps,
                             );
                         }
                         None => println!("{label} not run (shared/bench or pgbench missing)"),

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::cpu::postgres_cpu_ms;
+use crate::cpu::{postgres_cpu_ms, process_cpu_ms};
 
 use crate::{config_for, connect, create_database, Options, Scenario};
 
@@ -104,16 +104,21 @@ pub async fn run_peer(
         .stderr(Stdio::piped())
         .spawn()
         .ok()?;
-    // PostgreSQL's CPU while pgbench's connections are open (their backends'
-    // time is gone once they exit): from 1 s after the start to 1 s before
-    // the end.
+    // PostgreSQL's and pgbench's CPU while pgbench's connections are open
+    // (their backends' time is gone once they exit): from 1 s after the
+    // start to 1 s before the end.
     let window = options.seconds.saturating_sub(2);
-    let postgres_cpu_ms = if window > 0 {
+    let sample = |pgbench: u32| postgres_cpu_ms(cluster.data_dir()).zip(process_cpu_ms(pgbench));
+    let used = if window > 0 {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let before = postgres_cpu_ms(cluster.data_dir());
+        let before = sample(child.id());
         tokio::time::sleep(Duration::from_secs(window)).await;
-        let after = postgres_cpu_ms(cluster.data_dir());
-        before.zip(after).map(|(before, after)| after - before)
+        let after = sample(child.id());
+        before
+            .zip(after)
+            .map(|((postgres, pgbench), (postgres_after, pgbench_after))| {
+                (postgres_after - postgres, pgbench_after - pgbench)
+            })
     } else {
         None
     };
@@ -124,18 +129,34 @@ pub async fn run_peer(
         .find_map(|line| line.strip_prefix("tps = "))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|tps| tps.parse().ok())?;
+    let payments = (payments_per_second * window as f64).max(1.0);
     Some(PeerFigures {
         payments_per_second,
-        postgres_cpu_ms_per_payment: postgres_cpu_ms
-            .map(|used| used / (payments_per_second * window as f64).max(1.0)),
+        cpu: used.map(|(postgres_ms, pgbench_ms)| PeerCpu {
+            postgres_ms_per_payment: postgres_ms / payments,
+            pgbench_ms_per_payment: pgbench_ms / payments,
+        }),
     })
 }
 
-/// What a peer did: payments a second, and PostgreSQL's CPU per payment
-/// (pgbench's own is not counted).
+/// What a peer did: payments a second, and the CPU each payment took.
 pub struct PeerFigures {
     pub payments_per_second: f64,
-    pub postgres_cpu_ms_per_payment: Option<f64>,
+    pub cpu: Option<PeerCpu>,
+}
+
+/// CPU milliseconds per payment of PostgreSQL and of pgbench, the peer's
+/// load generator.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerCpu {
+    pub postgres_ms_per_payment: f64,
+    pub pgbench_ms_per_payment: f64,
+}
+
+impl PeerCpu {
+    pub fn total_ms_per_payment(self) -> f64 {
+        self.postgres_ms_per_payment + self.pgbench_ms_per_payment
+    }
 }
 
 pub fn shared_bench() -> Option<PathBuf> {

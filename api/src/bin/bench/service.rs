@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,8 +38,8 @@ pub fn ledger_binary() -> PathBuf {
 }
 
 /// Runs one `ledger` command against the database and waits for it.
-pub fn run_ledger(database_url: &str, arguments: &[&str]) -> Output {
-    let output = Command::new(ledger_binary())
+pub fn run_ledger(ledger: &Path, database_url: &str, arguments: &[&str]) -> Output {
+    let output = Command::new(ledger)
         .args(arguments)
         .env("DATABASE_URL", database_url)
         .env_remove("LEDGER_TOKENS")
@@ -70,8 +70,8 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(database_url: &str, group_commit: bool) -> ServerProcess {
-        let mut command = Command::new(ledger_binary());
+    fn start(ledger: &Path, database_url: &str, group_commit: bool) -> ServerProcess {
+        let mut command = Command::new(ledger);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--pool-size-max", "16"])
             .env("DATABASE_URL", database_url)
@@ -256,7 +256,10 @@ async fn client(
     tally
 }
 
+/// One point of the service: `ledger` (migrate, serve, reconcile) on a
+/// fresh database, driven by `clients` clients.
 pub async fn run_service_point(
+    ledger: &Path,
     cluster: &pg_embedded::Cluster,
     admin: &tokio_postgres::Client,
     scenario: Scenario,
@@ -273,7 +276,7 @@ pub async fn run_service_point(
     create_database(admin, &name).await;
     let config = config_for(cluster, &name);
     let database_url = cluster.connection_string(&name);
-    run_ledger(&database_url, &["migrate"]);
+    run_ledger(ledger, &database_url, &["migrate"]);
 
     let setup = connect(&config).await;
     setup
@@ -307,7 +310,7 @@ pub async fn run_service_point(
     }
 
     let servers: Vec<ServerProcess> = (0..scenario.servers())
-        .map(|_| ServerProcess::start(&database_url, group_commit))
+        .map(|_| ServerProcess::start(ledger, &database_url, group_commit))
         .collect();
     let mut channels = Vec::new();
     for server in &servers {
@@ -373,7 +376,7 @@ pub async fn run_service_point(
     }
 
     // A fast wrong answer is a failed benchmark.
-    let audit = run_ledger(&database_url, &["reconcile"]);
+    let audit = run_ledger(ledger, &database_url, &["reconcile"]);
     assert!(
         audit.status.success(),
         "{name}: the audit is not clean:\n{}{}",
