@@ -283,6 +283,22 @@ async fn main() {
             pg_embedded::Cluster::start(pg_embedded::ClusterOptions::new(data.join("postgres")))
                 .expect("a durable PostgreSQL cluster");
         admin = connect(&config_for(&cluster, "postgres")).await;
+        // Known once the library is loaded; ALTER SYSTEM refuses to run in a
+        // transaction block, so one statement each. Planning is counted, and
+        // the statements of the reference-check triggers.
+        for setting in [
+            "pg_stat_statements.track_planning = on",
+            "pg_stat_statements.track = 'all'",
+        ] {
+            admin
+                .batch_execute(&format!("ALTER SYSTEM SET {setting}"))
+                .await
+                .expect("configure pg_stat_statements");
+        }
+        admin
+            .batch_execute("SELECT pg_reload_conf()")
+            .await
+            .expect("reload the configuration");
     }
     println!(
         "SubmitPayment over gRPC, durable PostgreSQL (fsync on), {} s per point after {} s warm-up, {}% replays",

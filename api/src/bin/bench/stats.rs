@@ -9,20 +9,23 @@ pub async fn print_pg_stats(client: &tokio_postgres::Client) {
         .query(
             "SELECT calls, total_exec_time, rows, shared_blks_hit, shared_blks_read, \
                shared_blks_dirtied, wal_records, wal_fpi, wal_bytes::BIGINT, \
-               left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
-             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14",
+               left(regexp_replace(query, '\\s+', ' ', 'g'), 110), plans, total_plan_time \
+             FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 20",
             &[],
         )
         .await
         .expect("pg_stat_statements");
-    println!("  calls  total_ms  ms/call rows/call hit/call read/call dirt/call walrec/call fpi/call walKB/call query");
+    println!("  calls  total_ms  ms/call  plans plan_ms/call rows/call hit/call read/call dirt/call walrec/call fpi/call walKB/call query");
     for row in rows {
         let calls: i64 = row.get(0);
         let total: f64 = row.get(1);
         let per = |v: i64| v as f64 / calls.max(1) as f64;
+        let plans: i64 = row.get(10);
+        let plan_ms: f64 = row.get(11);
         println!(
-            "{calls:>7} {total:>9.0} {:>8.3} {:>9.1} {:>8.1} {:>9.1} {:>9.1} {:>11.1} {:>8.1} {:>10.1} {}",
+            "{calls:>7} {total:>9.0} {:>8.3} {plans:>6} {:>12.3} {:>9.1} {:>8.1} {:>9.1} {:>9.1} {:>11.1} {:>8.1} {:>10.1} {}",
             total / calls.max(1) as f64,
+            plan_ms / plans.max(1) as f64,
             per(row.get(2)),
             per(row.get(3)),
             per(row.get(4)),
