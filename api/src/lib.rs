@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod reconcile;
 pub mod relay;
 pub mod server;
+pub mod serving_line;
 pub mod statement;
 pub mod telemetry;

@@ -626,7 +626,10 @@ impl Drop for AbortOnDrop {
 }
 
 async fn serve(serving: Serving, ledger: &Ledger) -> anyhow::Result<()> {
-    println!("serving ledger.v1.LedgerService on {}", serving.address);
+    println!(
+        "{}",
+        ledger_api::serving_line::serving_line(serving.address)
+    );
     // Stops with `serve`, when dropped.
     let _metrics_endpoint = match serving.metrics_listener {
         Some(listener) => {

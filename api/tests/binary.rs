@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ledger_api::serving_line::wait_for_serving_address;
+
 #[tokio::test]
 async fn serve_runs_on_the_embedded_database_and_stops_cleanly_on_sigterm() {
     let directory = tempfile::tempdir().unwrap();
@@ -36,17 +38,7 @@ async fn serve_runs_on_the_embedded_database_and_stops_cleanly_on_sigterm() {
     });
     // Read stdout to its end on a thread: the pipe stays open for everything
     // the server (and pg_ctl under it) prints while stopping.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (address_sender, address_receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("serving ledger.v1.LedgerService on ") {
-                let _ = address_sender.send(rest.trim().to_owned());
-            }
-        }
-    });
-    let address = address_receiver
-        .recv_timeout(Duration::from_secs(60))
+    let address = wait_for_serving_address(child.stdout.take().unwrap(), Duration::from_secs(60))
         .expect("the server says where it listens");
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))

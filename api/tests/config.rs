@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use ledger_api::serving_line::serving_address;
+
 const TOKEN: &str = "config-test-token-0123456789";
 const PASSWORD: &str = "pg-s3cret-password";
 
@@ -322,7 +324,7 @@ fn serve_takes_its_settings_from_the_file_with_flags_and_environment_over_it() {
     let _ = child.wait();
     let serving = lines
         .iter()
-        .find_map(|line| line.strip_prefix("serving ledger.v1.LedgerService on "))
+        .find_map(|line| serving_address(line))
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert!(
         !serving.ends_with(":9"),

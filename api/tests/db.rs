@@ -3,11 +3,12 @@
 //! process does not keep it running, and `ledger db status|stop` describe
 //! and stop it. The real binary on a real cluster in a fresh data directory.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use ledger_api::serving_line::wait_for_serving_address;
 
 #[derive(Debug)]
 struct Run {
@@ -103,18 +104,7 @@ impl Serve {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        // Read stdout to its end on a thread, so that the server never blocks on it.
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (serving_sender, serving_receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if line.starts_with("serving ledger.v1.LedgerService on ") {
-                    let _ = serving_sender.send(());
-                }
-            }
-        });
-        serving_receiver
-            .recv_timeout(Duration::from_secs(120))
+        wait_for_serving_address(child.stdout.take().unwrap(), Duration::from_secs(120))
             .expect("the server says where it listens");
         Serve { child }
     }

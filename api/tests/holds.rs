@@ -10,6 +10,7 @@ mod test_server;
 use ledger_api::grpc::auth::Tokens;
 use ledger_api::grpc::proto;
 use ledger_api::server::ServerConfig;
+use ledger_api::serving_line::wait_for_serving_address;
 use ledger_binary::ledger_binary;
 use test_server::*;
 use tonic::Code;
@@ -239,7 +240,6 @@ async fn expire_holds_from_the_command_line_rejects_the_holds_older_than_asked()
 
 #[tokio::test]
 async fn serve_expires_a_hold_nobody_confirmed_on_its_own() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -263,17 +263,7 @@ async fn serve_expires_a_hold_nobody_confirmed_on_its_own() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (address_sender, address_receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("serving ledger.v1.LedgerService on ") {
-                let _ = address_sender.send(rest.trim().to_owned());
-            }
-        }
-    });
-    let address = address_receiver
-        .recv_timeout(Duration::from_secs(60))
+    let address = wait_for_serving_address(child.stdout.take().unwrap(), Duration::from_secs(60))
         .expect("the server says where it listens");
     let mut client =
         proto::ledger_service_client::LedgerServiceClient::connect(format!("http://{address}"))

@@ -12,7 +12,6 @@ mod test_server;
 
 use test_server::*;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,6 +20,7 @@ use std::time::Duration;
 use ledger::LedgerOptions;
 use ledger_api::grpc::proto::ledger_service_client::LedgerServiceClient;
 use ledger_api::grpc::proto::Outcome;
+use ledger_api::serving_line::wait_for_serving_address;
 use ledger_system_tests::database_url;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -176,18 +176,9 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("serving ledger.v1.LedgerService on ") {
-                    let _ = sender.send(rest.trim().to_owned());
-                }
-            }
-        });
-        let address = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server says where it listens");
+        let address =
+            wait_for_serving_address(child.stdout.take().unwrap(), Duration::from_secs(60))
+                .expect("the server says where it listens");
         Server { child, address }
     }
 

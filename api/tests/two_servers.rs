@@ -4,13 +4,13 @@
 //! duplicate waits for the database's writer lock, then finds the record),
 //! and the audit is clean.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ledger::model::OverdraftRule;
 use ledger_api::grpc::proto::ledger_service_client::LedgerServiceClient;
 use ledger_api::grpc::proto::{self, Outcome};
+use ledger_api::serving_line::wait_for_serving_address;
 use ledger_system_tests::fixtures::open;
 use ledger_system_tests::{database_url, invariants, TestDatabase};
 use tonic::transport::Channel;
@@ -33,17 +33,8 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("ledger serve starts");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("serving ledger.v1.LedgerService on ") {
-                    let _ = sender.send(rest.trim().to_owned());
-                }
-            }
-        });
-        let address = receiver
-            .recv_timeout(Duration::from_secs(60))
+        let stdout = child.stdout.take().expect("stdout");
+        let address = wait_for_serving_address(stdout, Duration::from_secs(60))
             .expect("the server says where it listens");
         Server { child, address }
     }

@@ -258,7 +258,7 @@ impl LedgerServer {
             .context("spawn ledger serve")?;
         let child = wait_until_ready(
             child,
-            "serving ledger.v1.LedgerService on ",
+            ledger_api::serving_line::SERVING_PREFIX,
             &format!("serve #{}", self.slot),
         )?;
         let pid = child.id();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use ledger_api::grpc::proto::ledger_service_client::LedgerServiceClient;
 use ledger_api::grpc::proto::{self, Outcome};
+use ledger_api::serving_line::wait_for_serving_address;
 use rand::{Rng, SeedableRng};
 use tonic::transport::Channel;
 
@@ -95,17 +96,8 @@ impl ServerProcess {
                 }
             }
         });
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("serving ledger.v1.LedgerService on ") {
-                    let _ = sender.send(rest.trim().to_owned());
-                }
-            }
-        });
-        let address = receiver
-            .recv_timeout(Duration::from_secs(60))
+        let stdout = child.stdout.take().expect("stdout");
+        let address = wait_for_serving_address(stdout, Duration::from_secs(60))
             .expect("ledger serve says where it listens");
         ServerProcess { child, address }
     }
