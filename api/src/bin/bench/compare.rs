@@ -13,12 +13,14 @@ use crate::{percentile, Options, Point, Scenario};
 struct Rounds {
     payments_per_second: Vec<f64>,
     p99_ms: Vec<f64>,
+    max_ms: Vec<f64>,
 }
 
 impl Rounds {
     fn push(&mut self, point: &Point) {
         self.payments_per_second.push(point.payments_per_second);
         self.p99_ms.push(percentile(&point.latencies_us, 0.99));
+        self.max_ms.push(percentile(&point.latencies_us, 1.0));
     }
 }
 
@@ -69,10 +71,11 @@ pub async fn compare_point(
             )
             .await;
             println!(
-                "round {round} {}: {:>6.0}/s  p99 {:>6.1} ms  errors: {}",
+                "round {round} {}: {:>6.0}/s  p99 {:>6.1} ms  max {:>6.1} ms  errors: {}",
                 ["A", "B"][build],
                 point.payments_per_second,
                 percentile(&point.latencies_us, 0.99),
+                percentile(&point.latencies_us, 1.0),
                 point.errors_text(),
             );
             rounds[build].push(&point);
@@ -81,11 +84,14 @@ pub async fn compare_point(
     for (label, (build, figures)) in ["A", "B"].iter().zip(builds.iter().zip(&rounds)) {
         let (low, high) = spread(&figures.payments_per_second);
         let (p99_low, p99_high) = spread(&figures.p99_ms);
+        let (max_low, max_high) = spread(&figures.max_ms);
         println!(
-            "{label} {}: median {:.0}/s ({low:.0}-{high:.0}), p99 median {:.1} ms ({p99_low:.1}-{p99_high:.1})",
+            "{label} {}: median {:.0}/s ({low:.0}-{high:.0}), p99 median {:.1} ms ({p99_low:.1}-{p99_high:.1}), \
+             max median {:.1} ms ({max_low:.1}-{max_high:.1})",
             build.display(),
             median(&figures.payments_per_second),
             median(&figures.p99_ms),
+            median(&figures.max_ms),
         );
     }
     let ahead = rounds[0]
