@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ledger::{GroupCommit, GroupCommitOptions, Ledger};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -200,7 +200,7 @@ pub async fn serve_until_stopped(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ledger_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        .serve_with_incoming_shutdown(incoming(listener), shutdown);
     // Graceful, but bounded: clients that keep connections open do not hold
     // the process forever.
     let result = tokio::select! {
@@ -262,6 +262,16 @@ async fn watch_database(
     }
 }
 
+/// The connections `listener` accepts, with TCP_NODELAY, as every gRPC
+/// server has them. The builder's own TCP_NODELAY (on by default) applies
+/// only to a listener tonic binds itself. Without it, a small write that
+/// follows one the client has not acknowledged yet waits, under Nagle's
+/// algorithm, for the client's delayed ACK (40 ms on Linux): in the benchmark
+/// the slowest call of every point took 47-48 ms, and 12-23 ms with it.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Binds `address` (port 0 picks a free port) and returns the listener and
 /// the address it got.
 pub async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
@@ -290,4 +300,19 @@ pub async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_stream::StreamExt;
+
+    #[tokio::test]
+    async fn accepted_connections_send_small_frames_at_once() {
+        let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mut connections = incoming(listener);
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let accepted = connections.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is off");
+    }
 }
