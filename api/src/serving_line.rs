@@ -29,11 +29,25 @@ pub fn wait_for_serving_address(
     stdout: impl Read + Send + 'static,
     timeout: Duration,
 ) -> Option<String> {
+    wait_for_line(stdout, timeout, |line| {
+        serving_address(line).map(str::to_owned)
+    })
+}
+
+/// Reads a child's standard output on a thread of its own, to its end, and
+/// waits up to `timeout` for the first line `pick` takes something from:
+/// what it took, or `None`. The mechanism under [`wait_for_serving_address`],
+/// for the other `ledger` commands that say when they are ready (`relay`).
+pub fn wait_for_line<T: Send + 'static>(
+    stdout: impl Read + Send + 'static,
+    timeout: Duration,
+    pick: impl Fn(&str) -> Option<T> + Send + 'static,
+) -> Option<T> {
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(address) = serving_address(&line) {
-                let _ = sender.try_send(address.to_owned());
+            if let Some(picked) = pick(&line) {
+                let _ = sender.try_send(picked);
             }
         }
     });

@@ -4,7 +4,6 @@
 //! with SIGKILL and started again on the same port.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -13,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use ledger_api::serving_line::wait_for_line;
 
 /// The bearer token of the harness's one client, `chaos`.
 pub const TOKEN: &str = "chaos-token-0123456789abcdef";
@@ -353,18 +353,13 @@ pub fn wait_until_ready(
     ready: &'static str,
     name: &str,
 ) -> anyhow::Result<Child> {
-    let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if line.starts_with(ready) {
-                let _ = sender.send(());
-            }
-        }
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let ready_line = wait_for_line(stdout, Duration::from_secs(60), move |line| {
+        line.starts_with(ready).then_some(())
     });
-    match receiver.recv_timeout(Duration::from_secs(60)) {
-        Ok(()) => Ok(child),
-        Err(_) => {
+    match ready_line {
+        Some(()) => Ok(child),
+        None => {
             let _ = child.kill();
             let status = child.wait()?;
             bail!("{name} did not start: {status}")
